@@ -1,0 +1,1 @@
+"""Prefect flows and the CLI: the pipeline as people see it."""

@@ -1,0 +1,97 @@
+"""Typed manifests that move between stages. They point at files; they never hold frames or tensors.
+
+Paths are absolute local paths or fsspec URLs. Every manifest is frozen: a stage builds a new one, never edits.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ArchiveRef(BaseModel):
+    """A fetched input file on local disk."""
+
+    model_config = _FROZEN
+
+    url: str = Field(description="Where it came from, as the user gave it.")
+    path: str = Field(description="Local copy.")
+    sha256: str
+    size: int = Field(description="Bytes.")
+
+
+class ProbeInfo(BaseModel):
+    """What ffprobe says about a video, with rotation already applied to width/height."""
+
+    model_config = _FROZEN
+
+    width: int
+    height: int
+    fps: float = Field(description="Average frame rate.")
+    num_frames: int = Field(description="Frames (counted or estimated from duration x fps).")
+    duration: float = Field(description="Seconds.")
+    rotation: int = Field(default=0, description="Degrees clockwise from the display matrix, 0/90/180/270.")
+    has_audio: bool = False
+    vfr: bool = Field(default=False, description="Variable frame rate detected.")
+    codec: str = ""
+
+
+class SourceClip(BaseModel):
+    """A video from the archive (or one scene of it), with its caption."""
+
+    model_config = _FROZEN
+
+    id: str = Field(description="Stable id derived from the relative path (and scene index).")
+    path: str = Field(description="Local video file.")
+    rel_path: str = Field(description="Path inside the archive, for messages.")
+    caption: str = ""
+    probe: ProbeInfo | None = None
+    start: float = Field(default=0.0, description="Seconds into `path` where this clip starts (scenes).")
+    end: float | None = Field(default=None, description="Seconds into `path` where it ends; None = file end.")
+
+
+class SkippedClip(BaseModel):
+    """A file that will not be trained on, and why (shown to the user)."""
+
+    model_config = _FROZEN
+
+    file: str = Field(description="Path inside the archive.")
+    reason: str
+    type: str = Field(description="Machine-readable reason: too_short, unreadable, image, ...")
+
+
+class FittedClip(BaseModel):
+    """A training window: exactly `num_frames` frames at `fps`, `width` x `height`, and its audio if any."""
+
+    model_config = _FROZEN
+
+    id: str
+    source_id: str
+    rel_path: str
+    video_path: str = Field(description="mp4 with exactly num_frames frames at the bucket size.")
+    audio_path: str | None = Field(default=None, description="16 kHz stereo float32 WAV, exactly num_frames/fps s.")
+    caption: str = Field(description="Caption with the trigger phrase prepended.")
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    source_start: float = Field(description="Seconds into the source where the window starts.")
+    source_end: float = Field(description="Seconds into the source where the window ends.")
+    speed: float = Field(default=1.0, description="Time-stretch ratio applied (1.0 = none).")
+
+
+class DatasetManifest(BaseModel):
+    """The fitted dataset: what trains, what was skipped and why, and the geometry all clips share."""
+
+    model_config = _FROZEN
+
+    clips: list[FittedClip]
+    skipped: list[SkippedClip] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    conditioning_frames: int
+    with_audio: bool

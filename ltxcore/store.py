@@ -1,0 +1,75 @@
+"""Content-addressed, atomic stage outputs on local disk or any fsspec URL (s3://...).
+
+Every stage writes under `<root>/<stage>/<key>/`, where key = hash(input fingerprints, parameters, stage version), and
+marks completion by writing its manifest last. A crash leaves no manifest, so the stage never looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def content_key(stage: str, version: int, **parts: Any) -> str:
+    """A stable hash of a stage's inputs; pydantic models are hashed by their JSON form."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, BaseModel):
+            return v.model_dump(mode="json")
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    raw = json.dumps({"stage": stage, "version": version, "parts": plain(parts)}, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename: readers see all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_manifest(path: str | Path, manifest: BaseModel) -> None:
+    atomic_write_text(path, manifest.model_dump_json(indent=2))
+
+
+def read_manifest(path: str | Path, model: type[M]) -> M | None:
+    """The manifest at `path`, or None if the stage never finished there."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return model.model_validate_json(path.read_text())

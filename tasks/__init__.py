@@ -1,0 +1,1 @@
+"""Thin Prefect tasks, each wrapping one ltxcore function."""
