@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ltxcore.errors import ErrorDetail, RequestRejected
 
@@ -78,7 +78,9 @@ class ValidationSample(BaseModel):
 
     model_config = _FORBID
 
-    video_url: Url = Field(description="A video to extend backward. Its last `conditioning_frames` frames are the suffix.")
+    video_url: Url = Field(
+        description="A video to extend backward. Its last `conditioning_frames` frames are the suffix."
+    )
     prompt: str = Field(default="", description="The text prompt (include the trigger phrase).")
 
 
@@ -119,7 +121,9 @@ class ExtendSuffixRequest(BaseModel):
     audio_preserve_pitch: bool = Field(default=True, description="Preserve pitch when fitting audio to duration.")
     # Validation
     validation: list[ValidationSample] = Field(default_factory=list, max_length=2, description="Validation samples.")
-    validation_negative_prompt: str = Field(default=DEFAULT_NEGATIVE_PROMPT, description="Negative prompt for previews.")
+    validation_negative_prompt: str = Field(
+        default=DEFAULT_NEGATIVE_PROMPT, description="Negative prompt for previews."
+    )
     validation_number_of_frames: SnappedFrames = Field(
         default=89, description="Frames of each validation preview; snapped down to 8k+1."
     )
@@ -128,17 +132,6 @@ class ExtendSuffixRequest(BaseModel):
     validation_aspect_ratio: AspectRatio = Field(default="1:1", description="Aspect ratio of previews.")
     stg_scale: float = Field(default=1.0, ge=0.0, le=3.0, description="Spatio-temporal guidance scale (0 = off).")
     debug_dataset: bool = Field(default=False, description="Also return an archive of the preprocessed data.")
-
-    @model_validator(mode="after")
-    def _suffix_leaves_a_lead_in(self) -> ExtendSuffixRequest:
-        for field in ("number_of_frames", "validation_number_of_frames"):
-            frames = getattr(self, field)
-            if self.conditioning_frames >= frames:
-                raise ValueError(
-                    f"conditioning_frames ({self.conditioning_frames}) must be smaller than {field} ({frames}) "
-                    "so that a lead-in is left to generate"
-                )
-        return self
 
     @property
     def size(self) -> tuple[int, int]:
@@ -184,6 +177,33 @@ def billable_units(number_of_steps: int, succeeded: bool) -> int:
     return max(100, number_of_steps) if succeeded else 0
 
 
+def cross_field_errors(request: ExtendSuffixRequest) -> list[ErrorDetail]:
+    """Rules that tie fields together. They are checked here, not in a model validator, so that a request that
+    passes Prefect's parameter schema still reaches the flow, which then fails it with the 422 body as its result."""
+    errors = []
+    for field in ("number_of_frames", "validation_number_of_frames"):
+        frames = getattr(request, field)
+        if request.conditioning_frames >= frames:
+            errors.append(
+                ErrorDetail(
+                    loc=("body", "conditioning_frames"),
+                    msg=f"conditioning_frames ({request.conditioning_frames}) must be smaller than {field} ({frames}) "
+                    "so that a lead-in is left to generate",
+                    type="suffix_too_long",
+                )
+            )
+    return errors
+
+
+def validate_request(request: ExtendSuffixRequest, *, allow_local: bool) -> ExtendSuffixRequest:
+    """Every rule a constructed request must still pass: the cross-field rules and where inputs may come from."""
+    errors = cross_field_errors(request)
+    if errors:
+        raise RequestRejected(errors)
+    ensure_sources_allowed(request, allow_local)
+    return request
+
+
 def ensure_sources_allowed(request: ExtendSuffixRequest, allow_local: bool) -> None:
     """Refuse local paths and file:// URLs where the deployment does not allow local input."""
     if allow_local:
@@ -191,13 +211,16 @@ def ensure_sources_allowed(request: ExtendSuffixRequest, allow_local: bool) -> N
     bad = [(loc, url) for loc, url in request.urls() if is_local_url(url)]
     if bad:
         raise RequestRejected(
-            ErrorDetail(loc=loc, msg=f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})",
-                        type="url_scheme")
+            ErrorDetail(
+                loc=loc,
+                msg=f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})",
+                type="url_scheme",
+            )
             for loc, url in bad
         )
 
 
-def parse_request(data: str | bytes | dict[str, Any]) -> ExtendSuffixRequest:
+def parse_request(data: str | bytes | dict[str, Any], *, allow_local: bool = True) -> ExtendSuffixRequest:
     """Validate untrusted input (JSON text or a dict) into a normalised request, or raise `RequestRejected`."""
     if isinstance(data, str | bytes):
         try:
@@ -207,9 +230,10 @@ def parse_request(data: str | bytes | dict[str, Any]) -> ExtendSuffixRequest:
     if not isinstance(data, dict):
         raise RequestRejected.one(("body",), f"request must be a JSON object (got {type(data).__name__})", "dict_type")
     try:
-        return ExtendSuffixRequest.model_validate(data)
+        request = ExtendSuffixRequest.model_validate(data)
     except ValidationError as exc:
         raise RequestRejected(_detail(e) for e in exc.errors()) from None
+    return validate_request(request, allow_local=allow_local)
 
 
 def _detail(err: Any) -> ErrorDetail:

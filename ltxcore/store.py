@@ -20,6 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def content_key(stage: str, version: int, **parts: Any) -> str:
     """A stable hash of a stage's inputs; pydantic models are hashed by their JSON form."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, BaseModel):
             return v.model_dump(mode="json")

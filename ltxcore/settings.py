@@ -1,0 +1,55 @@
+"""Where a job runs and what it may touch: deployment settings, never request fields.
+
+They come from the environment (a deployment's job variables set them), so a person filling the request form in the
+Prefect UI can never widen what the job may read (local files, private hosts).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+class JobSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    work_root: str = Field(description="Stage store: a local directory or an s3:// prefix.")
+    output_root: str = Field(description="Where published outputs go: a local directory or an s3:// prefix.")
+    model: str = Field(default="tiny", description="Model spec: 'tiny', a local directory or an s3:// prefix.")
+    allow_local_inputs: bool = Field(default=False, description="Accept local paths and file:// URLs as inputs.")
+    allow_private_hosts: bool = Field(default=False, description="Accept URLs resolving to private/loopback hosts.")
+    device: str = Field(default="auto", description="'auto', 'cpu' or 'cuda'.")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> JobSettings:
+        root = os.environ.get("EXTEND_SUFFIX_WORK_ROOT", str(Path.cwd() / "runs"))
+        values: dict[str, object] = {
+            "work_root": root,
+            "output_root": os.environ.get("EXTEND_SUFFIX_OUTPUT_ROOT", f"{root.rstrip('/')}/outputs"),
+            "model": os.environ.get("EXTEND_SUFFIX_MODEL", "tiny"),
+            "allow_local_inputs": _flag("EXTEND_SUFFIX_ALLOW_LOCAL", False),
+            "allow_private_hosts": _flag("EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS", False),
+            "device": os.environ.get("EXTEND_SUFFIX_DEVICE", "auto"),
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as environment variables (for a subprocess or a deployment's job variables)."""
+        return {
+            "EXTEND_SUFFIX_WORK_ROOT": self.work_root,
+            "EXTEND_SUFFIX_OUTPUT_ROOT": self.output_root,
+            "EXTEND_SUFFIX_MODEL": self.model,
+            "EXTEND_SUFFIX_ALLOW_LOCAL": str(self.allow_local_inputs).lower(),
+            "EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS": str(self.allow_private_hosts).lower(),
+            "EXTEND_SUFFIX_DEVICE": self.device,
+        }
