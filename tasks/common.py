@@ -1,0 +1,65 @@
+"""What every stage task shares: content-addressed cache keys, the transient-fault retry rule, progress forwarding."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from prefect import Task, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.context import TaskRunContext
+
+from ltxcore.errors import RequestRejected
+from ltxcore.store import content_key
+
+CACHE_FOR = timedelta(days=30)
+
+
+def stage_key(stage: str, version: int) -> Callable[[TaskRunContext, dict[str, Any]], str]:
+    """A Prefect cache key fn: the stage's content key (inputs, parameters, stage version), and no run id, so a new
+    run of the same request, or a retry of a failed one, finds every finished stage `Cached`."""
+
+    def key(_ctx: TaskRunContext, parameters: dict[str, Any]) -> str:
+        return f"{stage}-{content_key(stage, version, **parameters)}"
+
+    return key
+
+
+# Faults worth another try: the network, storage, a peer that went away. A user's mistake never is.
+_TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.timeout, OSError)
+
+
+def retry_transient(_task: Task, _run: TaskRun, state: State) -> bool:
+    """Retry only transient I/O faults; a RequestRejected or a programming error fails at once."""
+    exc = state.result(raise_on_failure=False)
+    final = (RequestRejected, FileNotFoundError, PermissionError, IsADirectoryError)
+    return isinstance(exc, _TRANSIENT) and not isinstance(exc, final)
+
+
+IO_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 10, 30],
+    "retry_jitter_factor": 0.3,
+    "retry_condition_fn": retry_transient,
+}
+
+
+class ProgressForwarder:
+    """Turns ltxcore progress callbacks into a Prefect progress artifact and throttled log lines."""
+
+    def __init__(self, key: str, description: str, log_every_s: float = 10.0) -> None:
+        self.logger = get_run_logger()
+        self.artifact_id = create_progress_artifact(0.0, key=key, description=description)
+        self.log_every_s = log_every_s
+        self._last_log = 0.0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        update_progress_artifact(self.artifact_id, progress=100.0 * done / max(total, 1))
+        now = time.monotonic()
+        if now - self._last_log >= self.log_every_s or done >= total:
+            self._last_log = now
+            self.logger.info("%s/%s %s", done, total, message)
