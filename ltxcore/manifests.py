@@ -50,6 +50,18 @@ class SourceClip(BaseModel):
     start: float = Field(default=0.0, description="Seconds into `path` where this clip starts (scenes).")
     end: float | None = Field(default=None, description="Seconds into `path` where it ends; None = file end.")
 
+    @property
+    def stop(self) -> float:
+        """Where the clip ends in `path`, in seconds (needs the probe when `end` is None)."""
+        if self.end is not None:
+            return self.end
+        assert self.probe is not None, "probe the clip before asking where it ends"
+        return self.probe.duration
+
+    @property
+    def duration(self) -> float:
+        return self.stop - self.start
+
 
 class SkippedClip(BaseModel):
     """A file that will not be trained on, and why (shown to the user)."""
@@ -78,7 +90,40 @@ class FittedClip(BaseModel):
     height: int
     source_start: float = Field(description="Seconds into the source where the window starts.")
     source_end: float = Field(description="Seconds into the source where the window ends.")
-    speed: float = Field(default=1.0, description="Time-stretch ratio applied (1.0 = none).")
+    speed: float = Field(
+        default=1.0, description="Source seconds per output second (1.0 = none; below 1 the clip was slowed down)."
+    )
+    source_fps: float | None = Field(default=None, description="Frame rate of the source, for the fps conversion.")
+
+
+class ExtractResult(BaseModel):
+    """A set of source clips and the files left out so far (the output of extract, probe and scene split)."""
+
+    model_config = _FROZEN
+
+    clips: list[SourceClip] = Field(default_factory=list)
+    skipped: list[SkippedClip] = Field(default_factory=list)
+
+
+class FitResult(BaseModel):
+    """What fitting one source clip gave: its training windows, or the reason it gave none."""
+
+    model_config = _FROZEN
+
+    clips: list[FittedClip] = Field(default_factory=list)
+    skipped: SkippedClip | None = None
+
+
+class ValidationClip(BaseModel):
+    """A fetched and probed validation video, ready to be extended backward."""
+
+    model_config = _FROZEN
+
+    index: int = Field(description="Position in the request's `validation` list.")
+    url: str
+    path: str = Field(description="Local copy.")
+    prompt: str = ""
+    probe: ProbeInfo
 
 
 class DatasetManifest(BaseModel):
@@ -95,3 +140,44 @@ class DatasetManifest(BaseModel):
     height: int
     conditioning_frames: int
     with_audio: bool
+    validation: list[ValidationClip] = Field(default_factory=list)
+
+
+class LatentClip(BaseModel):
+    """One clip's cached latents: a safetensors file with `video_latents` and, with audio, `audio_latents`."""
+
+    model_config = _FROZEN
+
+    id: str
+    path: str = Field(description="safetensors: video_latents [128, F', H', W'] (+ audio_latents [8, T, 16]).")
+    text_key: str = Field(description="Key into LatentCache.texts for this clip's caption.")
+
+
+class LatentCache(BaseModel):
+    """The encoded dataset: normalised posterior-mode latents per clip, and text embeddings once per unique prompt.
+
+    Text files hold the frozen connectors' outputs: video_prompt_embeds [L, Dv], audio_prompt_embeds [L, Da],
+    prompt_attention_mask [L]. `prompts` maps every encoded prompt (captions, the negative prompt, "") to its key.
+    """
+
+    model_config = _FROZEN
+
+    root: str = Field(description="Directory holding clips/, texts/ and this manifest.")
+    clips: list[LatentClip]
+    texts: dict[str, str] = Field(description="text_key -> safetensors path.")
+    prompts: dict[str, str] = Field(description="prompt text -> text_key.")
+    negative_prompt: str
+    model_fingerprint: str
+    shapes: dict[str, list[int]] = Field(description="Tensor name -> shape (per clip or per prompt, no batch axis).")
+    dtypes: dict[str, str] = Field(description="Tensor name -> torch dtype name.")
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    conditioning_frames: int
+    with_audio: bool
+    suffix_latent_frames: int = Field(description="Trailing latent frames that are the clean video suffix.")
+    audio_suffix_steps: int = Field(description="Trailing audio latent steps that match the video suffix.")
+
+    def text_key(self, prompt: str) -> str:
+        return self.prompts[prompt]

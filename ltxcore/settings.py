@@ -6,8 +6,10 @@ Prefect UI can never widen what the job may read (local files, private hosts).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +30,9 @@ class JobSettings(BaseModel):
     allow_local_inputs: bool = Field(default=False, description="Accept local paths and file:// URLs as inputs.")
     allow_private_hosts: bool = Field(default=False, description="Accept URLs resolving to private/loopback hosts.")
     device: str = Field(default="auto", description="'auto', 'cpu' or 'cuda'.")
+    trainer: dict[str, Any] = Field(
+        default_factory=dict, description="Trainer settings (TrainConfig fields that are not request fields)."
+    )
 
     @classmethod
     def from_env(cls, **overrides: object) -> JobSettings:
@@ -39,6 +44,7 @@ class JobSettings(BaseModel):
             "allow_local_inputs": _flag("EXTEND_SUFFIX_ALLOW_LOCAL", False),
             "allow_private_hosts": _flag("EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS", False),
             "device": os.environ.get("EXTEND_SUFFIX_DEVICE", "auto"),
+            "trainer": json.loads(os.environ.get("EXTEND_SUFFIX_TRAINER", "{}")),
         }
         values.update(overrides)
         return cls.model_validate(values)
@@ -52,4 +58,12 @@ class JobSettings(BaseModel):
             "EXTEND_SUFFIX_ALLOW_LOCAL": str(self.allow_local_inputs).lower(),
             "EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS": str(self.allow_private_hosts).lower(),
             "EXTEND_SUFFIX_DEVICE": self.device,
+            "EXTEND_SUFFIX_TRAINER": json.dumps(self.trainer, sort_keys=True),
         }
+
+    def torch_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,3 +75,17 @@ def read_manifest(path: str | Path, model: type[M]) -> M | None:
     if not path.is_file():
         return None
     return model.model_validate_json(path.read_text())
+
+
+def run_stage(
+    work_dir: Path, stage: str, version: int, parts: dict[str, Any], model: type[M], run: Callable[[Path], M]
+) -> M:
+    """A content-addressed stage: reuse `<stage>/<key>/manifest.json` if it exists, else run and write it last."""
+    out = Path(work_dir) / stage / content_key(stage, version, **parts)
+    done = read_manifest(out / "manifest.json", model)
+    if done is not None:
+        return done
+    out.mkdir(parents=True, exist_ok=True)
+    result = run(out)
+    write_manifest(out / "manifest.json", result)
+    return result

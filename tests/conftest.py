@@ -6,11 +6,19 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Every test session gets its own Prefect home (database, results, settings) and no telemetry; set before any test
+# module imports Prefect.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="extend-suffix-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltxcore,diffusers")
 
 
 def free_port() -> int:
@@ -62,3 +70,12 @@ def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
     fs.mkdir(name)
     fs.invalidate_cache()
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A real Prefect API (its test harness: a temporary SQLite-backed server on loopback) for flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

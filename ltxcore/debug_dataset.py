@@ -1,0 +1,51 @@
+"""The debug dataset: a zip of exactly what the model trains on, so a user can watch it.
+
+Layout: `clips/<id>.mp4` (with the fitted audio muxed in as AAC when audio extension is on), `clips/<id>.txt` (the
+caption as trained, trigger phrase included), `manifest.json` (the DatasetManifest) and `summary.json` (the report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ltxcore import ffmpeg_bin
+from ltxcore.dataset import summary
+from ltxcore.manifests import DatasetManifest, FittedClip
+
+
+def write_debug_dataset(manifest: DatasetManifest, out_path: Path) -> Path:
+    """Write the archive atomically to `out_path` and return it."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    os.close(fd)
+    try:
+        with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch, \
+                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for clip in manifest.clips:
+                video = _with_audio(clip, Path(scratch)) if clip.audio_path else Path(clip.video_path)
+                zf.write(video, f"clips/{clip.id}.mp4", compress_type=zipfile.ZIP_STORED)  # already compressed
+                zf.writestr(f"clips/{clip.id}.txt", clip.caption + "\n")
+            zf.writestr("manifest.json", manifest.model_dump_json(indent=2))
+            zf.writestr("summary.json", json.dumps(summary(manifest), indent=2))
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+def _with_audio(clip: FittedClip, scratch: Path) -> Path:
+    """The window's mp4 with its WAV muxed in as AAC; the video stream is copied, not re-encoded."""
+    assert clip.audio_path is not None
+    out = scratch / f"{clip.id}.mp4"
+    cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           "-protocol_whitelist", "file", "-f", "mp4", "-i", "file:" + clip.video_path,
+           "-protocol_whitelist", "file", "-f", "wav", "-i", "file:" + clip.audio_path,
+           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-f", "mp4", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    return out

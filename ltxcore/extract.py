@@ -1,0 +1,209 @@
+"""Safe unzip of the training archive into source clips with their captions.
+
+The whole central directory is checked before one byte is written, so a refused archive leaves nothing behind:
+- an entry whose name is absolute, has a drive letter or a `..` component, or is a symlink refuses the archive
+  (such names do not come from zipping a folder; they come from someone probing for zip-slip);
+- entry count, per-file and total uncompressed size, and each entry's compression ratio are capped (zip bombs);
+  the caps are enforced again on the bytes actually inflated, since the declared sizes can lie.
+Only videos are written, under names derived from their id (never from the entry name), and captions are read
+in memory, so nothing in the archive chooses a path on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltxcore.errors import RequestRejected
+from ltxcore.manifests import ArchiveRef, ExtractResult, SkippedClip, SourceClip
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+CAPTION_EXTENSION = ".txt"
+LOC = ("body", "training_data_url")
+_CHUNK = 1 << 20
+
+
+class ExtractLimits(BaseModel):
+    """Caps that keep a crafted archive from filling the disk."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_entries: int = Field(default=10_000, description="Entries in the central directory.")
+    max_file_bytes: int = Field(default=4 * 1024**3, description="Uncompressed bytes of one entry.")
+    max_total_bytes: int = Field(default=40 * 1024**3, description="Uncompressed bytes of all extracted entries.")
+    max_ratio: float = Field(default=100.0, description="Uncompressed / compressed size of one entry.")
+    max_caption_bytes: int = Field(default=64 * 1024, description="Bytes of one caption file.")
+
+
+def extract_archive(archive: ArchiveRef, dest_dir: Path, limits: ExtractLimits | None = None) -> ExtractResult:
+    """Unzip `archive` into `dest_dir/videos/` and pair each video with its caption.
+
+    Returns the clips (probe not yet filled in) and the files left out (images, unsupported files, captions that
+    are not UTF-8). Raises `RequestRejected` for a file that is not a zip, a corrupt zip, an archive with no
+    video, or any entry that breaks the safety rules above.
+    """
+    limits = limits or ExtractLimits()
+    try:
+        zf = zipfile.ZipFile(archive.path)
+    except zipfile.BadZipFile:
+        raise RequestRejected.one(LOC, f"{archive.url} is not a zip archive", "bad_archive") from None
+    with zf:
+        infos = _checked_entries(zf, limits)
+        files = {_name(i): i for i in infos if not i.is_dir() and not _ignored(_name(i))}
+        if not any(_ext(n) in VIDEO_EXTENSIONS for n in files):
+            raise RequestRejected.one(
+                LOC, f"{archive.url} contains no videos ({', '.join(VIDEO_EXTENSIONS)})", "no_videos")
+        try:
+            return _extract(zf, files, dest_dir / "videos", limits)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise RequestRejected.one(LOC, f"{archive.url} is a corrupt zip archive: {exc}", "bad_archive") from None
+
+
+def clip_id(rel_path: str) -> str:
+    """A stable, filesystem-safe id from the path inside the archive; the hash keeps `a/x.mp4` and `a_x.mp4` apart."""
+    stem = str(PurePosixPath(rel_path).with_suffix(""))
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_")[:60] or "clip"
+    return f"{slug}-{hashlib.sha256(rel_path.encode()).hexdigest()[:8]}"
+
+
+# --- checks before writing anything ----------------------------------------------------------------------------
+
+
+def _checked_entries(zf: zipfile.ZipFile, limits: ExtractLimits) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise RequestRejected.one(LOC, f"archive has {len(infos)} entries; the limit is {limits.max_entries}",
+                                  "archive_too_large")
+    total = 0
+    for info in infos:
+        name = _name(info)
+        loc = (*LOC, info.filename)
+        if _escapes(name):
+            raise RequestRejected.one(loc, f"archive entry {info.filename!r} points outside the archive folder",
+                                      "unsafe_archive")
+        if _is_symlink(info):
+            raise RequestRejected.one(loc, f"archive entry {info.filename!r} is a symbolic link, which is refused",
+                                      "unsafe_archive")
+        if info.is_dir() or _ignored(name) or not _wanted(name):
+            continue
+        if info.file_size > limits.max_file_bytes:
+            raise RequestRejected.one(loc, f"{name} is {info.file_size} bytes uncompressed; the limit per file is "
+                                      f"{limits.max_file_bytes}", "archive_too_large")
+        if info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise RequestRejected.one(loc, f"{name} compresses {info.file_size / max(info.compress_size, 1):.0f}:1; "
+                                      f"ratios above {limits.max_ratio:.0f}:1 are refused (zip bomb)",
+                                      "archive_too_large")
+        total += info.file_size
+    if total > limits.max_total_bytes:
+        raise RequestRejected.one(LOC, f"archive unpacks to {total} bytes; the limit is {limits.max_total_bytes}",
+                                  "archive_too_large")
+    return infos
+
+
+def _name(info: zipfile.ZipInfo) -> str:
+    return info.filename.replace("\\", "/")
+
+
+def _escapes(name: str) -> bool:
+    """Absolute, drive-lettered or `..`-climbing names could write outside the target folder."""
+    parts = PurePosixPath(name).parts
+    return name.startswith("/") or bool(re.match(r"^[A-Za-z]:", name)) or ".." in parts or "\x00" in name
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _ignored(name: str) -> bool:
+    """macOS resource forks (`__MACOSX/`) and dot-files (`.DS_Store`, `._x.mp4`) are metadata, not data."""
+    return any(p == "__MACOSX" or p.startswith(".") for p in PurePosixPath(name).parts)
+
+
+def _ext(name: str) -> str:
+    return PurePosixPath(name).suffix.lower()
+
+
+def _wanted(name: str) -> bool:
+    return _ext(name) in (*VIDEO_EXTENSIONS, CAPTION_EXTENSION)
+
+
+# --- extraction ------------------------------------------------------------------------------------------------
+
+
+def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Path,
+             limits: ExtractLimits) -> ExtractResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clips: list[SourceClip] = []
+    skipped: list[SkippedClip] = []
+    budget = [limits.max_total_bytes]
+    for name in sorted(files):
+        ext = _ext(name)
+        if ext in IMAGE_EXTENSIONS:
+            skipped.append(SkippedClip(file=name, reason="images are not trained on (nothing to extend over time)",
+                                       type="image"))
+        elif ext not in (*VIDEO_EXTENSIONS, CAPTION_EXTENSION):
+            skipped.append(SkippedClip(file=name, reason=f"not a video ({', '.join(VIDEO_EXTENSIONS)})",
+                                       type="unsupported"))
+        if ext not in VIDEO_EXTENSIONS:
+            continue
+        caption_name = _caption_for(name, files)
+        try:
+            caption = _read_caption(zf, files[caption_name], limits) if caption_name else ""
+        except UnicodeDecodeError as exc:
+            skipped.append(SkippedClip(
+                file=name, reason=f"its caption {caption_name} is not UTF-8 text (byte {exc.start}); "
+                "save it as UTF-8", type="bad_caption"))
+            continue
+        cid = clip_id(name)
+        path = out_dir / f"{cid}{ext}"
+        _inflate(zf, files[name], path, limits, budget)
+        clips.append(SourceClip(id=cid, path=str(path), rel_path=name, caption=caption))
+    return ExtractResult(clips=clips, skipped=skipped)
+
+
+def _caption_for(video: str, files: dict[str, zipfile.ZipInfo]) -> str | None:
+    """The `.txt` with the same base name in the same folder; the extension's case does not matter."""
+    stem = str(PurePosixPath(video).with_suffix(""))
+    for candidate in (stem + ".txt", stem + ".TXT", stem + ".Txt"):
+        if candidate in files:
+            return candidate
+    return None
+
+
+def _read_caption(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ExtractLimits) -> str:
+    """UTF-8 (a BOM and Windows line ends are fine), whitespace collapsed to single spaces."""
+    with zf.open(info) as f:
+        raw = f.read(limits.max_caption_bytes + 1)
+    if len(raw) > limits.max_caption_bytes:
+        raise RequestRejected.one((*LOC, info.filename), f"caption is longer than {limits.max_caption_bytes} bytes",
+                                  "caption_too_long")
+    text = raw.decode("utf-8-sig")
+    return " ".join(text.replace("\r\n", "\n").split())
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, limits: ExtractLimits, budget: list[int]) -> None:
+    """Copy one entry out, counting real bytes against the caps; the name appears only when complete."""
+    loc = (*LOC, info.filename)
+    fd, tmp = tempfile.mkstemp(prefix=".extract-", dir=path.parent)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+            while chunk := src.read(_CHUNK):
+                written += len(chunk)
+                if written > min(limits.max_file_bytes, budget[0]):
+                    raise RequestRejected.one(loc, f"{info.filename} inflates past the size limit", "archive_too_large")
+                out.write(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    budget[0] -= written

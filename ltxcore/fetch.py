@@ -1,0 +1,229 @@
+"""Fetch one input URL to local disk: http(s), s3:// or (where the deployment allows it) a local path.
+
+Whatever the source, the copy lands at `dest_dir/<key><ext>` where key = hash(url, sha256 of the content), written
+under a temporary name and renamed: the same URL with the same content always gives the same path, and a crash never
+leaves a half file under that name.
+
+http(s) is guarded against SSRF: the host is resolved once, every address must be globally routable (no loopback,
+private, link-local, CGNAT, multicast or reserved range) unless `allow_private_hosts`, and the connection goes to
+that vetted address (so a DNS answer that changes between check and connect cannot redirect us). Redirects are
+followed by hand, each hop vetted the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urljoin, urlparse, urlunparse
+
+import httpx
+
+from ltxcore.errors import RequestRejected
+from ltxcore.manifests import ArchiveRef
+from ltxcore.request import is_local_url
+from ltxcore.storage import filesystem
+from ltxcore.store import content_key
+
+Loc = tuple[str | int, ...]
+
+DEFAULT_MAX_BYTES = 20 * 1024**3
+ATTEMPTS = 3  # transient failures (connect errors, timeouts, 429/5xx) are retried this many times in all
+BACKOFF_S = 0.5  # first pause between attempts; doubles each time
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+MAX_REDIRECTS = 5
+_CHUNK = 1 << 20
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; its message is what the user sees if every attempt fails."""
+
+
+def fetch(
+    url: str,
+    dest_dir: Path,
+    *,
+    loc: Loc,
+    allow_local: bool,
+    allow_private_hosts: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ArchiveRef:
+    """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    scheme = urlparse(url).scheme.lower()
+    if is_local_url(url):
+        if not allow_local:
+            raise RequestRejected.one(loc, f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})",
+                                      "url_scheme")
+        return _store(url, dest_dir, max_bytes, loc, lambda: _open_local(url, loc))
+    if scheme == "s3":
+        return _store(url, dest_dir, max_bytes, loc, lambda: _open_s3(url, loc))
+    if scheme in ("http", "https"):
+        return _with_retries(url, loc, lambda: _store(url, dest_dir, max_bytes, loc,
+                                                      lambda: _open_http(url, loc, allow_private_hosts, max_bytes)))
+    raise RequestRejected.one(loc, f"unsupported URL scheme {scheme!r} in {url!r}", "url_scheme")
+
+
+# --- storing ---------------------------------------------------------------------------------------------------
+
+
+def _store(
+    url: str, dest_dir: Path, max_bytes: int, loc: Loc, open_source: Callable[[], Iterator[bytes]]
+) -> ArchiveRef:
+    """Stream chunks into a temporary file, hashing and counting, then rename to the content-addressed name."""
+    fd, tmp = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=dest_dir)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in open_source():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise RequestRejected.one(loc, f"{url} is larger than the {_human(max_bytes)} limit", "too_large")
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        final = dest_dir / f"{content_key('fetch', 1, url=url, sha256=sha)}{_extension(url)}"
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return ArchiveRef(url=url, path=str(final), sha256=sha, size=size)
+
+
+def _extension(url: str) -> str:
+    """The URL's file extension when it looks like one (.zip, .mp4), so tools and people recognise the copy."""
+    m = re.search(r"(\.[A-Za-z0-9]{1,5})$", unquote(urlparse(url).path))
+    return m.group(1).lower() if m else ""
+
+
+def _read_chunks(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(_CHUNK):
+        yield chunk
+
+
+# --- sources ---------------------------------------------------------------------------------------------------
+
+
+def _open_local(url: str, loc: Loc) -> Iterator[bytes]:
+    path = Path(unquote(urlparse(url).path) if url.lower().startswith("file://") else url).expanduser()
+    if not path.is_file():
+        raise RequestRejected.one(loc, f"{url} does not exist or is not a file", "not_found")
+    with path.open("rb") as f:
+        yield from _read_chunks(f)
+
+
+def _open_s3(url: str, loc: Loc) -> Iterator[bytes]:
+    fs, path = filesystem(url)
+    try:
+        f = fs.open(path, "rb")
+    except (FileNotFoundError, PermissionError) as exc:
+        raise RequestRejected.one(loc, f"{url} could not be read: {type(exc).__name__}", "not_found") from None
+    with f:
+        yield from _read_chunks(f)
+
+
+def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) -> Iterator[bytes]:
+    """GET `url` through vetted addresses, following redirects by hand, and yield the body in chunks."""
+    with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            request = _pinned_request(client, url, loc, allow_private_hosts)
+            try:
+                resp = client.send(request, stream=True)
+                try:
+                    if resp.is_redirect and "location" in resp.headers:
+                        url = urljoin(url, resp.headers["location"])
+                        continue
+                    _check_status(resp, url, loc)
+                    declared = int(resp.headers.get("content-length") or 0)
+                    if declared > max_bytes:
+                        raise RequestRejected.one(loc, f"{url} is larger than the {_human(max_bytes)} limit",
+                                                  "too_large")
+                    yield from resp.iter_raw(_CHUNK) if _identity(resp) else resp.iter_bytes(_CHUNK)
+                    return
+                finally:
+                    resp.close()
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
+    raise RequestRejected.one(loc, f"{url} redirects more than {MAX_REDIRECTS} times", "too_many_redirects")
+
+
+def _identity(resp: httpx.Response) -> bool:
+    return resp.headers.get("content-encoding", "identity") in ("identity", "")
+
+
+def _check_status(resp: httpx.Response, url: str, loc: Loc) -> None:
+    if resp.status_code in _RETRY_STATUS:
+        raise _Transient(f"{url} answered HTTP {resp.status_code}")
+    if resp.status_code >= 400:
+        raise RequestRejected.one(loc, f"{url} answered HTTP {resp.status_code} ({resp.reason_phrase})", "not_found")
+
+
+def _pinned_request(client: httpx.Client, url: str, loc: Loc, allow_private_hosts: bool) -> httpx.Request:
+    """A request to the vetted IP of `url`'s host, with Host header and TLS server name set to the real host."""
+    parts = urlparse(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RequestRejected.one(loc, f"{url} is not an http(s) URL with a host", "url_scheme")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    ip = vet_host(parts.hostname, port, loc, allow_private_hosts)
+    host_for_url = f"[{ip}]" if ip.version == 6 else str(ip)
+    pinned = urlunparse(parts._replace(netloc=f"{host_for_url}:{port}"))
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    return client.build_request("GET", pinned, headers={"Host": host_header},
+                                extensions={"sni_hostname": parts.hostname})
+
+
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def vet_host(host: str, port: int, loc: Loc, allow_private_hosts: bool) -> IP:
+    """Resolve `host`; refuse it if any address is not globally routable (SSRF guard). Returns the address to use."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise RequestRejected.one(loc, f"host {host!r} could not be resolved", "unreachable") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not allow_private_hosts:
+        for ip in addresses:
+            plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+            if not plain.is_global or plain.is_multicast:
+                raise RequestRejected.one(
+                    loc, f"host {host!r} resolves to {ip}, a loopback, private or reserved address, which is refused",
+                    "forbidden_host")
+    return addresses[0]
+
+
+# --- retries ---------------------------------------------------------------------------------------------------
+
+
+def _with_retries(url: str, loc: Loc, attempt: Callable[[], ArchiveRef]) -> ArchiveRef:
+    """Retry transient failures with exponential backoff; when they persist, the host counts as unreachable."""
+    pause = BACKOFF_S
+    for i in range(ATTEMPTS):
+        try:
+            return attempt()
+        except _Transient as exc:
+            if i == ATTEMPTS - 1:
+                raise RequestRejected.one(loc, f"{exc} after {ATTEMPTS} attempts", "unreachable") from None
+            time.sleep(pause)
+            pause *= 2
+    raise AssertionError("unreachable")
+
+
+def _human(n: int) -> str:
+    size, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+

@@ -1,0 +1,260 @@
+"""Fit one source clip into training windows: exactly `num_frames` frames at `fps`, filling the bucket.
+
+Which frames a clip gives (the window plan):
+- Backward extension learns to lead up to a clip's ENDING, so windows are aligned to the real end of the clip: the
+  first window is its last `num_frames / fps` seconds, never its first frames. A longer clip then gives further
+  non-overlapping windows before that one, each again ending where the next begins, up to `max_windows` per clip
+  (default 4). Non-overlapping, because overlapping windows repeat frames rather than add data; capped, so that one
+  long clip cannot outweigh ten short ones. Only the window aligned to the true end shows the real closing of the
+  clip; the earlier ones are ordinary continuous footage, which still teaches motion leading up to a moment.
+- A clip shorter than one window at the target rate is skipped ("too_short"), unless `auto_scale` is on: then its
+  whole length is time-stretched to exactly one window (speed = source seconds per output second, below 1).
+
+How it is produced: ONE ffmpeg process per clip decodes from the earliest window's start to the clip's end once
+(the input is seeked, so the part before is never decoded), converts the rate with the `fps` filter, scales to
+fill and centre-crops, and splits into one encoder per window; the audio goes the same way at 16 kHz stereo
+float32. Frames stream through ffmpeg; nothing holds the video in memory. Rotation is honoured by ffmpeg's
+autorotate, which applies the display matrix before our filters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltxcore import ffmpeg_bin
+from ltxcore.geometry import AUDIO_SAMPLE_RATE
+from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
+from ltxcore.probe import INPUT_GUARD
+from ltxcore.request import ExtendSuffixRequest
+
+PEAK = 10 ** (-1 / 20)  # peak normalisation target: -1 dBFS, headroom for the codec and the vocoder
+# superfast keeps CABAC and deblocking (ultrafast drops both and blocks show); crf 16 is visually transparent.
+# Encoding is a third of the cost of fitting a 1080p clip, so the preset matters (see bench/fit.py).
+X264 = ("-c:v", "libx264", "-preset", "superfast", "-crf", "16", "-pix_fmt", "yuv420p")
+_EPS = 1e-6
+
+
+class FitSettings(BaseModel):
+    """Everything fitting needs from the request, and nothing else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_frames: int = Field(description="Frames per window, 8k+1.")
+    fps: float = Field(gt=0, description="Target frames per second.")
+    width: int = Field(gt=0, multiple_of=32, description="Bucket width in pixels (VAE stride 32).")
+    height: int = Field(gt=0, multiple_of=32, description="Bucket height in pixels (VAE stride 32).")
+    auto_scale: bool = Field(default=False, description="Time-stretch clips shorter than one window to fit it.")
+    with_audio: bool = False
+    audio_normalize: bool = True
+    audio_preserve_pitch: bool = True
+    max_windows: int = Field(default=4, ge=1, description="Most end-aligned windows taken from one clip.")
+    trigger_phrase: str = ""
+
+    @classmethod
+    def from_request(cls, req: ExtendSuffixRequest, **overrides: object) -> FitSettings:
+        width, height = req.size
+        values: dict[str, object] = dict(
+            num_frames=req.number_of_frames, fps=req.frame_rate, width=width, height=height,
+            auto_scale=req.auto_scale_input, with_audio=req.with_audio, audio_normalize=req.audio_normalize,
+            audio_preserve_pitch=req.audio_preserve_pitch, trigger_phrase=req.trigger_phrase,
+        )
+        return cls.model_validate(values | overrides)
+
+    @property
+    def window_s(self) -> float:
+        return self.num_frames / self.fps
+
+    @property
+    def audio_samples(self) -> int:
+        """Samples of one window's audio: round(16000 * num_frames / fps)."""
+        return round(AUDIO_SAMPLE_RATE * self.window_s)
+
+
+class Window(BaseModel):
+    """One planned window: [start, end) seconds of the source, played at `speed` (source s per output s)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: float
+    end: float
+    speed: float = 1.0
+
+
+def plan_windows(clip: SourceClip, s: FitSettings) -> list[Window] | SkippedClip:
+    """End-aligned, non-overlapping windows (earliest first), or the reason the clip gives none."""
+    assert clip.probe is not None, "probe the clip before fitting it"
+    available = math.floor(clip.duration * s.fps + _EPS)  # frames at the target rate
+    if available >= s.num_frames:
+        count = min(s.max_windows, available // s.num_frames)
+        ends = [clip.stop - i * s.window_s for i in range(count)]
+        return [Window(start=e - s.window_s, end=e) for e in reversed(ends)]
+    if s.auto_scale and clip.probe.num_frames >= 2:
+        return [Window(start=clip.start, end=clip.stop, speed=clip.duration / s.window_s)]
+    return SkippedClip(
+        file=clip.rel_path, type="too_short",
+        reason=f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; {s.num_frames} are needed "
+        f"({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips",
+    )
+
+
+def fit_clip(clip: SourceClip, settings: FitSettings, out_dir: Path) -> list[FittedClip] | SkippedClip:
+    """Write the clip's windows as `<id>-w<k>.mp4` (+ `.wav`) in `out_dir`; w0 is the window at the clip's end."""
+    assert clip.probe is not None, "probe the clip before fitting it"
+    if settings.with_audio and not clip.probe.has_audio:
+        return SkippedClip(file=clip.rel_path, reason="has no audio track, and with_audio is on", type="no_audio")
+    plan = plan_windows(clip, settings)
+    if isinstance(plan, SkippedClip):
+        return plan
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [f"{clip.id}-w{len(plan) - 1 - i}" for i in range(len(plan))]
+    tmp = [out_dir / f".{n}.part" for n in names]
+    failure = _run_ffmpeg(clip, plan, settings, tmp)
+    failure = failure or _check_outputs(tmp, settings)
+    if failure:
+        for t in tmp:
+            for ext in (".mp4", ".wav"):
+                t.with_suffix(ext).unlink(missing_ok=True)
+        return SkippedClip(file=clip.rel_path, reason=failure, type="unreadable")
+    if settings.with_audio and settings.audio_normalize:
+        for t in tmp:
+            peak_normalize(t.with_suffix(".wav"))
+    return [_publish(clip, w, name, t, settings, out_dir) for w, name, t in zip(plan, names, tmp, strict=True)]
+
+
+def caption_with_trigger(caption: str, trigger: str) -> str:
+    """The trigger phrase first (once), then the caption."""
+    trigger = trigger.strip()
+    if not trigger or caption.startswith(trigger):
+        return caption or trigger
+    return f"{trigger} {caption}".strip()
+
+
+# --- the one ffmpeg pass ---------------------------------------------------------------------------------------
+
+
+def ffmpeg_command(clip: SourceClip, plan: list[Window], s: FitSettings, outputs: list[Path]) -> list[str]:
+    """The command that decodes the clip once and writes every window (video `.mp4`, audio `.wav`)."""
+    t0, stop = plan[0].start, clip.stop
+    graph = [_video_graph(plan, s)]
+    if s.with_audio:
+        graph.append(_audio_graph(plan, s))
+    cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+           *INPUT_GUARD, "-ss", f"{t0:.6f}", "-t", f"{stop - t0 + _EPS:.6f}",
+           "-i", "file:" + str(Path(clip.path).resolve()), "-filter_complex", ";".join(graph)]
+    for i, out in enumerate(outputs):
+        cmd += ["-map", f"[v{i}]", *X264, "-fps_mode", "passthrough", "-an", "-f", "mp4", str(out.with_suffix(".mp4"))]
+        if s.with_audio:
+            cmd += ["-map", f"[a{i}]", "-c:a", "pcm_f32le", "-ar", str(AUDIO_SAMPLE_RATE), "-ac", "2", "-vn",
+                    "-f", "wav", str(out.with_suffix(".wav"))]
+    return cmd
+
+
+def _video_graph(plan: list[Window], s: FitSettings) -> str:
+    n, k = s.num_frames, len(plan)
+    chain = []
+    if plan[0].speed != 1.0:
+        chain.append(f"setpts=(PTS-STARTPTS)/{plan[0].speed:.9f}")
+    chain += [
+        f"fps=fps={s.fps:g}:start_time=0",  # rate first: at 30/60 -> 24 fps, dropped frames are never scaled
+        f"scale={s.width}:{s.height}:force_original_aspect_ratio=increase",  # fill the bucket...
+        f"crop={s.width}:{s.height}",  # ...then cut the overflow evenly from both sides
+        "setsar=1", "format=yuv420p",
+        "tpad=stop_mode=clone:stop=2",  # rounding at the very end may lose a frame; never more
+        f"split={k}" + "".join(f"[vs{i}]" for i in range(k)),
+    ]
+    trims = [f"[vs{i}]trim=start_frame={i * n}:end_frame={(i + 1) * n},setpts=PTS-STARTPTS[v{i}]" for i in range(k)]
+    return "[0:v:0]" + ",".join(chain) + ";" + ";".join(trims)
+
+
+def _audio_graph(plan: list[Window], s: FitSettings) -> str:
+    k, per = len(plan), s.audio_samples
+    chain = [f"aresample={AUDIO_SAMPLE_RATE}:async=1:first_pts=0",  # gaps and a late start become silence
+             "aformat=sample_fmts=flt:channel_layouts=stereo"]
+    speed = plan[0].speed
+    if speed != 1.0:
+        chain += _atempo(speed) if s.audio_preserve_pitch else [
+            f"asetrate={AUDIO_SAMPLE_RATE * speed:.3f}", f"aresample={AUDIO_SAMPLE_RATE}"]
+    chain += [f"apad=whole_len={k * per + AUDIO_SAMPLE_RATE}", f"asplit={k}" + "".join(f"[as{i}]" for i in range(k))]
+    trims = []
+    for i in range(k):
+        first = round(i * s.window_s * AUDIO_SAMPLE_RATE)
+        trims.append(f"[as{i}]atrim=start_sample={first}:end_sample={first + per},asetpts=PTS-STARTPTS[a{i}]")
+    return "[0:a:0]" + ",".join(chain) + ";" + ";".join(trims)
+
+
+def _atempo(speed: float) -> list[str]:
+    """Pitch-preserving stretch by `speed`; one atempo takes 0.5..100, so slower factors are chained."""
+    steps = []
+    while speed < 0.5:
+        steps.append("atempo=0.5")
+        speed /= 0.5
+    return [*steps, f"atempo={speed:.9f}"]
+
+
+def _run_ffmpeg(clip: SourceClip, plan: list[Window], s: FitSettings, outputs: list[Path]) -> str | None:
+    """Run the pass; a failure is returned as the reason the clip is skipped (the file is the user's)."""
+    timeout = 300 + 20 * (clip.stop - plan[0].start)
+    try:
+        out = subprocess.run(ffmpeg_command(clip, plan, s, outputs), capture_output=True, text=True,
+                             timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"fitting took longer than {timeout:.0f} s"
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return f"could not be decoded ({last})"
+    return None
+
+
+def _check_outputs(outputs: list[Path], s: FitSettings) -> str | None:
+    """Every window must have exactly num_frames frames (and audio_samples samples): a broken file gives fewer."""
+    for out in outputs:
+        frames = count_frames(out.with_suffix(".mp4"))
+        if frames != s.num_frames:
+            return f"decoding gave {frames} frames where {s.num_frames} were expected (damaged file?)"
+        if s.with_audio and sf.info(str(out.with_suffix(".wav"))).frames != s.audio_samples:
+            return "decoding gave an audio track of the wrong length (damaged file?)"
+    return None
+
+
+def count_frames(path: Path) -> int:
+    out = subprocess.run(
+        [ffmpeg_bin.ffprobe(), "-v", "error", *INPUT_GUARD, "-select_streams", "v:0", "-count_packets",
+         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", "file:" + str(path.resolve())],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+
+
+def peak_normalize(path: Path, peak: float = PEAK) -> None:
+    """Scale a (short) WAV so its largest sample is `peak`; silence stays silence."""
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    top = float(np.abs(audio).max(initial=0.0))
+    if top > 0:
+        tmp = path.with_name(path.name + ".norm")
+        sf.write(str(tmp), audio * (peak / top), rate, subtype="FLOAT", format="WAV")
+        os.replace(tmp, path)
+
+
+def _publish(clip: SourceClip, w: Window, name: str, tmp: Path, s: FitSettings, out_dir: Path) -> FittedClip:
+    """Rename the finished window into place and describe it."""
+    assert clip.probe is not None
+    video = out_dir / f"{name}.mp4"
+    os.replace(tmp.with_suffix(".mp4"), video)
+    audio = None
+    if s.with_audio:
+        audio = out_dir / f"{name}.wav"
+        os.replace(tmp.with_suffix(".wav"), audio)
+    return FittedClip(
+        id=name, source_id=clip.id, rel_path=clip.rel_path, video_path=str(video),
+        audio_path=str(audio) if audio else None, caption=caption_with_trigger(clip.caption, s.trigger_phrase),
+        num_frames=s.num_frames, fps=s.fps, width=s.width, height=s.height,
+        source_start=round(w.start, 6), source_end=round(w.end, 6), speed=round(w.speed, 6),
+        source_fps=clip.probe.fps,
+    )

@@ -1,0 +1,160 @@
+"""Probe a video with ffprobe, which may only ever open that one local file.
+
+Every ffmpeg/ffprobe input in this project goes through `INPUT_GUARD`: the `file` protocol only (no http, no
+pipes) and a demuxer allow-list of the real container formats, so a crafted "video" (an HLS or concat playlist
+saved as .avi, say) is refused instead of being followed to other local files or to the network. Declared sizes
+and durations are checked before any frame is decoded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+from ltxcore import ffmpeg_bin
+from ltxcore.manifests import ExtractResult, ProbeInfo, SkippedClip, SourceClip
+
+# Demuxers a real clip from a phone, camera or screen recorder uses (mp4/mov, mkv/webm, avi). No playlists.
+ALLOWED_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi")
+INPUT_GUARD = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS))
+MAX_SIDE = 8192  # pixels; 8K is the largest real recording format
+MAX_DURATION_S = 3 * 3600.0
+MAX_FPS = 480.0
+VFR_SPREAD = 1.5  # longest / shortest frame interval above which the rate counts as variable
+TIMEOUT_S = 180
+_PLAYLIST_MAGIC = (b"#EXTM3U", b"#EXT", b"ffconcat", b"[playlist]", b"<?xml", b"<smil")
+
+
+class ProbeError(Exception):
+    """The file cannot be used as a video; `type` is the machine-readable reason for the skip list."""
+
+    def __init__(self, reason: str, type: str = "unreadable"):
+        super().__init__(reason)
+        self.reason = reason
+        self.type = type
+
+
+def probe(path: Path) -> ProbeInfo:
+    """Frames, rate (variable or not), duration, displayed size, rotation and audio presence of a local video."""
+    path = Path(path)
+    _sniff(path)
+    meta = _ffprobe_json(path, "-show_format", "-show_streams")
+    video = _check_container(meta)
+    pts = _video_pts(path)
+    if not pts:
+        raise ProbeError("no video frame could be read", "unreadable")
+    return _info(meta, video, pts)
+
+
+def probe_clips(clips: ExtractResult) -> ExtractResult:
+    """Probe every clip; an unreadable or refused file moves to `skipped` with its reason instead of failing."""
+    kept: list[SourceClip] = []
+    skipped = list(clips.skipped)
+    for clip in clips.clips:
+        try:
+            kept.append(clip.model_copy(update={"probe": probe(Path(clip.path))}))
+        except ProbeError as exc:
+            skipped.append(SkippedClip(file=clip.rel_path, reason=exc.reason, type=exc.type))
+    return ExtractResult(clips=kept, skipped=skipped)
+
+
+def _sniff(path: Path) -> None:
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ProbeError("file is empty or missing", "unreadable")
+    with path.open("rb") as f:
+        head = f.read(64).lstrip()
+    if head.startswith(_PLAYLIST_MAGIC):
+        raise ProbeError("file is a playlist or text, not a video", "unsafe")
+
+
+def _run(args: list[str]) -> str:
+    cmd = [ffmpeg_bin.ffprobe(), "-v", "error", *INPUT_GUARD, *args]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"ffprobe took longer than {TIMEOUT_S} s", "unreadable") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise ProbeError(f"not a readable video ({last})", "unreadable")
+    return out.stdout
+
+
+def _ffprobe_json(path: Path, *what: str) -> dict:
+    return json.loads(_run([*what, "-of", "json", "file:" + str(path.resolve())]))
+
+
+def _check_container(meta: dict) -> dict:
+    """The first video stream, after refusing foreign demuxers and absurd declared geometry or length."""
+    fmt = meta.get("format", {})
+    if not set(fmt.get("format_name", "").split(",")) <= set(ALLOWED_DEMUXERS):
+        raise ProbeError(f"container {fmt.get('format_name')!r} is not a video file format", "unsafe")
+    videos = [s for s in meta.get("streams", []) if s.get("codec_type") == "video"
+              and not s.get("disposition", {}).get("attached_pic")]
+    if not videos:
+        raise ProbeError("has no video stream", "unreadable")
+    v = videos[0]
+    w, h = int(v.get("width") or 0), int(v.get("height") or 0)
+    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+        raise ProbeError(f"declares a {w}x{h} picture; sides must be 1..{MAX_SIDE}", "absurd")
+    duration = _float(fmt.get("duration")) or _float(v.get("duration")) or 0.0
+    if duration > MAX_DURATION_S:
+        raise ProbeError(f"declares {duration:.0f} s; the limit is {MAX_DURATION_S:.0f} s", "absurd")
+    return v
+
+
+def _video_pts(path: Path) -> list[float]:
+    """Presentation times of the video packets that can actually be read (a truncated file gives fewer)."""
+    out = _run(["-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
+                "file:" + str(path.resolve())])
+    pts = [_float(line.strip().strip(",")) for line in out.splitlines()]
+    return sorted(p for p in pts if p is not None)
+
+
+def _info(meta: dict, video: dict, pts: list[float]) -> ProbeInfo:
+    n = len(pts)
+    steps = [b - a for a, b in itertools.pairwise(pts) if b > a]
+    step = statistics.median(steps) if steps else 1 / 24
+    vfr = bool(steps) and max(steps) > VFR_SPREAD * min(steps)
+    measured = n / (pts[-1] - pts[0] + step)
+    declared = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    fps = declared if declared and not vfr and abs(declared - measured) <= 0.02 * measured else measured
+    if not 0 < fps <= MAX_FPS:
+        raise ProbeError(f"frame rate {fps:.1f} is outside 0..{MAX_FPS:.0f}", "absurd")
+    duration = n / fps if not vfr else pts[-1] - pts[0] + step
+    rotation = _rotation(video)
+    w, h = int(video["width"]), int(video["height"])
+    if rotation in (90, 270):
+        w, h = h, w
+    has_audio = any(s.get("codec_type") == "audio" for s in meta.get("streams", []))
+    return ProbeInfo(width=w, height=h, fps=round(fps, 6), num_frames=n, duration=round(duration, 6),
+                     rotation=rotation, has_audio=has_audio, vfr=vfr, codec=str(video.get("codec_name", "")))
+
+
+def _rotation(video: dict) -> int:
+    """Clockwise degrees (0/90/180/270); ffprobe reports the display matrix counter-clockwise."""
+    ccw = 0.0
+    for side in video.get("side_data_list", []):
+        if "rotation" in side:
+            ccw = float(side["rotation"])
+    if not ccw and "rotate" in video.get("tags", {}):
+        ccw = -float(video["tags"]["rotate"])  # the old tag is clockwise
+    return round(-ccw / 90) * 90 % 360
+
+
+def _rate(text: str | None) -> float | None:
+    try:
+        value = Fraction(text or "")
+    except (ValueError, ZeroDivisionError):
+        return None
+    return float(value) if value > 0 else None
+
+
+def _float(text: object) -> float | None:
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

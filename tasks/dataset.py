@@ -1,0 +1,127 @@
+"""Intake stages as Prefect tasks: each wraps one ltxcore function and returns a small manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+
+from ltxcore import dataset
+from ltxcore.debug_dataset import write_debug_dataset
+from ltxcore.extract import extract_archive
+from ltxcore.fetch import fetch
+from ltxcore.fit import FitSettings, fit_clip
+from ltxcore.manifests import (
+    ArchiveRef,
+    DatasetManifest,
+    ExtractResult,
+    FitResult,
+    SkippedClip,
+    SourceClip,
+    ValidationClip,
+)
+from ltxcore.probe import probe_clips
+from ltxcore.request import ExtendSuffixRequest
+from ltxcore.settings import JobSettings
+from ltxcore.split_scenes import split_scenes
+from ltxcore.store import content_key, run_stage
+from tasks.common import CACHE_FOR, IO_RETRIES, stage_key
+
+
+@task(name="check-validation-clips", cache_key_fn=stage_key("validation", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
+def check_validation_clips(request: ExtendSuffixRequest, settings: JobSettings) -> list[ValidationClip]:
+    return dataset.check_validation_clips(
+        request,
+        Path(settings.work_root),
+        allow_local=settings.allow_local_inputs,
+        allow_private_hosts=settings.allow_private_hosts,
+    )
+
+
+@task(name="fetch-archive", cache_key_fn=stage_key("fetch", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
+def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
+    return fetch(
+        url,
+        Path(settings.work_root) / "fetch",
+        loc=dataset.LOC,
+        allow_local=settings.allow_local_inputs,
+        allow_private_hosts=settings.allow_private_hosts,
+    )
+
+
+@task(name="extract-archive", cache_key_fn=stage_key("extract", 1), cache_expiration=CACHE_FOR)
+def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
+    return run_stage(
+        Path(work_root),
+        "extract",
+        1,
+        {"sha256": archive.sha256},
+        ExtractResult,
+        lambda out: extract_archive(archive, out),
+    )
+
+
+@task(name="probe-clips", cache_key_fn=stage_key("probe", 1), cache_expiration=CACHE_FOR)
+def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
+    probed = run_stage(Path(work_root), "probe", 1, {"clips": clips}, ExtractResult, lambda _out: probe_clips(clips))
+    if with_audio:
+        dataset.require_audio(probed.clips)  # before decoding anything
+    return probed
+
+
+@task(
+    name="split-scenes", task_run_name="split-{clip.id}", cache_key_fn=stage_key("split", 1), cache_expiration=CACHE_FOR
+)
+def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceClip]:
+    out = Path(work_root) / "split" / content_key("split", 1, clip=clip, threshold=threshold_s)
+    return split_scenes(clip, threshold_s, out)
+
+
+@task(name="fit-clip", task_run_name="fit-{clip.id}", cache_key_fn=stage_key("fit", 1), cache_expiration=CACHE_FOR)
+def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
+    def run(out: Path) -> FitResult:
+        result = fit_clip(clip, settings, out)
+        return FitResult(skipped=result) if isinstance(result, SkippedClip) else FitResult(clips=result)
+
+    return run_stage(Path(work_root), "fit", 1, {"clip": clip, "settings": settings}, FitResult, run)
+
+
+@task(name="build-dataset", cache_key_fn=stage_key("dataset", 1), cache_expiration=CACHE_FOR)
+def build(
+    fitted: list[FitResult],
+    skipped: list[SkippedClip],
+    settings: FitSettings,
+    conditioning_frames: int,
+    validation: list[ValidationClip],
+) -> DatasetManifest:
+    manifest = dataset.build_dataset(
+        [c for r in fitted for c in r.clips],
+        [*skipped, *(r.skipped for r in fitted if r.skipped)],
+        settings,
+        conditioning_frames=conditioning_frames,
+        validation=validation,
+    )
+    report = dataset.summary(manifest)
+    rows = [
+        {k: r[k] for k in ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")}
+        | {"status": "kept"}
+        for r in report["kept"]
+    ]
+    rows += [{"file": s["file"], "status": f"skipped: {s['reason']}"} for s in report["skipped"]]
+    create_table_artifact(
+        rows,
+        key="dataset-report",
+        description=f"{report['counts']['kept_clips']} training windows from "
+        f"{report['counts']['kept_files']} files; {report['counts']['skipped']} skipped. "
+        + " ".join(report["warnings"]),
+    )
+    return manifest
+
+
+@task(name="debug-dataset", cache_key_fn=stage_key("debug-dataset", 1), cache_expiration=CACHE_FOR)
+def debug_zip(manifest: DatasetManifest, work_root: str) -> str:
+    out = Path(work_root) / "debug-dataset" / content_key("debug-dataset", 1, manifest=manifest) / "debug_dataset.zip"
+    if not out.is_file():
+        write_debug_dataset(manifest, out)
+    return str(out)

@@ -1,0 +1,192 @@
+"""Test media made on the spot with ffmpeg, and archives made with zipfile: tests never need outside files.
+
+Plain functions, importable from any test module (`from tests.media import make_video`). Every video is built from
+ffmpeg `lavfi` sources, so its length, rate, size, audio, scene cuts and rotation are known exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import stat
+import subprocess
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ltxcore import ffmpeg_bin
+
+COUNTER_STEP = 2  # luma per frame of the "counter" pattern: frames 0..109 fit in video range (16..235)
+# Colours different enough in hue and brightness that a content detector sees a hard cut between them.
+_SCENE_COLOURS = ("red", "blue", "yellow", "green", "magenta", "white")
+
+
+def _ffmpeg(*args: str) -> None:
+    cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    out = subprocess.run(cmd, timeout=120, capture_output=True, text=True)
+    assert out.returncode == 0, f"test media could not be made: {out.stderr}"
+
+
+def make_video(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: float = 24,
+    size: tuple[int, int] = (96, 64),
+    audio: bool = False,  # a stereo sine tone of peak `volume`
+    audio_rate: int = 44_100,
+    tone_hz: float = 440.0,
+    volume: float = 0.5,
+    scene_cuts: Sequence[float] = (),
+    vfr: bool = False,
+    rotation: int | None = None,
+    codec: str = "libx264",
+    pattern: str = "testsrc2",
+    tone_from: float = 0.0,
+) -> Path:
+    """A synthetic clip of `seconds` at `fps`, `size` = (width, height), optionally with a sine tone.
+
+    scene_cuts: times (s) of hard cuts between solid-colour scenes with a moving test pattern overlaid.
+    vfr: the second half of the clip runs at a third of the frame rate (timestamps say so; mp4 keeps them).
+    rotation: display-matrix rotation in degrees counter-clockwise (ffmpeg's `-display_rotation`).
+    pattern: "testsrc2" (moving test card), "halves" (top half white, bottom half black: shows orientation) or
+        "counter" (flat grey whose brightness is COUNTER_STEP x the frame index: shows which frames were taken).
+    tone_from: the tone is silent before this time (s), to check that audio stays aligned with video.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    args: list[str] = []
+    if scene_cuts:
+        bounds = [0.0, *scene_cuts, seconds]
+        parts = []
+        for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+            colour = _SCENE_COLOURS[i % len(_SCENE_COLOURS)]
+            args += ["-f", "lavfi", "-i", f"color=c={colour}:s={w}x{h}:r={fps}:d={b - a}"]
+            parts.append(f"[{i}:v]")
+        vgraph = "".join(parts) + f"concat=n={len(parts)}:v=1:a=0,format=yuv420p[v]"
+    elif pattern == "counter":
+        args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
+        vgraph = f"[0:v]format=yuv420p,geq=lum='min(16+N*{COUNTER_STEP},235)':cb=128:cr=128[v]"
+    elif pattern == "halves":
+        args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
+        vgraph = "[0:v]drawbox=x=0:y=0:w=iw:h=ih/2:color=white:t=fill,format=yuv420p[v]"
+    else:
+        args += ["-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r={fps}:d={seconds}"]
+        vgraph = "[0:v]format=yuv420p[v]"
+    if vfr:
+        # Frames of the second half are kept one in three: their timestamps stay, so the rate varies.
+        half = int(seconds * fps / 2)
+        vgraph = vgraph.replace("[v]", f",select='lt(n\\,{half})+not(mod(n\\,3))'[v]")
+    n_video_inputs = len(scene_cuts) + 1 if scene_cuts else 1
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=f={tone_hz}:r={audio_rate}:d={seconds}"]
+    args += ["-filter_complex", vgraph, "-map", "[v]"]
+    if audio:
+        # lavfi's sine has a peak of 1/8; the pan copies it to both channels at full level (no -3 dB upmix).
+        tone = f"pan=stereo|c0=c0|c1=c0,volume={8 * volume},volume=0:enable='lt(t,{tone_from})'"
+        args += ["-map", f"{n_video_inputs}:a", "-af", tone, "-c:a", "aac"]
+    args += ["-c:v", codec]
+    if codec == "libx264":
+        args += ["-preset", "ultrafast", "-g", str(max(1, round(fps)))]
+    if vfr:
+        args += ["-fps_mode", "vfr"]
+    if rotation is None:
+        _ffmpeg(*args, str(path))
+        return path
+    tmp = path.with_name(f".unrotated-{path.name}")
+    _ffmpeg(*args, str(tmp))
+    _ffmpeg("-display_rotation", str(rotation), "-i", str(tmp), "-c", "copy", str(path))
+    tmp.unlink()
+    return path
+
+
+def make_image(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
+    """A one-frame PNG/JPEG (by extension): the kind of still the dataset must reject."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc2=s={size[0]}x{size[1]}:d=1", "-frames:v", "1", str(path))
+    return path
+
+
+def truncate(path: Path, keep: float = 0.5) -> Path:
+    """Cut a file to its first `keep` fraction of bytes: a broken upload."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def hls_playlist_as_video(path: Path, target: str = "/etc/passwd") -> Path:
+    """An HLS playlist saved under a video extension that would make a naive ffmpeg read `target`."""
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{target}\n#EXT-X-ENDLIST\n")
+    return path
+
+
+def make_zip(path: Path, entries: Mapping[str, bytes | str | Path]) -> Path:
+    """A zip whose entry names are taken verbatim (folders, duplicates in other folders, __MACOSX, dot-files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in entries.items():
+            if isinstance(content, Path):
+                content = content.read_bytes()
+            if isinstance(content, str):
+                content = content.encode()
+            # Videos are stored, as phones and zip tools usually do for already-compressed media.
+            video = name.lower().endswith((".mp4", ".mov", ".mkv", ".avi"))
+            zf.writestr(name, content, compress_type=zipfile.ZIP_STORED if video else zipfile.ZIP_DEFLATED)
+    return path
+
+
+def add_symlink(path: Path, name: str, target: str) -> Path:
+    """Append a symlink entry (Unix mode S_IFLNK, the link text as content), as `zip --symlinks` writes it."""
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix: external_attr carries st_mode
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(info, target)
+    return path
+
+
+def make_bomb(path: Path, name: str = "bomb.mp4", size: int = 50 * 1024 * 1024) -> Path:
+    """A small zip holding one entry of `size` zero bytes: a compression ratio of about 1000."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf, zf.open(name, "w") as f:
+        block = bytes(1 << 20)
+        for _ in range(size >> 20):
+            f.write(block)
+    return path
+
+
+def frame_count(path: Path) -> int:
+    """Video frames, counted from the packets ffprobe reads (not the header's claim)."""
+    out = subprocess.run(
+        [ffmpeg_bin.ffprobe(), "-v", "error", "-select_streams", "v:0", "-count_packets",
+         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    return int(out.stdout.strip())
+
+
+def stream_info(path: Path) -> dict:
+    """ffprobe's JSON for the file's streams and format."""
+    out = subprocess.run(
+        [ffmpeg_bin.ffprobe(), "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    return json.loads(out.stdout)
+
+
+def frame_indices(path: Path) -> list[int]:
+    """Source frame index of every frame of a video made from the "counter" pattern (read from its brightness)."""
+    import av
+
+    with av.open(str(path)) as container:
+        # Rows 0..height-1 of a yuv420p array are the luma plane, read as stored (no range conversion).
+        return [round((float(f.to_ndarray(format="yuv420p")[: f.height].mean()) - 16) / COUNTER_STEP)
+                for f in container.decode(video=0)]
+
+
+def gray_frames(path: Path) -> list:
+    """Every frame as a (height, width) uint8 array."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="gray") for f in container.decode(video=0)]

@@ -1,0 +1,170 @@
+"""fetch: http(s) through a real server on 127.0.0.1, s3:// through moto, local paths; SSRF and size refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+
+from ltxcore import fetch as fetch_mod
+from ltxcore.errors import RequestRejected
+from ltxcore.fetch import fetch, vet_host
+from ltxcore.storage import filesystem
+
+LOC = ("body", "training_data_url")
+BODY = bytes(range(256)) * 4096  # 1 MiB
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    hits: Counter
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.hits[self.path] += 1
+        if self.path == "/data.zip":
+            self._send(200, BODY)
+        elif self.path == "/flaky.zip" and self.server.hits[self.path] < 3:
+            self._send(503, b"busy")
+        elif self.path == "/flaky.zip":
+            self._send(200, BODY)
+        elif self.path == "/moved.zip":
+            self.send_response(302)
+            self.send_header("Location", "/data.zip")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._send(404, b"no")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server() -> Iterator[tuple[str, Counter]]:
+    srv = _Server(("127.0.0.1", 0), _Handler)
+    srv.hits = Counter()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", srv.hits
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_mod, "BACKOFF_S", 0.01)
+
+
+def test_http_download_is_streamed_to_a_content_addressed_path(server, tmp_path: Path) -> None:
+    base, _ = server
+    a = fetch(f"{base}/data.zip", tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
+    b = fetch(f"{base}/data.zip", tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
+    assert a == b
+    assert Path(a.path).read_bytes() == BODY
+    assert a.size == len(BODY) == 1 << 20
+    assert a.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert a.path.endswith(".zip")
+    assert [p.name for p in tmp_path.iterdir()] == [Path(a.path).name]  # no temporary file left behind
+
+
+def test_http_404_is_a_user_error_naming_the_url(server, tmp_path: Path) -> None:
+    base, hits = server
+    with pytest.raises(RequestRejected) as err:
+        fetch(f"{base}/nope.zip", tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
+    detail = err.value.details[0]
+    assert detail.loc == LOC
+    assert f"{base}/nope.zip" in detail.msg and "404" in detail.msg
+    assert hits["/nope.zip"] == 1  # a 404 is not transient: no retry
+
+
+def test_transient_503_is_retried_until_it_succeeds(server, tmp_path: Path) -> None:
+    base, hits = server
+    ref = fetch(f"{base}/flaky.zip", tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
+    assert hits["/flaky.zip"] == 3
+    assert ref.size == len(BODY)
+
+
+def test_redirects_are_followed(server, tmp_path: Path) -> None:
+    base, hits = server
+    ref = fetch(f"{base}/moved.zip", tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
+    assert ref.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert hits["/moved.zip"] == 1 and hits["/data.zip"] == 1
+
+
+def test_unreachable_host_is_a_user_error_after_retries(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/data.zip"  # nothing listens there
+    with pytest.raises(RequestRejected) as err:
+        fetch(url, tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
+    assert err.value.details[0].type == "unreachable"
+    assert url in err.value.details[0].msg and f"{fetch_mod.ATTEMPTS} attempts" in err.value.details[0].msg
+
+
+def test_download_over_the_size_cap_is_refused_and_leaves_nothing(server, tmp_path: Path) -> None:
+    base, _ = server
+    with pytest.raises(RequestRejected) as err:
+        fetch(f"{base}/data.zip", tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True, max_bytes=1000)
+    assert err.value.details[0].type == "too_large"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_loopback_url_is_refused_without_the_private_hosts_setting(server, tmp_path: Path) -> None:
+    base, hits = server
+    for url in (f"{base}/data.zip", base.replace("127.0.0.1", "localhost") + "/data.zip"):
+        with pytest.raises(RequestRejected) as err:
+            fetch(url, tmp_path, loc=LOC, allow_local=False)
+        assert err.value.details[0].type == "forbidden_host"
+        assert err.value.details[0].loc == LOC
+    assert sum(hits.values()) == 0  # refused before any connection
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ip", ["10.1.2.3", "192.168.0.1", "172.16.5.5", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                                "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"])
+def test_private_link_local_and_reserved_addresses_are_refused(ip: str) -> None:
+    with pytest.raises(RequestRejected) as err:
+        vet_host(ip, 80, LOC, allow_private_hosts=False)
+    assert err.value.details[0].type == "forbidden_host"
+
+
+def test_a_public_address_passes_the_ssrf_check() -> None:
+    assert str(vet_host("93.184.216.34", 443, LOC, allow_private_hosts=False)) == "93.184.216.34"
+
+
+def test_local_paths_need_the_allow_local_setting(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "my clips.zip"
+    src.parent.mkdir()
+    src.write_bytes(b"PK-not-really" * 100)
+    with pytest.raises(RequestRejected) as err:
+        fetch(str(src), tmp_path / "out", loc=LOC, allow_local=False)
+    assert err.value.details[0].type == "url_scheme"
+    plain = fetch(str(src), tmp_path / "out", loc=LOC, allow_local=True)
+    as_url = fetch(src.as_uri(), tmp_path / "out", loc=LOC, allow_local=True)
+    assert plain.size == as_url.size == 1300 and plain.sha256 == as_url.sha256
+    with pytest.raises(RequestRejected) as err:
+        fetch(str(tmp_path / "missing.zip"), tmp_path / "out", loc=LOC, allow_local=True)
+    assert err.value.details[0].type == "not_found"
+
+
+def test_s3_object_is_fetched_and_a_missing_key_is_a_user_error(s3_bucket: str, tmp_path: Path) -> None:
+    fs, path = filesystem(f"{s3_bucket}/in/data.zip")
+    fs.pipe(path, BODY)
+    ref = fetch(f"{s3_bucket}/in/data.zip", tmp_path, loc=LOC, allow_local=False)
+    assert ref.size == len(BODY) and Path(ref.path).read_bytes() == BODY
+    with pytest.raises(RequestRejected) as err:
+        fetch(f"{s3_bucket}/in/missing.zip", tmp_path, loc=LOC, allow_local=False)
+    assert err.value.details[0].type == "not_found" and "missing.zip" in err.value.details[0].msg

@@ -1,0 +1,49 @@
+"""split_scenes: hard cuts found by PySceneDetect become clips that keep the caption; short clips stay whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from media import make_video
+
+from ltxcore.manifests import SourceClip
+from ltxcore.probe import probe
+from ltxcore.split_scenes import split_scenes
+
+
+def clip_of(path: Path) -> SourceClip:
+    return SourceClip(id="cuts-1a2b", path=str(path), rel_path="dir/cuts.mp4", caption="a red then blue room",
+                      probe=probe(path))
+
+
+def test_long_clip_is_cut_at_its_scene_boundaries(tmp_path: Path) -> None:
+    clip = clip_of(make_video(tmp_path / "cuts.mp4", seconds=6, fps=24, scene_cuts=[2.0, 4.5]))
+    scenes = split_scenes(clip, 3.0, tmp_path / "split")
+    assert [(s.start, s.end) for s in scenes] == [pytest.approx((0.0, 2.0), abs=1 / 24),
+                                                  pytest.approx((2.0, 4.5), abs=1 / 24),
+                                                  pytest.approx((4.5, 6.0), abs=1 / 24)]
+    assert [s.id for s in scenes] == ["cuts-1a2b-scene000", "cuts-1a2b-scene001", "cuts-1a2b-scene002"]
+    assert {s.caption for s in scenes} == {"a red then blue room"}
+    assert {s.rel_path for s in scenes} == {"dir/cuts.mp4"}
+    assert [s.probe.num_frames for s in scenes if s.probe] == [48, 60, 36]
+
+
+def test_clip_under_the_threshold_is_untouched(tmp_path: Path) -> None:
+    clip = clip_of(make_video(tmp_path / "cuts.mp4", seconds=3, fps=24, scene_cuts=[1.5]))
+    assert split_scenes(clip, 3.0, tmp_path / "split") == [clip]
+    assert not (tmp_path / "split").exists()
+
+
+def test_clip_without_cuts_stays_one_clip(tmp_path: Path) -> None:
+    clip = clip_of(make_video(tmp_path / "one.mp4", seconds=4, fps=24))
+    assert split_scenes(clip, 2.0, tmp_path / "split") == [clip]
+
+
+def test_detection_is_remembered(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "cuts.mp4", seconds=4, fps=24, scene_cuts=[2.0])
+    clip = clip_of(path)
+    first = split_scenes(clip, 1.0, tmp_path / "split")
+    path.unlink()  # a second call must not need to decode it again
+    assert split_scenes(clip, 1.0, tmp_path / "split") == first
+    assert len(first) == 2
