@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed, State
 
@@ -47,10 +47,11 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     probed = dataset.probe(extracted, work, request.with_audio)
     sources = probed.clips
     if request.split_input_into_scenes:
-        scenes = dataset.split.map(probed.clips, request.split_input_duration_threshold, work).result()
+        scenes = dataset.split.map(probed.clips, unmapped(request.split_input_duration_threshold), unmapped(work)).result()
         sources = [s for group in scenes for s in group]
-    fit_settings = FitSettings.from_request(request)
-    fitted = dataset.fit.map(sources, fit_settings, work).result()
+    width, height = settings.train_size(request.size)
+    fit_settings = FitSettings.from_request(request, width=width, height=height)
+    fitted = dataset.fit.map(sources, unmapped(fit_settings), unmapped(work)).result()
     manifest = dataset.build(fitted, probed.skipped, fit_settings, request.conditioning_frames, validation)
     for warning in manifest.warnings:
         logger.warning(warning)

@@ -56,3 +56,58 @@ def audio_steps(seconds: float) -> int:
 def audio_suffix_steps(conditioning_frames: int, frame_rate: float) -> int:
     """Audio steps of the closing window that matches a video suffix of `conditioning_frames` frames."""
     return audio_steps(conditioning_frames / frame_rate)
+
+
+# --- Where each latent stands in pixel frames and in seconds -------------------------------------------------------
+# The transformer's RoPE places every token by a [start, end) span in seconds from the clip start (diffusers
+# `LTX2AudioVideoRotaryPosEmbed.prepare_video_coords` / `prepare_audio_coords`, the official `get_pixel_coords`).
+# These functions state the same arithmetic in plain numbers so that the suffix alignment can be tested without a model.
+
+AUDIO_HOP_SECONDS = 160 / AUDIO_SAMPLE_RATE  # one mel frame: 10 ms
+AUDIO_VAE_TEMPORAL = 4  # mel frames per audio latent step
+
+
+def latent_pixel_span(latent_index: int) -> tuple[int, int]:
+    """Pixel frames [first, last] that latent frame `latent_index` stands for: 0 -> (0, 0), j >= 1 -> (8j-7, 8j)."""
+    if latent_index < 0:
+        raise ValueError(f"latent index must be >= 0 (got {latent_index})")
+    if latent_index == 0:
+        return 0, 0
+    return VAE_TEMPORAL * latent_index - (VAE_TEMPORAL - 1), VAE_TEMPORAL * latent_index
+
+
+def video_latent_times(latent_frame_count: int, fps: float) -> list[tuple[float, float]]:
+    """[start, end) in seconds of each latent frame's tokens: [8f-7, 8f+1) pixel frames, clamped at 0, over fps."""
+    spans = []
+    for f in range(latent_frame_count):
+        start = max(VAE_TEMPORAL * f + 1 - VAE_TEMPORAL, 0)
+        end = max(VAE_TEMPORAL * (f + 1) + 1 - VAE_TEMPORAL, 0)
+        spans.append((start / fps, end / fps))
+    return spans
+
+
+def audio_step_times(steps: int) -> list[tuple[float, float]]:
+    """[start, end) in seconds of each audio latent step: mel frames [4t-3, 4t+1), clamped at 0, times 10 ms."""
+    spans = []
+    for t in range(steps):
+        start = max(AUDIO_VAE_TEMPORAL * t + 1 - AUDIO_VAE_TEMPORAL, 0)
+        end = max(AUDIO_VAE_TEMPORAL * (t + 1) + 1 - AUDIO_VAE_TEMPORAL, 0)
+        spans.append((start * AUDIO_HOP_SECONDS, end * AUDIO_HOP_SECONDS))
+    return spans
+
+
+def suffix_windows(num_frames: int, conditioning_frames: int, fps: float) -> dict[str, tuple[float, float]]:
+    """The clean closing window of each modality in seconds, as the model's RoPE places it.
+
+    Video: the last N/8 latent frames. Audio: the last round(25 * N / fps) steps of round(25 * num_frames / fps).
+    Both count from the same clip start, so both windows end at the clip's end: the video exactly at num_frames/fps,
+    the audio within 50 ms of it (its causal offset of 3 mel frames plus half a step of rounding).
+    """
+    lat = latent_frames(num_frames)
+    n_lat = suffix_latent_frames(conditioning_frames)
+    if n_lat >= lat:
+        raise ValueError(f"conditioning_frames ({conditioning_frames}) must leave a lead-in in {num_frames} frames")
+    video = video_latent_times(lat, fps)[lat - n_lat:]
+    steps = audio_steps(num_frames / fps)
+    audio = audio_step_times(steps)[steps - audio_suffix_steps(conditioning_frames, fps):]
+    return {"video": (video[0][0], video[-1][1]), "audio": (audio[0][0], audio[-1][1])}

@@ -30,6 +30,11 @@ class JobSettings(BaseModel):
     allow_local_inputs: bool = Field(default=False, description="Accept local paths and file:// URLs as inputs.")
     allow_private_hosts: bool = Field(default=False, description="Accept URLs resolving to private/loopback hosts.")
     device: str = Field(default="auto", description="'auto', 'cpu' or 'cuda'.")
+    bucket_override: tuple[int, int] | None = Field(
+        default=None,
+        description="(width, height) replacing every resolution bucket: for smoke tests and the tiny-model demo only, "
+        "where a 512-960 px bucket would spend minutes in a toy VAE.",
+    )
     trainer: dict[str, Any] = Field(
         default_factory=dict, description="Trainer settings (TrainConfig fields that are not request fields)."
     )
@@ -46,6 +51,9 @@ class JobSettings(BaseModel):
             "device": os.environ.get("EXTEND_SUFFIX_DEVICE", "auto"),
             "trainer": json.loads(os.environ.get("EXTEND_SUFFIX_TRAINER", "{}")),
         }
+        if os.environ.get("EXTEND_SUFFIX_BUCKET_OVERRIDE"):
+            w, h = os.environ["EXTEND_SUFFIX_BUCKET_OVERRIDE"].lower().split("x")
+            values["bucket_override"] = (int(w), int(h))
         values.update(overrides)
         return cls.model_validate(values)
 
@@ -59,7 +67,10 @@ class JobSettings(BaseModel):
             "EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS": str(self.allow_private_hosts).lower(),
             "EXTEND_SUFFIX_DEVICE": self.device,
             "EXTEND_SUFFIX_TRAINER": json.dumps(self.trainer, sort_keys=True),
-        }
+        } | ({"EXTEND_SUFFIX_BUCKET_OVERRIDE": "{}x{}".format(*self.bucket_override)} if self.bucket_override else {})
+
+    def train_size(self, request_size: tuple[int, int]) -> tuple[int, int]:
+        return self.bucket_override or request_size
 
     def torch_device(self) -> str:
         if self.device != "auto":

@@ -1,0 +1,135 @@
+"""`encode_dataset`: a fitted dataset -> a latent cache, content-addressed and atomic like every stage.
+
+Layout under `<out_root>/encode/<key>/`: `clips/<clip id>.safetensors`, `texts/<text key>.safetensors`, and
+`latent_cache.json`, written last. The key hashes the dataset manifest, the model fingerprint, the dtype and the
+prompts, so a re-run with the same inputs returns the finished manifest at once; a crashed run resumes file by file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+from ltxcore import geometry
+from ltxcore.manifests import DatasetManifest, FittedClip, LatentCache, LatentClip
+from ltxcore.model.encode import audio_clip_bytes, batch_size_for, encode_audio, encode_video, video_clip_bytes
+from ltxcore.model.loader import Components, load_components
+from ltxcore.model.spec import ModelSpec
+from ltxcore.model.text import encode_prompts, prompt_bytes
+from ltxcore.request import DEFAULT_NEGATIVE_PROMPT
+from ltxcore.store import atomic_write_bytes, content_key, read_manifest, write_manifest
+
+STAGE = "encode"
+VERSION = 1
+MANIFEST = "latent_cache.json"
+DEFAULT_BUDGET = 4 << 30
+
+
+def text_key(prompt: str) -> str:
+    return hashlib.sha256(prompt.strip().encode()).hexdigest()[:16]
+
+
+def encode_dataset(
+    manifest: DatasetManifest,
+    spec: ModelSpec,
+    out_root: Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    memory_budget_bytes: int = DEFAULT_BUDGET,
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+    extra_prompts: Sequence[str] = (),
+) -> LatentCache:
+    """Encode every clip (video, audio when `with_audio`) and every unique prompt once; return the cache manifest.
+
+    Prompts encoded: each caption, `negative_prompt`, the empty prompt and `extra_prompts` (e.g. validation prompts),
+    so the sampler finds all it needs here. Batches are sized so that their estimated peak stays in the budget.
+    """
+    if not manifest.clips:
+        raise ValueError("the dataset has no clips to encode")
+    if manifest.with_audio and any(c.audio_path is None for c in manifest.clips):
+        raise ValueError("with_audio is set but some clips have no audio file")
+    prompts = sorted({c.caption.strip() for c in manifest.clips} | {negative_prompt.strip(), ""}
+                     | {p.strip() for p in extra_prompts})
+    key = content_key(STAGE, VERSION, dataset=manifest, model=spec.fingerprint(), dtype=str(dtype), prompts=prompts)
+    root = Path(out_root) / STAGE / key
+    done = read_manifest(root / MANIFEST, LatentCache)
+    if done is not None:
+        return done
+
+    parts = {"vae", "text_encoder", "tokenizer", "connectors"} | ({"audio_vae"} if manifest.with_audio else set())
+    components = load_components(spec, parts, device, dtype)
+    texts = _encode_texts(components, prompts, root / "texts", memory_budget_bytes)
+    for part in ("text_encoder", "connectors", "tokenizer"):
+        components.release(part)
+    clips = _encode_clips(components, manifest, root / "clips", memory_budget_bytes)
+    shapes, dtypes = _describe(clips[0], next(iter(texts.values())))
+    cache = LatentCache(
+        root=str(root), clips=clips, texts={k: str(p) for k, p in texts.items()},
+        prompts={p: text_key(p) for p in prompts}, negative_prompt=negative_prompt.strip(),
+        model_fingerprint=spec.fingerprint(), shapes=shapes, dtypes=dtypes,
+        num_frames=manifest.num_frames, fps=manifest.fps, width=manifest.width, height=manifest.height,
+        conditioning_frames=manifest.conditioning_frames, with_audio=manifest.with_audio,
+        suffix_latent_frames=geometry.suffix_latent_frames(manifest.conditioning_frames),
+        audio_suffix_steps=geometry.audio_suffix_steps(manifest.conditioning_frames, manifest.fps),
+    )
+    write_manifest(root / MANIFEST, cache)
+    return cache
+
+
+def _encode_texts(components: Components, prompts: list[str], out_dir: Path, budget: int) -> dict[str, Path]:
+    paths = {text_key(p): out_dir / f"{text_key(p)}.safetensors" for p in prompts}
+    todo = [p for p in prompts if not paths[text_key(p)].is_file()]
+    if todo:
+        step = batch_size_for(budget, prompt_bytes(components), len(todo))
+        for i in range(0, len(todo), step):
+            chunk = todo[i:i + step]
+            batch = encode_prompts(components, chunk)
+            for j, prompt in enumerate(chunk):
+                tensors = {"video_prompt_embeds": batch.video[j], "audio_prompt_embeds": batch.audio[j],
+                           "prompt_attention_mask": batch.mask[j]}
+                _save(paths[text_key(prompt)], tensors, {"prompt": prompt})
+    return paths
+
+
+def _encode_clips(components: Components, manifest: DatasetManifest, out_dir: Path, budget: int) -> list[LatentClip]:
+    seconds = manifest.num_frames / manifest.fps
+    per_clip = video_clip_bytes(components, manifest.num_frames, manifest.height, manifest.width)
+    if manifest.with_audio:
+        per_clip = max(per_clip, audio_clip_bytes(components, seconds))
+    entries = [LatentClip(id=c.id, path=str(out_dir / f"{c.id}.safetensors"), text_key=text_key(c.caption))
+               for c in manifest.clips]
+    todo: list[tuple[FittedClip, LatentClip]] = [(c, e) for c, e in zip(manifest.clips, entries, strict=True)
+                                                 if not Path(e.path).is_file()]
+    step = batch_size_for(budget, per_clip, max(len(todo), 1))
+    for i in range(0, len(todo), step):
+        chunk = todo[i:i + step]
+        for clip, _ in chunk:
+            if (clip.num_frames, clip.width, clip.height) != (manifest.num_frames, manifest.width, manifest.height):
+                raise ValueError(f"clip {clip.id} is {clip.width}x{clip.height}x{clip.num_frames}, not the dataset's")
+        video = encode_video(components, [c.video_path for c, _ in chunk])  # [b, 128, F', H', W']
+        audio = encode_audio(components, [c.audio_path for c, _ in chunk], seconds) if manifest.with_audio else None
+        for j, (clip, entry) in enumerate(chunk):
+            tensors = {"video_latents": video[j]}
+            if audio is not None:
+                tensors["audio_latents"] = audio[j]  # [8, T, 16]
+            _save(Path(entry.path), tensors, {"clip_id": clip.id, "text_key": entry.text_key})
+    return entries
+
+
+def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    atomic_write_bytes(path, safetensors.torch.save(data, metadata=metadata))
+
+
+def _describe(clip: LatentClip, text_path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:
+    shapes, dtypes = {}, {}
+    for path in (Path(clip.path), text_path):
+        for name, tensor in safetensors.torch.load_file(path).items():
+            shapes[name] = list(tensor.shape)
+            dtypes[name] = str(tensor.dtype).removeprefix("torch.")
+    return shapes, dtypes

@@ -1,0 +1,110 @@
+"""LoRA on the transformer: attach (peft), save in the official / ComfyUI format, load back, describe.
+
+File format (official ltx-trainer `_save_checkpoint`, read by ComfyUI and by diffusers' `LTX2LoraLoaderMixin`):
+safetensors, bf16, keys `diffusion_model.<module>.lora_A.weight` / `.lora_B.weight`, no alpha tensors and no metadata
+about rank or alpha. No consumer applies an alpha (they fuse strength * B @ A; diffusers assumes alpha = rank), so an
+adapter trained with alpha != rank has alpha / rank folded into lora_B when saved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+PREFIX = "diffusion_model."
+ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+# peft matches a target as a dotted suffix, so "ff.net.2" would miss "audio_ff.net.2": name both streams.
+FF_TARGETS = ("ff.net.0.proj", "ff.net.2", "audio_ff.net.0.proj", "audio_ff.net.2")
+ADAPTER = "default"
+TRAINING_TYPE = "extend-suffix"
+
+
+def lora_targets(include_ff: bool = False) -> list[str]:
+    """Video and audio self-, text cross- and audio-video attention projections (and the feed-forwards)."""
+    return [*ATTENTION_TARGETS, *(FF_TARGETS if include_ff else ())]
+
+
+def attach_lora(transformer: torch.nn.Module, rank: int, targets: Sequence[str] | None = None,
+                alpha: float | None = None) -> list[torch.nn.Parameter]:
+    """Add a fresh LoRA adapter (B = 0, so the output is unchanged) and freeze everything else.
+
+    Returns the trainable parameters (fp32, whatever the base dtype: peft creates them that way here).
+    """
+    from peft import LoraConfig
+
+    if rank < 1:
+        raise ValueError(f"LoRA rank must be >= 1 (got {rank})")
+    config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank,
+                        target_modules=list(targets or lora_targets()), init_lora_weights=True)
+    transformer.requires_grad_(False)
+    transformer.add_adapter(config, adapter_name=ADAPTER)
+    params = [p for n, p in transformer.named_parameters() if "lora_" in n]
+    for p in params:
+        p.data = p.data.float()
+        p.requires_grad_(True)
+    assert params, f"no module matched the LoRA targets {config.target_modules}"
+    return params
+
+
+def lora_state_dict(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter in the official format: `diffusion_model.` keys, bf16, alpha folded into lora_B."""
+    from peft.utils import get_peft_model_state_dict
+
+    config = transformer.peft_config[ADAPTER]
+    scale = config.lora_alpha / config.r
+    out = {}
+    for key, value in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items():
+        if ".lora_B." in key and scale != 1.0:
+            value = value.float() * scale
+        out[PREFIX + key] = value.detach().to("cpu", torch.bfloat16).contiguous()
+    return out
+
+
+def save_lora(transformer: torch.nn.Module, path: str | Path) -> Path:
+    """Write the adapter to `path` (a .safetensors file), atomically."""
+    from ltxcore.store import atomic_write_bytes
+
+    path = Path(path)
+    atomic_write_bytes(path, safetensors.torch.save(lora_state_dict(transformer), metadata={"format": "pt"}))
+    return path
+
+
+def load_lora(transformer: torch.nn.Module, path: str | Path) -> None:
+    """Load a `diffusion_model.`-format file into the transformer as adapter "default" (alpha = rank)."""
+    from peft.utils import set_peft_model_state_dict
+
+    raw = safetensors.torch.load_file(str(path))
+    state = {k.removeprefix(PREFIX): v for k, v in raw.items()}
+    if not state or any(".lora_A." not in k and ".lora_B." not in k for k in state):
+        raise ValueError(f"{path}: not a LoRA file (every key must be a lora_A or lora_B weight)")
+    ranks = {v.shape[0] for k, v in state.items() if ".lora_A." in k}
+    if len(ranks) != 1:
+        raise ValueError(f"{path}: mixed LoRA ranks {sorted(ranks)}")
+    modules = sorted({re.sub(r"\.lora_[AB]\.weight$", "", k) for k in state})
+    if ADAPTER not in getattr(transformer, "peft_config", {}):
+        attach_lora(transformer, rank=ranks.pop(), targets=modules)
+    result = set_peft_model_state_dict(transformer, state, adapter_name=ADAPTER)
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise ValueError(f"{path}: {len(unexpected)} keys match no module, e.g. {unexpected[0]}")
+
+
+def lora_config(*, trigger_phrase: str, rank: int, targets: Sequence[str], conditioning_frames: int, num_frames: int,
+                frame_rate: float, width: int, height: int, with_audio: bool, base_model: str,
+                alpha: float | None = None) -> dict:
+    """The endpoint's `config_file` content: how the LoRA was trained and how to use it."""
+    return {
+        "training_type": TRAINING_TYPE,
+        "trigger_phrase": trigger_phrase,
+        "base_model": base_model,
+        "lora": {"rank": rank, "alpha": alpha if alpha is not None else rank, "targets": list(targets),
+                 "format": "diffusion_model.<module>.lora_A/B.weight, bf16 (ComfyUI / LTX-2 trainer)",
+                 "alpha_folded_into_lora_B": alpha is not None and alpha != rank},
+        "conditioning_frames": conditioning_frames,
+        "frames": {"num_frames": num_frames, "frame_rate": frame_rate, "width": width, "height": height},
+        "with_audio": with_audio,
+    }

@@ -1,0 +1,37 @@
+"""Copy a model prefix from object storage to a local directory, once, and only the files that changed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ltxcore.storage import filesystem
+
+MARKER = ".synced.json"
+
+
+def sync_prefix(url: str, dest: Path) -> Path:
+    """Mirror `url` (an s3:// prefix) into `dest`; files already there with the same size are kept.
+
+    Each file lands under a temporary name and is renamed into place, and the marker listing the whole prefix is
+    written last, so an interrupted sync is finished by the next call instead of being mistaken for a complete one.
+    """
+    fs, base = filesystem(url)
+    base = base.rstrip("/")
+    listing = {p[len(base) + 1:]: int(i.get("size") or 0) for p, i in fs.find(base, detail=True).items()}
+    if not listing:
+        raise ValueError(f"model prefix {url!r} is empty or does not exist")
+    marker = dest / MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == listing:
+        return dest
+    for rel, size in sorted(listing.items()):
+        target = dest / rel
+        if target.is_file() and target.stat().st_size == size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        fs.get(f"{base}/{rel}", str(tmp))
+        os.replace(tmp, target)
+    marker.write_text(json.dumps(listing, sort_keys=True))
+    return dest
