@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ltxcore.errors import RequestRejected
+
+if TYPE_CHECKING:
+    pass
 
 app = typer.Typer(
     name="extend-suffix",
@@ -62,36 +65,168 @@ def check(source: RequestArg) -> None:
     typer.echo(request.model_dump_json(indent=2))
 
 
+BucketOpt = Annotated[
+    str | None, typer.Option("--bucket", help="WxH replacing the resolution bucket (smoke tests, tiny model).")
+]
+
+
+def _bucket(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
+
+
 @app.command()
 def prepare(
     source: RequestArg,
     work_dir: WorkDirOpt = Path("runs"),
     encode: Annotated[bool, typer.Option("--encode", help="Also encode the latent cache.")] = False,
     model: ModelOpt = "tiny",
+    bucket: BucketOpt = None,
+    allow_private_hosts: Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")] = False,
 ) -> None:
     """Fetch, extract, probe, split and fit the dataset; print the pre-flight report as JSON."""
-    _not_built("prepare", "dataset ingestion, issue #4")
+    from ltxcore.dataset import prepare as prepare_dataset
+    from ltxcore.dataset import summary
+    from ltxcore.request import parse_request
+
+    try:
+        request = parse_request(_read(source), allow_local=True)
+        manifest = prepare_dataset(
+            request, work_dir, allow_local=True, allow_private_hosts=allow_private_hosts, size=_bucket(bucket)
+        )
+    except RequestRejected as exc:
+        _reject(exc)
+    report = summary(manifest)
+    if encode:
+        from ltxcore.model.cache import encode_dataset
+        from ltxcore.model.spec import ModelSpec
+        from ltxcore.settings import JobSettings
+
+        device = JobSettings.from_env(work_root=str(work_dir)).torch_device()
+        prompts = [v.prompt for v in request.validation]
+        cache = encode_dataset(
+            manifest,
+            ModelSpec.parse(model),
+            work_dir,
+            device=device,
+            negative_prompt=request.validation_negative_prompt,
+            extra_prompts=prompts,
+        )
+        report["latent_cache"] = str(Path(cache.root) / "latent_cache.json")
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command("model-info")
 def model_info(
     preset: Annotated[str, typer.Option(help="Model configuration to account for.")] = "ltx-2.3",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    flops: Annotated[bool, typer.Option(help="Count the FLOPs of one training step (about 30 s).")] = True,
 ) -> None:
     """Parameter counts, memory and FLOPs of a model configuration, built on the meta device."""
-    _not_built("model-info", "model layer, issue #5")
+    from ltxcore.model.info import model_info as info
+
+    data = info(preset, flops_bucket=(768, 768) if flops else None)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    gib = 2**30
+    typer.echo(
+        f"{preset}: transformer {data['transformer_params'] / 1e9:.2f} B params, "
+        f"{data['transformer_bf16_bytes'] / gib:.1f} GiB in bf16"
+    )
+    for rank, n in data["lora_params_per_rank"].items():
+        typer.echo(f"  LoRA rank {rank:>3}: {n / 1e6:7.1f} M params, {n * 2 / 2**20:7.1f} MiB bf16")
+    for name, t in data["tokens_per_bucket"].items():
+        typer.echo(f"  {name:<22} {t['video_tokens']:>6} video tokens, {t['audio_tokens']} audio tokens")
+    if "train_step_flops" in data:
+        typer.echo(f"  one training step (768x768x{data['frames']}): {json.dumps(data['train_step_flops'])}")
 
 
 @app.command()
-def run(source: RequestArg, work_dir: WorkDirOpt = Path("runs"), model: ModelOpt = "tiny") -> None:
-    """Run the whole job through the Prefect flow and print the ExtendSuffixResult as JSON."""
-    _not_built("run", "training, issue #6")
+def run(
+    source: RequestArg,
+    work_dir: WorkDirOpt = Path("runs"),
+    model: ModelOpt = "tiny",
+    bucket: BucketOpt = None,
+    allow_private_hosts: Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")] = False,
+) -> None:
+    """Run the whole job through the Prefect flow; the last stdout line is the ExtendSuffixResult as JSON."""
+    from ltxcore.request import parse_request
+
+    try:
+        request = parse_request(_read(source), allow_local=True)
+    except RequestRejected as exc:
+        _reject(exc)
+    _run_flow(request, work_dir, model, _bucket(bucket), allow_private_hosts, {})
+
+
+def _run_flow(
+    request, work_dir: Path, model: str, bucket: tuple[int, int] | None, allow_private_hosts: bool, trainer: dict
+) -> None:
+    import os
+
+    from ltxcore.settings import JobSettings
+
+    work_dir = work_dir.resolve()
+    settings = JobSettings(
+        work_root=str(work_dir),
+        output_root=str(work_dir / "outputs"),
+        model=model,
+        allow_local_inputs=True,
+        allow_private_hosts=allow_private_hosts,
+        bucket_override=bucket,
+        trainer=trainer,
+    )
+    os.environ.update(settings.to_env())
+    os.environ.setdefault("EXTEND_SUFFIX_PROGRESS_BAR", "1")
+    from flows.extend_suffix import extend_suffix
+
+    state = extend_suffix(request, return_state=True)
+    outcome = state.result(raise_on_failure=False)
+    if state.is_completed():
+        typer.echo(outcome.model_dump_json())
+        return
+    if isinstance(outcome, dict) and outcome.get("status") == 422:
+        typer.echo(json.dumps(outcome))
+        raise typer.Exit(EXIT_REJECTED)
+    typer.echo(f"the job failed: {state.message}", err=True)
+    raise typer.Exit(1)
 
 
 @app.command()
-def demo(work_dir: WorkDirOpt = Path("runs/demo")) -> None:
-    """README's main job: synthesise a small dataset and run the job on the tiny preset."""
-    _not_built("demo", "training, issue #6")
+def demo(
+    work_dir: WorkDirOpt = Path("runs/demo"),
+    steps: Annotated[int, typer.Option(help="Training steps (100..20000).")] = 100,
+) -> None:
+    """README's main job: synthesise a small dataset and run the whole job on the tiny preset."""
+    from ltxcore.demo_data import make_demo_archive
+    from ltxcore.request import parse_request
+
+    work_dir = work_dir.resolve()
+    typer.echo(f"==> synthesising a small dataset under {work_dir / 'data'}", err=True)
+    archive, closing = make_demo_archive(work_dir / "data", clips=6, seconds=2.0, size=(96, 96))
+    request = parse_request(
+        {
+            "training_data_url": str(archive),
+            "trigger_phrase": "sks",
+            "number_of_steps": steps,
+            "number_of_frames": 25,
+            "conditioning_frames": 8,
+            "resolution": "low",
+            "with_audio": True,
+            "validation": [{"video_url": str(closing), "prompt": "sks a white square glides across a dark room"}],
+            "validation_number_of_frames": 25,
+        }
+    )
+    (work_dir / "request.json").write_text(request.model_dump_json(indent=2))
+    typer.echo(f"==> request: {work_dir / 'request.json'} (64x64 bucket: the tiny model's outputs are noise)", err=True)
+    typer.echo(
+        "==> to look at the run afterwards: .venv/bin/prefect server start, then open http://127.0.0.1:4200/runs",
+        err=True,
+    )
+    _run_flow(request, work_dir, "tiny", (64, 64), False, {"checkpoint_every": 50, "validate_every": 25})
 
 
 @app.command()
@@ -101,15 +236,50 @@ def extend() -> None:
 
 
 @app.command()
-def serve() -> None:
-    """Serve the extend-suffix deployment (UI form and REST trigger)."""
-    _not_built("serve", "orchestration, issue #8")
+def serve(
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "extend-suffix",
+    limit: Annotated[int, typer.Option(help="Runs at a time (one per GPU).")] = 1,
+) -> None:
+    """Serve the extend-suffix deployment: the UI form comes from the request model, the API triggers runs.
+
+    Deployment settings come from the environment (EXTEND_SUFFIX_*); local inputs stay refused unless
+    EXTEND_SUFFIX_ALLOW_LOCAL=true, since anyone who can reach the API could otherwise read this machine's files.
+    """
+    from flows.extend_suffix import extend_suffix
+
+    extend_suffix.serve(
+        name=name,
+        limit=limit,
+        tags=["extend-suffix"],
+        description="Train a backward-extension LoRA for LTX-2.3 from a zip of videos.",
+    )
 
 
 @app.command()
-def submit(source: RequestArg) -> None:
-    """Submit a request to a Prefect server over the API and follow the run."""
-    _not_built("submit", "orchestration, issue #8")
+def submit(
+    source: RequestArg,
+    deployment: Annotated[str, typer.Option(help="flow/deployment to run.")] = "extend-suffix/extend-suffix",
+    follow: Annotated[bool, typer.Option(help="Print the run's logs until it ends.")] = True,
+) -> None:
+    """Submit a request to a Prefect server (PREFECT_API_URL) and follow the run; last line = result JSON."""
+    from flows.remote import follow_run, submit_request
+    from ltxcore.request import parse_request
+
+    try:
+        request = parse_request(_read(source), allow_local=False)  # a remote worker cannot read this machine
+    except RequestRejected as exc:
+        _reject(exc)
+    run_id = submit_request(deployment, request)
+    typer.echo(f"submitted flow run {run_id}", err=True)
+    if not follow:
+        typer.echo(json.dumps({"flow_run_id": str(run_id)}))
+        return
+    state, outcome = follow_run(run_id, lambda line: typer.echo(line, err=True))
+    if state == "COMPLETED":
+        typer.echo(json.dumps(outcome))
+        return
+    typer.echo(json.dumps(outcome) if outcome else f"the run ended {state}")
+    raise typer.Exit(EXIT_REJECTED if isinstance(outcome, dict) and outcome.get("status") == 422 else 1)
 
 
 def main() -> None:  # pragma: no cover - console entry
@@ -118,6 +288,3 @@ def main() -> None:  # pragma: no cover - console entry
 
 if __name__ == "__main__":  # pragma: no cover
     app()
-
-
-__all__ = ["app", "json"]

@@ -47,7 +47,9 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     probed = dataset.probe(extracted, work, request.with_audio)
     sources = probed.clips
     if request.split_input_into_scenes:
-        scenes = dataset.split.map(probed.clips, unmapped(request.split_input_duration_threshold), unmapped(work)).result()
+        scenes = dataset.split.map(
+            probed.clips, unmapped(request.split_input_duration_threshold), unmapped(work)
+        ).result()
         sources = [s for group in scenes for s in group]
     width, height = settings.train_size(request.size)
     fit_settings = FitSettings.from_request(request, width=width, height=height)
@@ -64,17 +66,20 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. publish under a prefix unique to this request
     prefix = f"{settings.output_root.rstrip('/')}/{content_key('outputs', 1, request=request, run=run)}"
-    return publish.publish(prefix, run.lora_path, run.config_path, billable_units(request.number_of_steps, True),
-                           None, debug_zip)
+    return publish.publish(
+        prefix, run.lora_path, run.config_path, billable_units(request.number_of_steps, True), None, debug_zip
+    )
 
 
 def _rejected(exc: RequestRejected) -> State:
     body = exc.body()
     create_markdown_artifact(
-        f"**Request rejected (422), 0 billable units**\n\n```json\n{json.dumps(body, indent=2)}\n```",
-        key="extend-suffix-result", description="Request rejected: 0 billable units",
+        f"**Request rejected (422), 0 billable units**\n\n```json\n{json.dumps({**body, 'billable_units': 0})}\n```",
+        key="extend-suffix-result",
+        description="Request rejected: 0 billable units",
     )
     first = exc.details[0]
     more = f" (and {len(exc.details) - 1} more problem(s))" if len(exc.details) > 1 else ""
-    return Failed(message=f"Request rejected: {first.msg}{more}. Nothing was billed.",
-                  data={**body, "billable_units": 0})
+    return Failed(
+        message=f"Request rejected: {first.msg}{more}. Nothing was billed.", data={**body, "billable_units": 0}
+    )

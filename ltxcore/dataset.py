@@ -123,11 +123,16 @@ def check_validation_clips(
 
 
 def prepare(
-    request: ExtendSuffixRequest, work_dir: Path, *, allow_local: bool = True, allow_private_hosts: bool = False
+    request: ExtendSuffixRequest, work_dir: Path, *, allow_local: bool = True, allow_private_hosts: bool = False,
+    size: tuple[int, int] | None = None,
 ) -> DatasetManifest:
-    """Run every intake stage under `work_dir/<stage>/<key>/`; a stage whose manifest exists is not redone."""
+    """Run every intake stage under `work_dir/<stage>/<key>/`; a stage whose manifest exists is not redone.
+
+    `size` replaces the request's bucket (a deployment's smoke-test setting, see `JobSettings.bucket_override`).
+    """
     ensure_sources_allowed(request, allow_local)
-    settings = FitSettings.from_request(request)
+    width, height = size or request.size
+    settings = FitSettings.from_request(request, width=width, height=height)
     # Validation entries first: they are small, and a bad one must fail the job before the heavy work.
     validation = check_validation_clips(request, work_dir, allow_local=allow_local,
                                         allow_private_hosts=allow_private_hosts)

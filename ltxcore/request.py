@@ -19,7 +19,7 @@ Resolution = Literal["low", "medium", "high"]
 AspectRatio = Literal["16:9", "1:1", "9:16"]
 
 # (width, height) per resolution and aspect ratio: the endpoint's table. Every side is a multiple of 32 (VAE stride).
-_BUCKETS: dict[tuple[str, str], tuple[int, int]] = {
+BUCKETS: dict[tuple[str, str], tuple[int, int]] = {
     ("low", "16:9"): (512, 288),
     ("low", "1:1"): (512, 512),
     ("low", "9:16"): (288, 512),
@@ -42,7 +42,7 @@ URL_SCHEMES = ("http", "https", "s3", "file")
 
 def bucket(resolution: Resolution, aspect_ratio: AspectRatio) -> tuple[int, int]:
     """The (width, height) in pixels that clips are fitted to."""
-    return _BUCKETS[(resolution, aspect_ratio)]
+    return BUCKETS[(resolution, aspect_ratio)]
 
 
 def snap_frames(n: int) -> int:

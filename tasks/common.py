@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import Task, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
+from prefect.locking.filesystem import FileSystemLockManager
+from prefect.settings import PREFECT_HOME
+from tqdm import tqdm
 
 from ltxcore.errors import RequestRejected
 from ltxcore.store import content_key
@@ -27,6 +34,16 @@ def stage_key(stage: str, version: int) -> Callable[[TaskRunContext, dict[str, A
         return f"{stage}-{content_key(stage, version, **parameters)}"
 
     return key
+
+
+def locked_stage_policy(stage: str, version: int) -> CachePolicy:
+    """The stage key with SERIALIZABLE isolation: of two identical submissions at once, one computes and the other
+    waits for the lock and then reads the first one's result as `Cached`. The file lock covers one host or a shared
+    filesystem; across machines use prefect-redis's RedisLockManager instead."""
+    locks = Path(os.environ.get("EXTEND_SUFFIX_LOCK_DIR") or Path(PREFECT_HOME.value()) / "locks")
+    return CachePolicy.from_cache_key_fn(stage_key(stage, version)).configure(
+        isolation_level="SERIALIZABLE", lock_manager=FileSystemLockManager(lock_files_directory=locks)
+    )
 
 
 # Faults worth another try: the network, storage, a peer that went away. A user's mistake never is.
@@ -51,15 +68,31 @@ IO_RETRIES: dict[str, Any] = {
 class ProgressForwarder:
     """Turns ltxcore progress callbacks into a Prefect progress artifact and throttled log lines."""
 
-    def __init__(self, key: str, description: str, log_every_s: float = 10.0) -> None:
+    def __init__(self, key: str, description: str, log_every_s: float = 10.0, update_every_s: float = 2.0) -> None:
         self.logger = get_run_logger()
         self.artifact_id = create_progress_artifact(0.0, key=key, description=description)
         self.log_every_s = log_every_s
-        self._last_log = 0.0
+        self.update_every_s = update_every_s  # one API call per step would slow a fast loop down
+        self._last_log = self._last_update = 0.0
+        # The CLI asks for a terminal progress bar too; a served deployment has no terminal to draw it on.
+        self.bar = (
+            tqdm(desc=description, unit="step", file=sys.stderr)
+            if os.environ.get("EXTEND_SUFFIX_PROGRESS_BAR") == "1"
+            else None
+        )
 
     def __call__(self, done: int, total: int, message: str) -> None:
-        update_progress_artifact(self.artifact_id, progress=100.0 * done / max(total, 1))
         now = time.monotonic()
-        if now - self._last_log >= self.log_every_s or done >= total:
+        last = done >= total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.set_postfix_str(message, refresh=True)
+            if last:
+                self.bar.close()
+        if now - self._last_update >= self.update_every_s or last:
+            self._last_update = now
+            update_progress_artifact(self.artifact_id, progress=100.0 * done / max(total, 1))
+        if now - self._last_log >= self.log_every_s or last:
             self._last_log = now
             self.logger.info("%s/%s %s", done, total, message)

@@ -15,7 +15,7 @@ from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
-from tasks.common import CACHE_FOR, ProgressForwarder, stage_key
+from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy
 
 
 def _dtype(device: str) -> torch.dtype:
@@ -23,14 +23,21 @@ def _dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
-@task(name="encode-dataset", cache_key_fn=stage_key("encode", 1), cache_expiration=CACHE_FOR)
+@task(name="encode-dataset", cache_policy=locked_stage_policy("encode", 1), cache_expiration=CACHE_FOR)
 def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
     device = settings.torch_device()
-    return encode_dataset(dataset, ModelSpec.parse(settings.model), Path(settings.work_root), device=device,
-                          dtype=_dtype(device), negative_prompt=negative_prompt, extra_prompts=prompts)
+    return encode_dataset(
+        dataset,
+        ModelSpec.parse(settings.model),
+        Path(settings.work_root),
+        device=device,
+        dtype=_dtype(device),
+        negative_prompt=negative_prompt,
+        extra_prompts=prompts,
+    )
 
 
-@task(name="train-lora", cache_key_fn=stage_key("train", 1), cache_expiration=CACHE_FOR)
+@task(name="train-lora", cache_policy=locked_stage_policy("train", 1), cache_expiration=CACHE_FOR)
 def train(cache: LatentCache, config: TrainConfig, settings: JobSettings) -> LoraRun:
     out = Path(settings.work_root) / "train" / content_key("train", 1, cache=cache, config=config)
     bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
@@ -39,14 +46,24 @@ def train(cache: LatentCache, config: TrainConfig, settings: JobSettings) -> Lor
         val = f" val_loss {p.val_loss:.4f}" if p.val_loss is not None else ""
         bar(p.step, p.total, f"loss {p.loss:.4f} lr {p.lr:.2e} {p.tokens_per_s:.0f} tok/s ETA {p.eta_s:.0f}s{val}")
 
-    run = train_lora(cache, config, out, spec=ModelSpec.parse(settings.model), device=settings.torch_device(),
-                     progress=progress)
+    run = train_lora(
+        cache, config, out, spec=ModelSpec.parse(settings.model), device=settings.torch_device(), progress=progress
+    )
     lines = [f"| {v.step} | {v.loss:.4f} | {v.split} |" for v in run.validation]
     create_markdown_artifact(
-        "\n".join([f"**Training finished**: {run.steps_done} steps, final loss {run.final_loss:.4f}", "",
-                   "| step | held-out loss | split |", "|---|---|---|", *lines]),
-        key="training-summary", description="Held-out validation loss (step 0 = base model)",
+        "\n".join(
+            [
+                f"**Training finished**: {run.steps_done} steps, final loss {run.final_loss:.4f}",
+                "",
+                "| step | held-out loss | split |",
+                "|---|---|---|",
+                *lines,
+            ]
+        ),
+        key="training-summary",
+        description="Held-out validation loss (step 0 = base model)",
     )
-    create_image_artifact(image_url=Path(run.plot_path).resolve().as_uri(), key="loss-curve",
-                          description="Loss curve (raw and smoothed)")
+    create_image_artifact(
+        image_url=Path(run.plot_path).resolve().as_uri(), key="loss-curve", description="Loss curve (raw and smoothed)"
+    )
     return run

@@ -14,17 +14,28 @@ from tasks.common import IO_RETRIES
 
 @task(name="publish", **IO_RETRIES)
 def publish(
-    output_prefix: str, lora_file: str, config_file: str, billable_units: int, video: str | None,
+    output_prefix: str,
+    lora_file: str,
+    config_file: str,
+    billable_units: int,
+    video: str | None,
     debug_dataset: str | None,
 ) -> ExtendSuffixResult:
     result = publishing.publish(
-        output_prefix, lora_file=Path(lora_file), config_file=Path(config_file), billable_units=billable_units,
-        video=Path(video) if video else None, debug_dataset=Path(debug_dataset) if debug_dataset else None,
+        output_prefix,
+        lora_file=Path(lora_file),
+        config_file=Path(config_file),
+        billable_units=billable_units,
+        video=Path(video) if video else None,
+        debug_dataset=Path(debug_dataset) if debug_dataset else None,
     )
     for name in ("lora_file", "config_file", "video", "debug_dataset"):
         out = getattr(result, name)
         if out is not None:
             create_link_artifact(out.url, link_text=out.file_name, key=name.replace("_", "-"))
-    create_markdown_artifact(f"```json\n{result.model_dump_json(indent=2)}\n```", key="extend-suffix-result",
-                             description=f"Result: {result.billable_units} billable units")
+    create_markdown_artifact(
+        f"```json\n{result.model_dump_json(indent=2)}\n```",
+        key="extend-suffix-result",
+        description=f"Result: {result.billable_units} billable units",
+    )
     return result

@@ -59,7 +59,7 @@ def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float
 
     `flops_bucket=None` skips the FLOP count (the slow part: about 30 s on a CPU).
     """
-    from ltxcore.request import _BUCKETS
+    from ltxcore.request import BUCKETS
 
     model = meta_transformer(preset)
     params = sum(p.numel() for p in model.parameters())
@@ -67,7 +67,7 @@ def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float
     lora = {r: _lora_params(model, r, lora_targets()) for r in RANKS}
     lora_ff = {r: _lora_params(model, r, lora_targets(include_ff=True)) for r in RANKS}
     buckets = {}
-    for (res, aspect), (w, h) in sorted(_BUCKETS.items()):
+    for (res, aspect), (w, h) in sorted(BUCKETS.items()):
         buckets[f"{res} {aspect} {w}x{h}"] = {
             "video_tokens": geometry.video_tokens(w, h, frames),
             "audio_tokens": geometry.audio_steps(frames / fps),

@@ -1,0 +1,66 @@
+"""Submitting to a Prefect server over its API and following the run, for `extend-suffix submit` and scripts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.client.schemas.sorting import LogSort
+from prefect.deployments import run_deployment
+
+from ltxcore.request import ExtendSuffixRequest
+
+RESULT_KEY = "extend-suffix-result"
+
+
+def submit_request(deployment: str, request: ExtendSuffixRequest, idempotency_key: str | None = None) -> UUID:
+    """Create a flow run of `deployment` with the request as its parameter; returns at once."""
+    run = run_deployment(
+        deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0, idempotency_key=idempotency_key
+    )
+    return run.id
+
+
+def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -> tuple[str, Any]:
+    """Print the run's logs as they arrive until it reaches a final state; return (state type, result or body)."""
+    seen = 0
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run_id)
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
+                sort=LogSort.TIMESTAMP_ASC,
+                offset=seen,
+            )
+            for log in logs:
+                emit(f"{log.timestamp:%H:%M:%S} {log.message}")
+            seen += len(logs)
+            if run.state is not None and run.state.is_final():
+                break
+            time.sleep(poll_s)
+        return run.state.type.value, result_artifact(client, run_id)
+
+
+def result_artifact(client: SyncPrefectClient, run_id: UUID) -> dict[str, Any] | None:
+    """The run's `extend-suffix-result` artifact (the result, or the 422 body), read over the API: the persisted
+    result may live on a worker's disk that this machine cannot see."""
+    found = client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[RESULT_KEY]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
+        ),
+    )
+    if not found:
+        return None
+    text = str(found[-1].data)
+    return json.loads(text[text.index("```json") + 7 : text.rindex("```")])

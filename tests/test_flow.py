@@ -1,0 +1,127 @@
+"""The Prefect flow on the tiny preset against a real Prefect API: a whole job, a resubmission that finds every
+stage cached, and user mistakes that fail the run with the 422 body and 0 billable units."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from ltxcore.demo_data import make_demo_archive
+from ltxcore.errors import TOO_SHORT_MESSAGE
+from ltxcore.request import parse_request
+from ltxcore.settings import JobSettings
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_demo_archive(tmp_path_factory.mktemp("demo"), clips=4, seconds=1.5, size=(96, 96))
+
+
+@pytest.fixture()
+def job_env(tmp_path: Path) -> Iterator[JobSettings]:
+    settings = JobSettings(
+        work_root=str(tmp_path / "work"),
+        output_root=str(tmp_path / "out"),
+        model="tiny",
+        allow_local_inputs=True,
+        bucket_override=(64, 64),
+        trainer={"checkpoint_every": 50, "validate_every": 50},
+    )
+    old = dict(os.environ)
+    os.environ.update(settings.to_env())
+    try:
+        yield settings
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def task_states(flow_run_id: object) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs}
+
+
+def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path, Path], job_env: JobSettings) -> None:
+    from flows.extend_suffix import extend_suffix
+
+    request = parse_request(
+        {
+            "training_data_url": str(demo[0]),
+            "number_of_steps": 100,
+            "number_of_frames": 25,
+            "trigger_phrase": "sks",
+            "rank": 8,
+        }
+    )
+    first = extend_suffix(request, return_state=True)
+    assert first.is_completed(), first.message
+    result = first.result()
+    assert result.billable_units == 100 and result.video is None and result.debug_dataset is None
+    lora = Path(result.lora_file.url.removeprefix("file://"))
+    with safe_open(str(lora), "pt") as f:
+        keys = list(f.keys())
+        assert all(k.startswith("diffusion_model.") for k in keys) and len(keys) > 8
+        assert {str(f.get_tensor(k).dtype) for k in keys} == {"torch.bfloat16"}
+    config = json.loads(Path(result.config_file.url.removeprefix("file://")).read_text())
+    assert (config["training_type"], config["trigger_phrase"], config["conditioning_frames"]) == (
+        "extend-suffix",
+        "sks",
+        8,
+    )
+    assert (config["lora"]["rank"], config["lora"]["alpha"], config["steps"]) == (8, 8, 100)
+    assert (Path(job_env.output_root).glob("*/result.json")).__next__().is_file()
+
+    second = extend_suffix(request, return_state=True)
+    assert second.is_completed() and second.result() == result
+    states = task_states(second.state_details.flow_run_id)
+    assert states["train-lora"] == "Cached" and states["encode-dataset"] == "Cached"
+    assert states["fetch-archive"] == "Cached" and states["build-dataset"] == "Cached"
+    assert states["publish"] == "Completed"
+
+
+def test_a_cross_field_mistake_fails_the_run_with_the_422_body(demo: tuple[Path, Path], job_env: JobSettings) -> None:
+    from flows.extend_suffix import extend_suffix
+    from ltxcore.request import ExtendSuffixRequest
+
+    # Field by field this is valid (the schema lets it through); together the suffix covers the whole clip.
+    request = ExtendSuffixRequest(training_data_url=str(demo[0]), conditioning_frames=96, number_of_frames=89)
+    state = extend_suffix(request, return_state=True)
+    assert state.is_failed()
+    body = state.result(raise_on_failure=False)
+    assert body["status"] == 422 and body["billable_units"] == 0
+    assert body["detail"][0]["loc"] == ["body", "conditioning_frames"]
+    assert state.message.startswith("Request rejected: conditioning_frames (96) must be smaller")
+    assert not Path(job_env.output_root).exists()
+
+
+def test_all_clips_too_short_is_the_endpoint_s_exact_422(demo: tuple[Path, Path], job_env: JobSettings) -> None:
+    from flows.extend_suffix import extend_suffix
+
+    request = parse_request({"training_data_url": str(demo[0]), "number_of_frames": 121})  # 1.5 s < 121/24 s
+    state = extend_suffix(request, return_state=True)
+    body = state.result(raise_on_failure=False)
+    assert state.is_failed() and body["detail"][0]["msg"] == TOO_SHORT_MESSAGE and body["billable_units"] == 0
+    assert task_states(state.state_details.flow_run_id).get("train-lora") is None
+
+
+def test_local_inputs_are_refused_where_the_deployment_does_not_allow_them(
+    demo: tuple[Path, Path], job_env: JobSettings
+) -> None:
+    from flows.extend_suffix import extend_suffix
+
+    os.environ["EXTEND_SUFFIX_ALLOW_LOCAL"] = "false"
+    state = extend_suffix(parse_request({"training_data_url": str(demo[0])}), return_state=True)
+    body = state.result(raise_on_failure=False)
+    assert state.is_failed() and body["detail"][0]["loc"] == ["body", "training_data_url"]
+    assert "local paths are not allowed" in body["detail"][0]["msg"]
