@@ -8,8 +8,6 @@ Every stage is content-addressed, so a retried run or a new run of the same requ
 as its result artifact and 0 billable units.
 """
 
-from __future__ import annotations
-
 import json
 
 from prefect import flow, get_run_logger, unmapped

@@ -1,0 +1,130 @@
+"""What a training run is told (`TrainConfig`), what it reports while it runs (`TrainProgress`) and what it leaves
+behind (`LoraRun`). All three are frozen pydantic models: the caller hashes the config into the output directory's
+content key, the Prefect task forwards progress events, and the manifest points at the files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ltxcore.geometry import suffix_latent_frames
+from ltxcore.model.lora import ATTENTION_TARGETS
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrainConfig(BaseModel):
+    """One LoRA training run. Request fields come from `from_request`; the rest are trainer settings."""
+
+    model_config = _FROZEN
+
+    # From the request
+    rank: int = Field(default=32, ge=1, description="LoRA rank; alpha is always equal to it (see the LoRA notes).")
+    steps: int = Field(default=2000, ge=1, description="Optimizer steps (each of `grad_accum` micro-batches).")
+    learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate, reached after warm-up.")
+    conditioning_frames: int = Field(default=8, ge=8, multiple_of=8, description="Clean trailing pixel frames.")
+    frame_rate: float = Field(default=24, gt=0, description="Frames per second of the training clips.")
+    with_audio: bool = Field(default=False, description="Train audio jointly, with a clean closing audio window.")
+    trigger_phrase: str = Field(default="", description="Recorded in the LoRA metadata and config file.")
+    # Trainer settings
+    seed: int = Field(default=42, description="Seeds LoRA init, data order, sigmas and noise.")
+    batch_size: int = Field(default=1, ge=1, description="Clips per micro-batch.")
+    grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
+    grad_clip: float = Field(default=1.0, gt=0, description="Max global L2 norm of the LoRA gradients.")
+    warmup: int | None = Field(default=None, ge=0, description="Warm-up steps; None = 5% of steps, at most 100.")
+    final_lr_ratio: float = Field(default=0.1, ge=0, le=1, description="LR at the last step, relative to the peak.")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW decoupled weight decay on the LoRA weights.")
+    target_modules: tuple[str, ...] = Field(
+        default=ATTENTION_TARGETS, description="Module name endings that get LoRA adapters (peft `target_modules`)."
+    )
+    gradient_checkpointing: bool = Field(default=False, description="Recompute block activations in backward.")
+    checkpoint_every: int = Field(default=250, ge=1, description="Steps between resumable checkpoints.")
+    keep_checkpoints: int = Field(default=2, ge=1, description="Newest checkpoints kept on disk.")
+    validate_every: int = Field(default=250, ge=1, description="Steps between held-out validation losses.")
+    validation_sigmas: tuple[float, ...] = Field(
+        default=(0.25, 0.5, 0.75), description="Fixed sigmas at which each held-out clip's loss is measured."
+    )
+    holdout_clips: int | None = Field(
+        default=None, ge=0, description="Clips kept out of training for validation; None = 10%, at least 1 if >= 4."
+    )
+    plot_every: int = Field(default=25, ge=1, description="Steps between refreshes of the loss-curve PNG.")
+    base_model: str = Field(default="tiny", description="Model spec name, recorded in the LoRA metadata.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        suffix_latent_frames(self.conditioning_frames)  # raises on a suffix that is not a multiple of 8
+        if any(not 0.0 < s <= 1.0 for s in self.validation_sigmas):
+            raise ValueError("validation_sigmas must lie in (0, 1]")
+        return self
+
+    @property
+    def warmup_steps(self) -> int:
+        return self.warmup if self.warmup is not None else min(100, self.steps // 20)
+
+    @classmethod
+    def from_request(cls, req: Any, **trainer_settings: Any) -> TrainConfig:
+        """The request's training fields (an `ExtendSuffixRequest`), plus deployment-side trainer settings."""
+        values: dict[str, Any] = {
+            "rank": req.rank,
+            "steps": req.number_of_steps,
+            "learning_rate": req.learning_rate,
+            "conditioning_frames": req.conditioning_frames,
+            "frame_rate": req.frame_rate,
+            "with_audio": req.with_audio,
+            "trigger_phrase": req.trigger_phrase,
+        }
+        values.update(trainer_settings)
+        return cls.model_validate(values)
+
+
+class TrainProgress(BaseModel):
+    """One progress event: what a progress bar or a Prefect progress artifact shows."""
+
+    model_config = _FROZEN
+
+    step: int
+    total: int
+    loss: float
+    loss_video: float
+    loss_audio: float | None
+    lr: float
+    step_time_s: float
+    tokens_per_s: float
+    eta_s: float = Field(description="Seconds left at the mean step time since this (re)start.")
+    val_loss: float | None = Field(default=None, description="Set on the steps that ran a validation.")
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total
+
+
+class ValidationPoint(BaseModel):
+    """The held-out loss at one step (step 0 = the base model, before any update)."""
+
+    model_config = _FROZEN
+
+    step: int
+    loss: float
+    loss_video: float
+    loss_audio: float | None
+    split: str = Field(description="'holdout' when clips were kept out of training, else 'train'.")
+
+
+class LoraRun(BaseModel):
+    """The training stage's manifest: the LoRA, its config file, the loss log and plot, and summary numbers."""
+
+    model_config = _FROZEN
+
+    lora_path: str | None = Field(description="bf16 safetensors in the `diffusion_model.` format; None if unfinished.")
+    config_path: str | None
+    metrics_path: str = Field(description="JSONL: one line per step, plus validation lines.")
+    plot_path: str = Field(description="Loss-curve PNG (raw and smoothed).")
+    steps_done: int
+    steps_total: int
+    finished: bool
+    final_loss: float | None = Field(description="Mean total loss over the last steps (up to 20).")
+    final_loss_video: float | None
+    final_loss_audio: float | None
+    validation: list[ValidationPoint] = Field(default_factory=list)

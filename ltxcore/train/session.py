@@ -1,0 +1,181 @@
+"""The state of one training run and the operations on it: a step, a validation, a checkpoint, a plot."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ltxcore.model.loader import load_components
+from ltxcore.model.spec import ModelSpec
+from ltxcore.train.adapters import attach_lora, lora_parameters
+from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
+from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress, ValidationPoint
+from ltxcore.train.data import ClipOrder, LatentSource, load_batch, split_holdout
+from ltxcore.train.metrics import MetricsLog, eta_seconds, peak_memory_mb, plot_losses
+from ltxcore.train.outputs import RunFiles
+from ltxcore.train.rng import capture_rng, generator, restore_rng
+from ltxcore.train.schedule import lr_at, set_lr
+from ltxcore.train.step import SuffixPlan, batch_losses, tokens_in
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    cache: LatentSource
+    config: TrainConfig
+    files: RunFiles
+    device: torch.device
+    model: torch.nn.Module
+    params: dict[str, torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    order: ClipOrder
+    validation_clips: list[int]
+    validation_split: str
+    metrics: MetricsLog
+    step: int = 0  # optimizer steps completed
+    step_times: list[float] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, cache: LatentSource, config: TrainConfig, files: RunFiles, *, spec: ModelSpec,
+              device: torch.device) -> Session:
+        """Load the model with a fresh LoRA, then restore the newest whole checkpoint in `files` if there is one."""
+        model = _load_model(spec, config, device)
+        params = lora_parameters(model, config.with_audio)
+        optimizer = torch.optim.AdamW(list(params.values()), lr=config.learning_rate,
+                                      weight_decay=config.weight_decay)
+        train, held = split_holdout(len(cache), config.holdout_clips, config.seed)
+        split = "holdout" if not set(held) & set(train) else "train"
+        state = load_latest(files.checkpoints)
+        if state is not None:
+            _restore(state, config, params, optimizer)
+            log.info("resuming from step %d of %d", state.step, config.steps)
+        step = state.step if state is not None else 0
+        session = cls(cache=cache, config=config, files=files, device=device, model=model, params=params,
+                      optimizer=optimizer, order=ClipOrder(train, config.batch_size, config.seed),
+                      validation_clips=held, validation_split=split,
+                      metrics=MetricsLog(files.metrics, resume_step=step if state else -1), step=step)
+        if step == 0:
+            session.validate(0)  # the base model's number, the baseline every later validation is read against
+        return session
+
+    @property
+    def plan(self) -> SuffixPlan:
+        return SuffixPlan(self.config.conditioning_frames, self.config.frame_rate)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        # bf16 compute over bf16 base weights with fp32 LoRA weights and fp32 AdamW on CUDA; plain fp32 on the CPU.
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step(self, step: int) -> TrainProgress:
+        """One optimizer step (`grad_accum` micro-batches) at 0-based `step`; logs it and returns its event."""
+        cfg = self.config
+        start = time.perf_counter()
+        lr = lr_at(step, peak=cfg.learning_rate, total=cfg.steps, warmup=cfg.warmup_steps,
+                   final_ratio=cfg.final_lr_ratio)
+        set_lr(self.optimizer, lr)
+        self.model.train()
+        video, audio, tokens = self._accumulate_gradients(step)
+        grad_norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step = step + 1
+        elapsed = time.perf_counter() - start
+        self.step_times.append(elapsed)
+        event = TrainProgress(
+            step=self.step, total=cfg.steps, loss=video + (audio or 0.0), loss_video=video, loss_audio=audio, lr=lr,
+            step_time_s=elapsed, tokens_per_s=tokens / elapsed,
+            eta_s=eta_seconds(self.step_times, cfg.steps - self.step),
+        )
+        self.metrics.write({"kind": "step", **event.model_dump(exclude={"val_loss", "total"}),
+                            "grad_norm": float(grad_norm), **peak_memory_mb(self.device)})
+        if not math.isfinite(event.loss):
+            raise FloatingPointError(f"training loss became {event.loss} at step {self.step}")
+        return event
+
+    def _accumulate_gradients(self, step: int) -> tuple[float, float | None, int]:
+        """Backward over the step's micro-batches; returns the mean video and audio losses and the tokens seen."""
+        cfg = self.config
+        video, audio, tokens = 0.0, 0.0, 0
+        for k in range(cfg.grad_accum):
+            micro = step * cfg.grad_accum + k  # the micro-batch index fixes its clips, sigmas and noise
+            batch = load_batch(self.cache, self.order.micro_batch(micro), with_audio=cfg.with_audio)
+            with self._autocast():
+                losses = batch_losses(self.model, batch, self.plan, generator(cfg.seed, "noise", micro), self.device)
+            (losses.total.mean() / cfg.grad_accum).backward()  # video + audio summed per sample, mean over the batch
+            video += losses.video.mean().item() / cfg.grad_accum
+            audio += 0.0 if losses.audio is None else losses.audio.mean().item() / cfg.grad_accum
+            tokens += tokens_in(batch)
+        return video, (audio if cfg.with_audio else None), tokens
+
+    @torch.no_grad()
+    def validate(self, step: int) -> ValidationPoint:
+        """Mean loss over the validation clips x the fixed sigmas, each with fixed noise: comparable across steps."""
+        self.model.eval()
+        video, audio, n = 0.0, 0.0, 0
+        for k, index in enumerate(self.validation_clips):
+            batch = load_batch(self.cache, [index], with_audio=self.config.with_audio)
+            for j, sigma in enumerate(self.config.validation_sigmas):
+                with self._autocast():
+                    losses = batch_losses(self.model, batch, self.plan, generator(self.config.seed, "val", k, j),
+                                          self.device, sigma=sigma)
+                video += losses.video.item()
+                audio += 0.0 if losses.audio is None else losses.audio.item()
+                n += 1
+        a = audio / n if self.config.with_audio else None
+        point = ValidationPoint(step=step, loss=video / n + (a or 0.0), loss_video=video / n, loss_audio=a,
+                                split=self.validation_split)
+        self.metrics.write({"kind": "validation", **point.model_dump()})
+        return point
+
+    def checkpoint(self, step: int) -> None:
+        state = TrainState(step=step, lora={n: p.detach().cpu().clone() for n, p in self.params.items()},
+                           optimizer=self.optimizer.state_dict(), rng=capture_rng(),
+                           config=self.config.model_dump(mode="json"))
+        save_checkpoint(self.files.checkpoints, state, keep=self.config.keep_checkpoints)
+
+    def plot(self) -> None:
+        plot_losses(self.metrics, self.files.plot, title=f"suffix LoRA r{self.config.rank}, step {self.step}")
+
+    def validation_points(self) -> list[ValidationPoint]:
+        return [ValidationPoint.model_validate({k: v for k, v in r.items() if k != "kind"})
+                for r in self.metrics.of_kind("validation")]
+
+    def manifest(self, *, finished: bool, lora_path: str | None = None, config_path: str | None = None) -> LoraRun:
+        last = self.metrics.of_kind("step")[-20:]
+        mean = (lambda key: sum(r[key] for r in last) / len(last)) if last else (lambda key: None)
+        return LoraRun(
+            lora_path=lora_path, config_path=config_path, metrics_path=str(self.files.metrics),
+            plot_path=str(self.files.plot), steps_done=self.step, steps_total=self.config.steps, finished=finished,
+            final_loss=mean("loss"), final_loss_video=mean("loss_video"),
+            final_loss_audio=mean("loss_audio") if self.config.with_audio and last else None,
+            validation=self.validation_points(),
+        )
+
+
+def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = load_components(spec, {"transformer"}, device=device, dtype=dtype).transformer
+    attach_lora(model, config.rank, config.target_modules, config.seed)  # adapters fp32 even over bf16 weights
+    if config.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
+    return model
+
+
+def _restore(state: TrainState, config: TrainConfig, params: dict[str, torch.nn.Parameter],
+             optimizer: torch.optim.Optimizer) -> None:
+    if state.config != config.model_dump(mode="json"):
+        raise ValueError("the checkpoints in this output directory belong to a different training config")
+    assert state.lora.keys() == params.keys(), "checkpoint adapters do not match the model's"
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(state.lora[name])
+    optimizer.load_state_dict(state.optimizer)
+    restore_rng(state.rng)

@@ -1,0 +1,128 @@
+"""The served deployment, driven over Prefect's REST API as a service would: a run triggered with
+`POST /api/deployments/{id}/create_flow_run` completes and its result is readable over the API; bad parameters
+are refused by the server before a run exists; a cross-field mistake ends Failed with the 422 body."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ltxcore.demo_data import make_demo_archive
+from ltxcore.settings import JobSettings
+
+EXE = Path(sys.executable).with_name("extend-suffix")
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, str, Path]]:
+    """`extend-suffix serve` in its own process, pointed at the test server; yields (client, deployment id, data)."""
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    root = tmp_path_factory.mktemp("served")
+    archive, _closing = make_demo_archive(root / "data", clips=3, seconds=1.5, size=(96, 96), audio=False)
+    settings = JobSettings(
+        work_root=str(root / "work"),
+        output_root=str(root / "out"),
+        allow_local_inputs=True,
+        bucket_override=(64, 64),
+        trainer={"checkpoint_every": 25, "validate_every": 50},
+    )
+    env = {**os.environ, **settings.to_env(), "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log = (root / "serve.log").open("w")
+    proc = subprocess.Popen([str(EXE), "serve", "--name", "api-test"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=api, timeout=30)
+    try:
+        deployment_id = None
+        for _ in range(120):
+            r = client.get("/deployments/name/extend-suffix/api-test")
+            if r.status_code == 200:
+                deployment_id = r.json()["id"]
+                break
+            assert proc.poll() is None, (root / "serve.log").read_text()
+            time.sleep(0.5)
+        assert deployment_id, "the deployment never registered"
+        yield client, deployment_id, archive
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        client.close()
+
+
+def wait_final(client: httpx.Client, run_id: str, timeout_s: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run = client.get(f"/flow_runs/{run_id}").json()
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"flow run {run_id} did not finish in {timeout_s} s")
+
+
+def result_artifact(client: httpx.Client, run_id: str) -> dict[str, Any]:
+    import json
+
+    found = client.post(
+        "/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [run_id]}, "key": {"any_": ["extend-suffix-result"]}}},
+    ).json()
+    assert len(found) == 1
+    text = found[0]["data"]
+    return json.loads(text[text.index("```json") + 7 : text.rindex("```")])
+
+
+def test_a_run_triggered_over_rest_completes_with_its_result_readable(served: tuple) -> None:
+    client, deployment_id, archive = served
+    params = {"request": {"training_data_url": str(archive), "number_of_steps": 100, "number_of_frames": 25, "rank": 8}}
+    r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+    assert r.status_code == 201 and r.json()["state"]["type"] == "SCHEDULED"
+    run = wait_final(client, r.json()["id"])
+    assert run["state"]["type"] == "COMPLETED", run["state"]["message"]
+    result = result_artifact(client, run["id"])
+    assert result["billable_units"] == 100 and result["lora_file"]["file_name"] == "lora.safetensors"
+    assert Path(result["lora_file"]["url"].removeprefix("file://")).stat().st_size == result["lora_file"]["file_size"]
+    keys = {
+        a["key"]
+        for a in client.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+    }
+    assert {"dataset-report", "training-progress", "training-summary", "lora-file", "config-file"} <= keys
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"rank": 7}, "rank"),
+        ({"number_of_steps": 99}, "number_of_steps"),
+        ({"conditioning_frames": 12}, "multiple"),
+        ({"nonsense": 1}, "nonsense"),
+    ],
+)
+def test_the_server_refuses_bad_parameters_before_a_run_exists(served: tuple, bad: dict, reason: str) -> None:
+    client, deployment_id, archive = served
+    before = client.post("/flow_runs/count", json={}).json()
+    r = client.post(
+        f"/deployments/{deployment_id}/create_flow_run",
+        json={"parameters": {"request": {"training_data_url": str(archive), **bad}}},
+    )
+    assert r.status_code == 409 and reason in r.text
+    assert client.post("/flow_runs/count", json={}).json() == before
+
+
+def test_a_cross_field_mistake_over_rest_ends_failed_with_the_422_body(served: tuple) -> None:
+    client, deployment_id, archive = served
+    params = {"request": {"training_data_url": str(archive), "conditioning_frames": 96, "number_of_frames": 89}}
+    r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+    assert r.status_code == 201
+    run = wait_final(client, r.json()["id"], timeout_s=180)
+    assert run["state"]["type"] == "FAILED" and "Request rejected" in run["state"]["message"]
+    body = result_artifact(client, run["id"])
+    assert body["status"] == 422 and body["billable_units"] == 0
+    assert body["detail"][0]["loc"] == ["body", "conditioning_frames"]
