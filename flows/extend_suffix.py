@@ -17,6 +17,7 @@ from prefect.states import Failed, State
 from ltxcore.errors import RequestRejected
 from ltxcore.fit import FitSettings
 from ltxcore.request import ExtendSuffixRequest, ExtendSuffixResult, billable_units, validate_request
+from ltxcore.sample.extend import ExtendSettings
 from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
 from ltxcore.train.config import TrainConfig
@@ -62,10 +63,16 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer)
     run = model.train(cache, config, settings)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
-    # 4. publish under a prefix unique to this request
+    # 4. validation reel: each closing clip extended backward with the trained LoRA
+    video = None
+    if validation:
+        vw, vh = settings.bucket_override or request.validation_size
+        extend = ExtendSettings.for_validation(request, width=vw, height=vh, steps=settings.sample_steps)
+        video = model.render(run, validation, extend, settings)
+    # 5. publish under a prefix unique to this request
     prefix = f"{settings.output_root.rstrip('/')}/{content_key('outputs', 1, request=request, run=run)}"
     return publish.publish(
-        prefix, run.lora_path, run.config_path, billable_units(request.number_of_steps, True), None, debug_zip
+        prefix, run.lora_path, run.config_path, billable_units(request.number_of_steps, True), video, debug_zip
     )
 
 

@@ -35,6 +35,7 @@ class JobSettings(BaseModel):
         description="(width, height) replacing every resolution bucket: for smoke tests and the tiny-model demo only, "
         "where a 512-960 px bucket would spend minutes in a toy VAE.",
     )
+    sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
     trainer: dict[str, Any] = Field(
         default_factory=dict, description="Trainer settings (TrainConfig fields that are not request fields)."
     )
@@ -50,6 +51,7 @@ class JobSettings(BaseModel):
             "allow_private_hosts": _flag("EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS", False),
             "device": os.environ.get("EXTEND_SUFFIX_DEVICE", "auto"),
             "trainer": json.loads(os.environ.get("EXTEND_SUFFIX_TRAINER", "{}")),
+            "sample_steps": int(os.environ.get("EXTEND_SUFFIX_SAMPLE_STEPS", "30")),
         }
         if os.environ.get("EXTEND_SUFFIX_BUCKET_OVERRIDE"):
             w, h = os.environ["EXTEND_SUFFIX_BUCKET_OVERRIDE"].lower().split("x")
@@ -67,6 +69,7 @@ class JobSettings(BaseModel):
             "EXTEND_SUFFIX_ALLOW_PRIVATE_HOSTS": str(self.allow_private_hosts).lower(),
             "EXTEND_SUFFIX_DEVICE": self.device,
             "EXTEND_SUFFIX_TRAINER": json.dumps(self.trainer, sort_keys=True),
+            "EXTEND_SUFFIX_SAMPLE_STEPS": str(self.sample_steps),
         } | ({"EXTEND_SUFFIX_BUCKET_OVERRIDE": "{}x{}".format(*self.bucket_override)} if self.bucket_override else {})
 
     def train_size(self, request_size: tuple[int, int]) -> tuple[int, int]:

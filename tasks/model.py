@@ -8,14 +8,16 @@ import torch
 from prefect import task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 
-from ltxcore.manifests import DatasetManifest, LatentCache
+from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.model.cache import encode_dataset
 from ltxcore.model.spec import ModelSpec
+from ltxcore.sample.extend import ExtendSettings
+from ltxcore.sample.reel import render_validation, report_markdown
 from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
-from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy
+from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, stage_key
 
 
 def _dtype(device: str) -> torch.dtype:
@@ -67,3 +69,22 @@ def train(cache: LatentCache, config: TrainConfig, settings: JobSettings) -> Lor
         image_url=Path(run.plot_path).resolve().as_uri(), key="loss-curve", description="Loss curve (raw and smoothed)"
     )
     return run
+
+
+@task(name="render-validation", cache_key_fn=stage_key("validation-reel", 1), cache_expiration=CACHE_FOR)
+def render(run: LoraRun, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings) -> str:
+    """Extend every validation clip backward with the trained LoRA; returns the reel's path."""
+    assert run.lora_path, "render after training finished"
+    out = Path(settings.work_root) / "validation-reel" / content_key("reel", 1, run=run, clips=validation, s=extend)
+    reel = render_validation(
+        validation,
+        Path(run.lora_path),
+        extend,
+        out,
+        spec=ModelSpec.parse(settings.model),
+        device=settings.torch_device(),
+    )
+    create_markdown_artifact(
+        report_markdown(reel), key="validation-report", description="Seam quality of each validation extension"
+    )
+    return reel.video_path

@@ -4,7 +4,10 @@ are refused by the server before a run exists; a cross-field mistake ends Failed
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from ltxcore.demo_data import make_demo_archive
 from ltxcore.settings import JobSettings
@@ -21,14 +27,12 @@ from ltxcore.settings import JobSettings
 EXE = Path(sys.executable).with_name("extend-suffix")
 
 
-@pytest.fixture(scope="module")
-def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, str, Path]]:
-    """`extend-suffix serve` in its own process, pointed at the test server; yields (client, deployment id, data)."""
+@contextlib.contextmanager
+def serve_process(root: Path, name: str, archive: Path) -> Iterator[tuple[httpx.Client, str, int]]:
+    """`extend-suffix serve` in its own process, pointed at the test server; yields (client, deployment id, pid)."""
     from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
-    root = tmp_path_factory.mktemp("served")
-    archive, _closing = make_demo_archive(root / "data", clips=3, seconds=1.5, size=(96, 96), audio=False)
     settings = JobSettings(
         work_root=str(root / "work"),
         output_root=str(root / "out"),
@@ -37,24 +41,35 @@ def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
         trainer={"checkpoint_every": 25, "validate_every": 50},
     )
     env = {**os.environ, **settings.to_env(), "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    log = (root / "serve.log").open("w")
-    proc = subprocess.Popen([str(EXE), "serve", "--name", "api-test"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = (root / f"{name}.log").open("w")
+    proc = subprocess.Popen([str(EXE), "serve", "--name", name], env=env, stdout=log, stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=api, timeout=30)
     try:
         deployment_id = None
         for _ in range(120):
-            r = client.get("/deployments/name/extend-suffix/api-test")
+            r = client.get(f"/deployments/name/extend-suffix/{name}")
             if r.status_code == 200:
                 deployment_id = r.json()["id"]
                 break
-            assert proc.poll() is None, (root / "serve.log").read_text()
+            assert proc.poll() is None, (root / f"{name}.log").read_text()
             time.sleep(0.5)
         assert deployment_id, "the deployment never registered"
-        yield client, deployment_id, archive
+        yield client, deployment_id, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_demo_archive(tmp_path_factory.mktemp("data"), clips=3, seconds=1.5, size=(96, 96), audio=False)[0]
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api: None, archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    with serve_process(tmp_path_factory.mktemp("served"), "api-test", archive) as (client, deployment_id, _):
+        yield client, deployment_id, archive
 
 
 def wait_final(client: httpx.Client, run_id: str, timeout_s: float = 600) -> dict[str, Any]:
@@ -126,3 +141,64 @@ def test_a_cross_field_mistake_over_rest_ends_failed_with_the_422_body(served: t
     body = result_artifact(client, run["id"])
     assert body["status"] == 422 and body["billable_units"] == 0
     assert body["detail"][0]["loc"] == ["body", "conditioning_frames"]
+
+
+REQUEST = {"training_data_url": "", "number_of_steps": 100, "number_of_frames": 25, "rank": 8}
+
+
+def flow_run_processes(serve_pid: int) -> list[psutil.Process]:
+    """The processes the runner started to execute flow runs (served flows run in spawned multiprocessing children)."""
+    return [p for p in psutil.Process(serve_pid).children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def lora_tensors(result: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return load_file(result["lora_file"]["url"].removeprefix("file://"))
+
+
+def test_a_run_killed_mid_training_and_retried_resumes_and_matches_an_uninterrupted_run(
+    served: tuple, archive: Path, tmp_path: Path
+) -> None:
+    client, deployment_id, _ = served
+    params = {"request": {**REQUEST, "training_data_url": str(archive)}}
+    reference = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params}).json()
+    reference = wait_final(client, reference["id"])
+    assert reference["state"]["type"] == "COMPLETED"
+
+    with serve_process(tmp_path, "kill-test", archive) as (client2, deployment2, serve_pid):
+        run = client2.post(f"/deployments/{deployment2}/create_flow_run", json={"parameters": params}).json()
+        checkpoints = tmp_path / "work" / "train"
+        deadline = time.monotonic() + 600
+        while not list(checkpoints.glob("*/checkpoints/*.json")):  # a finished checkpoint (its sidecar is last)
+            assert time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.2)
+        engines = flow_run_processes(serve_pid)
+        assert len(engines) == 1
+        engines[0].send_signal(signal.SIGKILL)
+        crashed = wait_final(client2, run["id"])
+        assert crashed["state"]["type"] == "CRASHED"
+        # What the UI's Retry button sends.
+        r = client2.post(
+            f"/flow_runs/{run['id']}/set_state",
+            json={
+                "state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"},
+                "force": True,
+            },
+        )
+        assert r.status_code in (200, 201)
+        retried = wait_final(client2, run["id"])
+        assert retried["state"]["type"] == "COMPLETED", retried["state"]["message"]
+        assert retried["run_count"] >= 2
+
+        logs = client2.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+        resumed = [int(m.group(1)) for log in logs if (m := re.search(r"resuming from step (\d+)", log["message"]))]
+        assert resumed and resumed[-1] > 0
+        runs = client2.post("/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}).json()
+        cached = {t["name"].rsplit("-", 1)[0] for t in runs if t["state"]["name"] == "Cached"}
+        assert {"fetch-archive", "extract-archive", "probe-clips", "build-dataset", "encode-dataset"} <= cached
+
+        ours, theirs = (
+            lora_tensors(result_artifact(client2, run["id"])),
+            lora_tensors(result_artifact(client, reference["id"])),
+        )
+        assert ours.keys() == theirs.keys() and len(ours) > 8
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)

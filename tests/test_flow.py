@@ -125,3 +125,39 @@ def test_local_inputs_are_refused_where_the_deployment_does_not_allow_them(
     body = state.result(raise_on_failure=False)
     assert state.is_failed() and body["detail"][0]["loc"] == ["body", "training_data_url"]
     assert "local paths are not allowed" in body["detail"][0]["msg"]
+
+
+def test_inputs_from_and_outputs_to_s3_end_to_end(
+    demo: tuple[Path, Path], job_env: JobSettings, s3_bucket: str
+) -> None:
+    from flows.extend_suffix import extend_suffix
+    from ltxcore.publish import read_result
+    from ltxcore.storage import filesystem
+
+    fs, _ = filesystem(s3_bucket)
+    fs.put_file(str(demo[0]), f"{s3_bucket.removeprefix('s3://')}/in/data.zip")
+    fs.put_file(str(demo[1]), f"{s3_bucket.removeprefix('s3://')}/in/closing.mp4")
+    os.environ.update(
+        EXTEND_SUFFIX_OUTPUT_ROOT=f"{s3_bucket}/out", EXTEND_SUFFIX_ALLOW_LOCAL="false", EXTEND_SUFFIX_SAMPLE_STEPS="2"
+    )
+    request = parse_request(
+        {
+            "training_data_url": f"{s3_bucket}/in/data.zip",
+            "number_of_steps": 100,
+            "number_of_frames": 25,
+            "rank": 8,
+            "with_audio": True,
+            "debug_dataset": True,
+            "validation_number_of_frames": 17,
+            "validation": [{"video_url": f"{s3_bucket}/in/closing.mp4", "prompt": "a white square glides"}],
+        },
+        allow_local=False,
+    )
+    state = extend_suffix(request, return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    prefix = result.lora_file.url.rsplit("/", 1)[0]
+    assert prefix.startswith(f"{s3_bucket}/out/") and read_result(prefix) == result
+    for out in (result.lora_file, result.config_file, result.video, result.debug_dataset):
+        assert out is not None and fs.info(out.url.removeprefix("s3://"))["size"] == out.file_size > 0
+    assert result.video.content_type == "video/mp4" and result.debug_dataset.content_type == "application/zip"

@@ -1,0 +1,221 @@
+"""Backward extension of one closing clip: fit, encode, sample the lead-in, decode, write the mp4.
+
+The output is `num_frames` frames: the generated lead-in (decoded from the sampled latents), then the clip's own closing
+`conditioning_frames` frames as the VAE reconstructs them from the clip's encoding, so the closing frames are exactly
+what the model was conditioned on. With audio, the whole soundtrack is decoded from the jointly sampled audio latents
+(its closing window being the clip's clean audio latents) and muxed in sync; without, the mp4 has no audio stream.
+`repeat` chains extensions backward: each round's first `conditioning_frames` frames become the next round's suffix.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ltxcore import geometry
+from ltxcore.geometry import AUDIO_SAMPLE_RATE
+from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
+from ltxcore.model.loader import Components
+from ltxcore.model.lora import load_lora
+from ltxcore.model.text import encode_prompts
+from ltxcore.request import DEFAULT_NEGATIVE_PROMPT, ExtendSuffixRequest
+from ltxcore.sample.closing import Closing, Loc, closing_from_frames, encode_suffix, fit_closing
+from ltxcore.sample.decode import decode_audio, decode_video
+from ltxcore.sample.guidance import Guidance
+from ltxcore.sample.mux import resample_wav, write_mp4, write_wav
+from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
+from ltxcore.sample.seam import SeamMetric, seam_metric
+
+VIDEO_PARTS = frozenset({"transformer", "vae", "connectors", "text_encoder", "tokenizer", "scheduler"})
+AUDIO_PARTS = frozenset({"audio_vae", "vocoder"})
+
+
+def sample_parts(with_audio: bool) -> frozenset[str]:
+    """The model parts extension needs (for `load_components`)."""
+    return VIDEO_PARTS | (AUDIO_PARTS if with_audio else frozenset())
+
+
+class ExtendSettings(BaseModel):
+    """Everything one extension needs: target geometry, suffix length, sampling and guidance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_frames: int = Field(description="Frames of the output, 8k+1: lead-in plus suffix.")
+    fps: float = Field(gt=0)
+    width: int = Field(gt=0, multiple_of=32)
+    height: int = Field(gt=0, multiple_of=32)
+    conditioning_frames: int = Field(ge=8, multiple_of=8, description="Closing frames kept clean (the suffix).")
+    with_audio: bool = False
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    steps: int = Field(default=30, ge=2)
+    cfg: float = Field(default=3.0, description="Video CFG scale (<= 1: off).")
+    audio_cfg: float = Field(default=7.0, description="Audio CFG scale (official validation default).")
+    stg_scale: float = Field(default=1.0, ge=0, description="STG scale for both modalities (0: off).")
+    rescale: float = Field(default=0.7, ge=0, le=1, description="Guidance std rescale.")
+    seed: int = 42
+    audio_normalize: bool = True
+    shift_tokens: int | None = Field(default=None, description="Token count for the sigma shift; None: official 4096.")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> ExtendSettings:
+        geometry.latent_frames(self.num_frames)
+        if self.conditioning_frames >= self.num_frames:
+            raise ValueError(f"conditioning_frames ({self.conditioning_frames}) leaves no lead-in in {self.num_frames}")
+        return self
+
+    @classmethod
+    def for_validation(cls, req: ExtendSuffixRequest, **overrides: object) -> ExtendSettings:
+        """The request's validation settings: previews use the validation size, length, rate and negative prompt."""
+        width, height = req.validation_size
+        values: dict[str, object] = dict(
+            num_frames=req.validation_number_of_frames, fps=req.validation_frame_rate, width=width, height=height,
+            conditioning_frames=req.conditioning_frames, with_audio=req.with_audio,
+            negative_prompt=req.validation_negative_prompt, stg_scale=req.stg_scale,
+            audio_normalize=req.audio_normalize,
+        )
+        return cls.model_validate(values | overrides)
+
+    @property
+    def lead_in_frames(self) -> int:
+        return self.num_frames - self.conditioning_frames
+
+    @property
+    def guidance(self) -> Guidance:
+        return Guidance(cfg=self.cfg, audio_cfg=self.audio_cfg, stg_scale=self.stg_scale, rescale=self.rescale)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extended clip in memory: uint8 frames [F, H, W, 3], float32 audio [2, S] at `sample_rate` (or None)."""
+
+    frames: np.ndarray
+    audio: np.ndarray | None
+    sample_rate: int
+    seams: list[SeamMetric] = field(default_factory=list)  # one per round; [0] is the seam into the user's clip
+
+
+class ExtensionResult(BaseModel):
+    """A written extension: the mp4 and what is in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    video_path: str
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    conditioning_frames: int = Field(description="Closing frames taken from the input clip (reconstructed).")
+    lead_in_frames: int = Field(description="Generated frames before them.")
+    has_audio: bool
+    seam: SeamMetric = Field(description="Seam into the input clip's closing frames.")
+    seams: list[SeamMetric] = Field(description="One per round of a chained extension.")
+    repeat: int
+    seed: int
+    steps: int
+
+
+def encode_text(components: Components, prompt: str, negative_prompt: str) -> TextBatch:
+    """Two rows: the prompt, then the negative prompt."""
+    return encode_prompts(components, [prompt, negative_prompt])
+
+
+def extend_frames(components: Components, closing: Closing, text: TextBatch, s: ExtendSettings) -> Extension:
+    """One backward extension in memory (no files written): `s.num_frames` frames ending in the clip's suffix."""
+    suffix, whole = encode_suffix(components, closing, s.conditioning_frames)  # whole: [128, F', h, w]
+    lat_frames = geometry.latent_frames(s.num_frames)
+    lw, lh = geometry.latent_size(s.width, s.height)
+    geo = VideoGeometry(frames=lat_frames, height=lh, width=lw, fps=s.fps)
+    video = place_video_suffix(suffix.video, lat_frames)
+    audio = None
+    if s.with_audio:
+        audio = place_audio_suffix(suffix.audio, geometry.audio_steps(s.num_frames / s.fps), components.device)
+    generator = torch.Generator().manual_seed(s.seed)
+    video_tokens, audio_tokens = sample(components.transformer, components.scheduler, text, geo, video, audio,
+                                        s.guidance, steps=s.steps, generator=generator, shift_tokens=s.shift_tokens)
+    lead = decode_video(components, unpack_video(video_tokens, lat_frames, lh, lw))[: s.lead_in_frames]
+    closing_frames = decode_video(components, whole[None])[-s.conditioning_frames:]  # the VAE reconstruction
+    frames = np.concatenate([lead, closing_frames])  # [num_frames, H, W, 3]
+    wave, rate = (None, 0) if audio_tokens is None else decode_audio(components, audio_tokens, s.num_frames / s.fps)
+    return Extension(frames=frames, audio=wave, sample_rate=rate, seams=[seam_metric(frames, s.conditioning_frames)])
+
+
+def extend_repeat(components: Components, closing: Closing, text: TextBatch, s: ExtendSettings, repeat: int,
+                  work_dir: Path) -> Extension:
+    """`repeat` extensions chained backward: num_frames + (repeat - 1) * lead_in_frames frames in all."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1 (got {repeat})")
+    out = extend_frames(components, closing, text, s)
+    for k in range(1, repeat):
+        # The running clip's FIRST frames (and their audio) are the next round's suffix.
+        wav = _head_wav(out, s, work_dir / f"chain-{k}")
+        nxt = closing_from_frames(out.frames[: s.conditioning_frames], s.fps, wav, s.conditioning_frames)
+        new = extend_frames(components, nxt, text, s.model_copy(update={"seed": s.seed + k}))
+        audio = None
+        if out.audio is not None and new.audio is not None:
+            keep = new.audio.shape[1] - round(new.sample_rate * s.conditioning_frames / s.fps)
+            audio = np.concatenate([new.audio[:, :keep], out.audio], axis=1)  # [2, S_total]
+        out = Extension(frames=np.concatenate([new.frames[: s.lead_in_frames], out.frames]), audio=audio,
+                        sample_rate=out.sample_rate, seams=[*out.seams, *new.seams])
+    return out
+
+
+def _head_wav(ext: Extension, s: ExtendSettings, stem: Path) -> Path | None:
+    """The running clip's first `conditioning_frames` of audio as a 16 kHz WAV (the encoder's rate), or None."""
+    if ext.audio is None:
+        return None
+    seconds = s.conditioning_frames / s.fps
+    head = ext.audio[:, : round(ext.sample_rate * seconds)]  # [2, S]
+    src = write_wav(stem.with_name(stem.name + "-src.wav"), head, ext.sample_rate)
+    return resample_wav(src, stem.with_suffix(".wav"), AUDIO_SAMPLE_RATE, seconds)
+
+
+def extend_video(components: Components, closing_video: Path, prompt: str, settings: ExtendSettings, out_path: Path,
+                 *, lora_path: Path | None = None, repeat: int = 1, loc: Loc = ("video",)) -> ExtensionResult:
+    """Extend the clip at `closing_video` backward and write the mp4 to `out_path` (see `extend_in_memory`)."""
+    ext = extend_in_memory(components, closing_video, prompt, settings, lora_path=lora_path, repeat=repeat, loc=loc)
+    return write_extension(ext, settings, out_path, repeat)
+
+
+def extend_in_memory(components: Components, closing_video: Path, prompt: str, settings: ExtendSettings, *,
+                     lora_path: Path | None = None, repeat: int = 1, loc: Loc = ("video",)) -> Extension:
+    """Fit the clip at `closing_video`, then extend it backward `repeat` times.
+
+    `lora_path`: a LoRA file (the model layer's format) loaded into the transformer first; None uses the transformer
+    as it is (a training loop's live adapter, or the base model). A clip too short for the suffix raises
+    `RequestRejected` at `loc` before any model work.
+    """
+    with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
+        closing = fit_closing(Path(closing_video), Path(tmp), num_frames=settings.num_frames, fps=settings.fps,
+                              width=settings.width, height=settings.height,
+                              conditioning_frames=settings.conditioning_frames, with_audio=settings.with_audio,
+                              audio_normalize=settings.audio_normalize, loc=loc)
+        if lora_path is not None:
+            load_lora(components.transformer, lora_path)
+        text = encode_text(components, prompt, settings.negative_prompt)
+        return extend_repeat(components, closing, text, settings, repeat, Path(tmp))
+
+
+def write_extension(ext: Extension, settings: ExtendSettings, out_path: Path, repeat: int = 1) -> ExtensionResult:
+    """Write an extension's mp4 (with audio only when it has some) and describe it."""
+    write_mp4(Path(out_path), ext.frames, settings.fps, ext.audio, ext.sample_rate)
+    f, h, w, _ = ext.frames.shape
+    return ExtensionResult(video_path=str(out_path), num_frames=f, fps=settings.fps, width=w, height=h,
+                           conditioning_frames=settings.conditioning_frames,
+                           lead_in_frames=f - settings.conditioning_frames, has_audio=ext.audio is not None,
+                           seam=ext.seams[0], seams=ext.seams, repeat=repeat, seed=settings.seed, steps=settings.steps)
+
+
+def extend_clip(components: Components, closing_video: Path, prompt: str, *, out_path: Path, num_frames: int,
+                fps: float, width: int, height: int, conditioning_frames: int, with_audio: bool = False,
+                lora_path: Path | None = None, negative_prompt: str = DEFAULT_NEGATIVE_PROMPT, steps: int = 30,
+                cfg: float = 3.0, stg_scale: float = 1.0, seed: int = 42, repeat: int = 1) -> ExtensionResult:
+    """`extend_video` with the settings as keywords (the other `ExtendSettings` fields keep their defaults)."""
+    settings = ExtendSettings(num_frames=num_frames, fps=fps, width=width, height=height,
+                              conditioning_frames=conditioning_frames, with_audio=with_audio,
+                              negative_prompt=negative_prompt, steps=steps, cfg=cfg, stg_scale=stg_scale, seed=seed)
+    return extend_video(components, closing_video, prompt, settings, out_path, lora_path=lora_path, repeat=repeat)

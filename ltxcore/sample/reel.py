@@ -1,0 +1,163 @@
+"""The validation reel: every validation clip extended backward, labelled, one after another in ONE mp4 (+ a report).
+
+Each entry shows a header (entry number, step label, seam ratio, what is on screen) and a timeline bar under the
+picture: red while the generated lead-in plays, green from the first clean suffix frame on, with a white tick at the
+seam and a moving playhead; the frame border takes the same colour. Small previews are scaled up (nearest neighbour)
+so the labels stay legible. Files are named by `step_label`, so previews rendered at training intervals stay beside
+the final reel and a user can watch the LoRA learn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltxcore.errors import RequestRejected
+from ltxcore.manifests import ValidationClip
+from ltxcore.model.loader import Components, load_components
+from ltxcore.model.spec import ModelSpec
+from ltxcore.sample.closing import validation_errors
+from ltxcore.sample.extend import ExtendSettings, Extension, extend_in_memory, sample_parts, write_extension
+from ltxcore.sample.mux import write_mp4
+from ltxcore.sample.seam import SeamMetric
+from ltxcore.store import atomic_write_text
+
+MIN_WIDTH = 384  # entries narrower than this are scaled up by a whole factor
+LEAD_COLOUR = (220, 50, 50)
+SUFFIX_COLOUR = (40, 190, 80)
+
+
+class ReelEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int = Field(description="Position in the request's `validation` list.")
+    url: str
+    prompt: str
+    video_path: str = Field(description="This entry's own extended clip (unlabelled).")
+    seam: SeamMetric
+
+
+class ValidationReel(BaseModel):
+    """One rendering of the validation set: the reel mp4, its report, and the entries in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_label: str
+    video_path: str = Field(description="The reel: all entries, labelled, one after another.")
+    report_json: str
+    report_md: str
+    entries: list[ReelEntry]
+    num_frames: int = Field(description="Frames of the whole reel.")
+    fps: float
+    has_audio: bool
+
+
+def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Path | None, settings: ExtendSettings,
+                      out_dir: Path, *, spec: ModelSpec | None = None, device: str | torch.device = "cpu",
+                      step_label: str = "final", components: Components | None = None) -> ValidationReel:
+    """Extend every validation clip and write `reel-<step_label>.mp4` and `report-<step_label>.{json,md}`.
+
+    Pass `components` to reuse loaded parts (a training loop's transformer with its live adapter, `lora_path` None);
+    otherwise they are loaded from `spec` on `device`. Clips too short for the suffix raise `RequestRejected` first.
+    """
+    errors = validation_errors(list(validation_clips), settings.conditioning_frames, settings.fps)
+    if errors:
+        raise RequestRejected(errors)
+    assert validation_clips, "no validation clips to render"
+    if components is None:
+        assert spec is not None, "give a model spec or loaded components"
+        dev = torch.device(device)
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+        components = load_components(spec, sample_parts(settings.with_audio), device=dev, dtype=dtype)
+    out_dir = Path(out_dir)
+    entry_dir = out_dir / step_label
+    extensions, entries = [], []
+    for i, clip in enumerate(validation_clips):
+        ext = extend_in_memory(components, Path(clip.path), clip.prompt, settings,
+                               lora_path=lora_path if i == 0 else None,  # loaded once; it stays in place
+                               loc=("body", "validation", clip.index, "video_url"))
+        written = write_extension(ext, settings, entry_dir / f"entry-{clip.index}.mp4")
+        extensions.append(ext)
+        entries.append(ReelEntry(index=clip.index, url=clip.url, prompt=clip.prompt, video_path=written.video_path,
+                                 seam=written.seam))
+    reel_path = out_dir / f"reel-{step_label}.mp4"
+    frames, audio, rate = _compose(extensions, entries, settings, step_label)
+    write_mp4(reel_path, frames, settings.fps, audio, rate)
+    reel = ValidationReel(step_label=step_label, video_path=str(reel_path),
+                          report_json=str(out_dir / f"report-{step_label}.json"),
+                          report_md=str(out_dir / f"report-{step_label}.md"), entries=entries,
+                          num_frames=frames.shape[0], fps=settings.fps, has_audio=audio is not None)
+    atomic_write_text(reel.report_json, reel.model_dump_json(indent=2))
+    atomic_write_text(reel.report_md, report_markdown(reel))
+    return reel
+
+
+def report_markdown(reel: ValidationReel) -> str:
+    lines = [f"# Validation reel ({reel.step_label})", "",
+             "Seam ratio: the jump from the last generated frame into the first clean frame, over the median "
+             "frame-to-frame change inside the clean suffix (about 1 = seamless).", "",
+             "| # | prompt | seam ratio | seam diff | suffix median diff | clip |", "|---|---|---|---|---|---|"]
+    for e in reel.entries:
+        prompt = e.prompt.replace("|", "\\|")
+        lines.append(f"| {e.index} | {prompt} | {e.seam.ratio:.2f} | {e.seam.seam_diff:.4f} | "
+                     f"{e.seam.suffix_median_diff:.4f} | {Path(e.video_path).name} |")
+    return "\n".join(lines) + "\n"
+
+
+def _compose(extensions: list[Extension], entries: list[ReelEntry], s: ExtendSettings,
+             step_label: str) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Labelled frames of every entry, one after another: uint8 [sum F, H', W', 3], and their audio [2, S] likewise."""
+    frames = [label_frames(x.frames, x.frames.shape[0] - s.conditioning_frames,
+                           f"#{e.index + 1}  {step_label}  seam x{e.seam.ratio:.2f}  {e.prompt}")
+              for x, e in zip(extensions, entries, strict=True)]
+    with_audio = all(x.audio is not None for x in extensions)
+    audio = np.concatenate([x.audio for x in extensions], axis=1) if with_audio else None  # [2, S]
+    return np.concatenate(frames), audio, extensions[0].sample_rate
+
+
+def label_frames(frames: np.ndarray, lead_in: int, title: str) -> np.ndarray:
+    """uint8 [F, H, W, 3] -> [F, H', W', 3]: scaled up if small, a header above, a lead-in/suffix timeline below."""
+    f, h, w, _ = frames.shape
+    scale = max(1, math.ceil(MIN_WIDTH / w))
+    big = frames.repeat(scale, axis=1).repeat(scale, axis=2)  # [F, sH, sW, 3]
+    font = ImageFont.load_default(size=max(12, w * scale // 40))
+    header = int(font.size * 2.8) // 2 * 2
+    bar = max(8, header // 3) // 2 * 2
+    out = []
+    for t in range(f):
+        colour = LEAD_COLOUR if t < lead_in else SUFFIX_COLOUR
+        canvas = Image.new("RGB", (w * scale, h * scale + header + bar), (16, 16, 24))
+        canvas.paste(Image.fromarray(big[t]), (0, header))
+        draw = ImageDraw.Draw(canvas)
+        draw.rectangle([0, header, w * scale - 1, header + h * scale - 1], outline=colour, width=max(2, scale))
+        state = (f"GENERATED LEAD-IN {t + 1}/{lead_in}" if t < lead_in
+                 else f"CLEAN SUFFIX {t - lead_in + 1}/{f - lead_in}")
+        draw.text((6, 2), _fit(title, font, w * scale - 12), fill=(235, 235, 235), font=font)
+        draw.text((6, 2 + font.size * 1.3), state, fill=colour, font=font)
+        _timeline(draw, w * scale, header + h * scale, bar, f, lead_in, t)
+        out.append(np.asarray(canvas))
+    return np.stack(out)  # [F, H', W', 3]
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+    """`text`, cut with an ellipsis to fit `width` pixels (long prompts)."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "...") > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _timeline(draw: ImageDraw.ImageDraw, width: int, top: int, height: int, frames: int, lead_in: int, t: int) -> None:
+    seam_x = round(width * lead_in / frames)
+    draw.rectangle([0, top, seam_x, top + height - 1], fill=LEAD_COLOUR)
+    draw.rectangle([seam_x, top, width - 1, top + height - 1], fill=SUFFIX_COLOUR)
+    draw.rectangle([seam_x - 1, top, seam_x + 1, top + height - 1], fill=(255, 255, 255))
+    head = round(width * (t + 0.5) / frames)
+    draw.rectangle([head - 1, top + height // 3, head + 1, top + height - 1], fill=(20, 20, 20))

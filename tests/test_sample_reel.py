@@ -1,0 +1,89 @@
+"""The validation reel on the tiny preset: one labelled mp4 holding every entry, a report, previews per step."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from media import frame_count, stream_info
+
+from ltxcore.demo_data import moving_square_clip
+from ltxcore.errors import RequestRejected
+from ltxcore.manifests import ValidationClip
+from ltxcore.model.spec import ModelSpec
+from ltxcore.probe import probe
+from ltxcore.request import parse_request
+from ltxcore.sample.extend import ExtendSettings
+from ltxcore.sample.reel import render_validation
+
+FPS = 24
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelSpec]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EXTEND_SUFFIX_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
+    torch.set_num_threads(2)
+    yield ModelSpec.parse("tiny")
+    mp.undo()
+
+
+def validation_clip(path: Path, index: int, seconds: float, colour: str) -> ValidationClip:
+    moving_square_clip(path, seconds=seconds, fps=FPS, size=(96, 64), colour=colour, tone_hz=300 + 100 * index,
+                       start=(0, 10), velocity=(25, 5), audio=True)
+    return ValidationClip(index=index, url=f"file://{path}", path=str(path), prompt=f"a {colour} square",
+                          probe=probe(path))
+
+
+def test_two_entries_make_one_labelled_reel_with_audio_and_a_report(spec: ModelSpec, tmp_path: Path) -> None:
+    clips = [validation_clip(tmp_path / "a.mp4", 0, 1.0, "red"), validation_clip(tmp_path / "b.mp4", 1, 0.5, "cyan")]
+    settings = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=True,
+                              steps=2)
+    reel = render_validation(clips, None, settings, tmp_path / "val", spec=spec, step_label="step-000050")
+
+    assert Path(reel.video_path).name == "reel-step-000050.mp4"
+    assert frame_count(Path(reel.video_path)) == 34 == reel.num_frames
+    info = stream_info(Path(reel.video_path))
+    streams = {s["codec_type"]: s for s in info["streams"]}
+    assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
+    assert float(streams["video"]["duration"]) == pytest.approx(34 / FPS, abs=1e-3)
+    assert abs(float(streams["audio"]["duration"]) - 34 / FPS) <= 1 / FPS
+    assert int(streams["video"]["width"]) >= 384  # small previews are scaled up so the labels can be read
+
+    report = json.loads(Path(reel.report_json).read_text())
+    assert [e["index"] for e in report["entries"]] == [0, 1]
+    assert all(e["seam"]["ratio"] > 0 for e in report["entries"])
+    assert "| 1 | a cyan square |" in Path(reel.report_md).read_text()
+    for entry in reel.entries:
+        assert frame_count(Path(entry.video_path)) == 17
+
+
+def test_previews_are_kept_per_step_and_video_only_reels_are_silent(spec: ModelSpec, tmp_path: Path) -> None:
+    clip = [validation_clip(tmp_path / "a.mp4", 0, 1.0, "yellow")]
+    settings = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, steps=2,
+                              cfg=1.0, stg_scale=0.0)
+    for label in ("step-000010", "final"):
+        render_validation(clip, None, settings, tmp_path / "val", spec=spec, step_label=label)
+    reels = sorted(p.name for p in (tmp_path / "val").glob("reel-*.mp4"))
+    assert reels == ["reel-final.mp4", "reel-step-000010.mp4"]
+    assert [s["codec_type"] for s in stream_info(tmp_path / "val" / "reel-final.mp4")["streams"]] == ["video"]
+
+
+def test_request_settings_and_a_too_short_clip_give_the_contract_422(tmp_path: Path) -> None:
+    request = parse_request({"training_data_url": "https://example.com/d.zip", "conditioning_frames": 16,
+                             "validation_number_of_frames": 40, "validation_frame_rate": 12,
+                             "validation_resolution": "low", "validation_aspect_ratio": "16:9", "stg_scale": 0.0})
+    settings = ExtendSettings.for_validation(request)
+    assert (settings.num_frames, settings.fps, settings.width, settings.height) == (33, 12, 512, 288)
+    assert settings.conditioning_frames == 16 and settings.stg_scale == 0.0
+    ok = validation_clip(tmp_path / "ok.mp4", 0, 2.0, "red")
+    short = validation_clip(tmp_path / "short.mp4", 1, 1.25, "blue")  # 15 frames at 12 fps < 16
+    with pytest.raises(RequestRejected) as err:
+        render_validation([ok, short], None, settings, tmp_path / "val", spec=None)  # refused before loading a model
+    assert err.value.body() == {"status": 422, "detail": [{
+        "loc": ["body", "validation", 1, "video_url"], "type": "too_short",
+        "msg": "the video gives 15 frames at 12 fps (1.25 s); at least conditioning_frames = 16 are needed to form "
+               "the clean suffix"}]}
