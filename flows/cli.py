@@ -1,7 +1,6 @@
 """The `extend-suffix` command line. Each verb calls the same functions the flow and the tests call.
 
-Exit codes: 0 success, 2 the request was rejected (the 422 body is printed on stdout), 3 the verb is not built yet,
-1 anything else.
+Exit codes: 0 success, 2 the request was rejected (the 422 body is printed on stdout), 1 anything else.
 """
 
 from __future__ import annotations
@@ -9,14 +8,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ltxcore.errors import RequestRejected
 
 if TYPE_CHECKING:
-    pass
+    from ltxcore.request import ExtendSuffixRequest
 
 app = typer.Typer(
     name="extend-suffix",
@@ -27,7 +26,6 @@ app = typer.Typer(
 )
 
 EXIT_REJECTED = 2
-EXIT_NOT_BUILT = 3
 
 RequestArg = Annotated[str, typer.Argument(help="Request JSON file, or - for standard input.")]
 WorkDirOpt = Annotated[Path, typer.Option("--work-dir", help="Directory for stage outputs (reused to resume).")]
@@ -46,11 +44,6 @@ def _read(source: str) -> str:
 def _reject(exc: RequestRejected) -> None:
     typer.echo(exc.to_json())
     raise typer.Exit(EXIT_REJECTED)
-
-
-def _not_built(verb: str, issue: str) -> None:
-    typer.echo(f"`extend-suffix {verb}` is not built yet ({issue}).", err=True)
-    raise typer.Exit(EXIT_NOT_BUILT)
 
 
 @app.command()
@@ -163,7 +156,13 @@ def run(
 
 
 def _run_flow(
-    request, work_dir: Path, model: str, bucket: tuple[int, int] | None, allow_private_hosts: bool, trainer: dict
+    request: ExtendSuffixRequest,
+    work_dir: Path,
+    model: str,
+    bucket: tuple[int, int] | None,
+    allow_private_hosts: bool,
+    trainer: dict[str, Any],
+    sample_steps: int = 30,
 ) -> None:
     import os
 
@@ -178,6 +177,7 @@ def _run_flow(
         allow_private_hosts=allow_private_hosts,
         bucket_override=bucket,
         trainer=trainer,
+        sample_steps=sample_steps,
     )
     os.environ.update(settings.to_env())
     os.environ.setdefault("EXTEND_SUFFIX_PROGRESS_BAR", "1")
@@ -226,7 +226,8 @@ def demo(
         "==> to look at the run afterwards: .venv/bin/prefect server start, then open http://127.0.0.1:4200/runs",
         err=True,
     )
-    _run_flow(request, work_dir, "tiny", (64, 64), False, {"checkpoint_every": 50, "validate_every": 25})
+    trainer = {"checkpoint_every": 50, "validate_every": 25, "preview_every": 50}
+    _run_flow(request, work_dir, "tiny", (64, 64), False, trainer, sample_steps=10)
 
 
 @app.command()

@@ -60,15 +60,15 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     # 3. model: encode once, then train (resuming from the newest checkpoint if a run was cut short)
     prompts = [v.prompt for v in request.validation]
     cache = model.encode(manifest, settings, request.validation_negative_prompt, prompts)
-    config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer)
-    run = model.train(cache, config, settings)
-    assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
-    # 4. validation reel: each closing clip extended backward with the trained LoRA
-    video = None
+    extend = None
     if validation:
         vw, vh = settings.bucket_override or request.validation_size
         extend = ExtendSettings.for_validation(request, width=vw, height=vh, steps=settings.sample_steps)
-        video = model.render(run, validation, extend, settings)
+    config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer)
+    run = model.train(cache, config, settings, validation, extend)
+    assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
+    # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
+    video = model.render(run, validation, extend, settings) if extend else None
     # 5. publish under a prefix unique to this request
     prefix = f"{settings.output_root.rstrip('/')}/{content_key('outputs', 1, request=request, run=run)}"
     return publish.publish(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from prefect import task
-from prefect.artifacts import create_image_artifact, create_markdown_artifact
+from prefect import get_run_logger, task
+from prefect.artifacts import create_image_artifact, create_link_artifact, create_markdown_artifact
 
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.model.cache import encode_dataset
+from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
-from ltxcore.sample.extend import ExtendSettings
+from ltxcore.sample.extend import ExtendSettings, sample_parts
 from ltxcore.sample.reel import render_validation, report_markdown
 from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
@@ -40,7 +42,13 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
 
 
 @task(name="train-lora", cache_policy=locked_stage_policy("train", 1), cache_expiration=CACHE_FOR)
-def train(cache: LatentCache, config: TrainConfig, settings: JobSettings) -> LoraRun:
+def train(
+    cache: LatentCache,
+    config: TrainConfig,
+    settings: JobSettings,
+    validation: list[ValidationClip],
+    extend: ExtendSettings | None,
+) -> LoraRun:
     out = Path(settings.work_root) / "train" / content_key("train", 1, cache=cache, config=config)
     bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
 
@@ -48,9 +56,10 @@ def train(cache: LatentCache, config: TrainConfig, settings: JobSettings) -> Lor
         val = f" val_loss {p.val_loss:.4f}" if p.val_loss is not None else ""
         bar(p.step, p.total, f"loss {p.loss:.4f} lr {p.lr:.2e} {p.tokens_per_s:.0f} tok/s ETA {p.eta_s:.0f}s{val}")
 
-    run = train_lora(
-        cache, config, out, spec=ModelSpec.parse(settings.model), device=settings.torch_device(), progress=progress
-    )
+    spec = ModelSpec.parse(settings.model)
+    device = settings.torch_device()
+    preview = _previewer(validation, extend, spec, device, out / "previews") if validation and extend else None
+    run = train_lora(cache, config, out, spec=spec, device=device, progress=progress, preview=preview)
     lines = [f"| {v.step} | {v.loss:.4f} | {v.split} |" for v in run.validation]
     create_markdown_artifact(
         "\n".join(
@@ -69,6 +78,25 @@ def train(cache: LatentCache, config: TrainConfig, settings: JobSettings) -> Lor
         image_url=Path(run.plot_path).resolve().as_uri(), key="loss-curve", description="Loss curve (raw and smoothed)"
     )
     return run
+
+
+def _previewer(
+    validation: list[ValidationClip], extend: ExtendSettings, spec: ModelSpec, device: str, out: Path
+) -> Callable[[int, torch.nn.Module], None]:
+    """Render the validation reel with the live LoRA at a training step, without a second copy of the transformer."""
+    components = load_components(spec, sample_parts(extend.with_audio), device=device, dtype=_dtype(device))
+    logger = get_run_logger()
+
+    def preview(step: int, model: torch.nn.Module) -> None:
+        components.provide("transformer", model)
+        reel = render_validation(validation, None, extend, out, components=components, step_label=f"step-{step:05d}")
+        seams = ", ".join(f"{e.seam.ratio:.2f}" for e in reel.entries)
+        logger.info("preview at step %d: %s (seam ratio %s)", step, reel.video_path, seams)
+        create_link_artifact(
+            Path(reel.video_path).resolve().as_uri(), link_text=f"preview at step {step}", key="validation-preview"
+        )
+
+    return preview
 
 
 @task(name="render-validation", cache_key_fn=stage_key("validation-reel", 1), cache_expiration=CACHE_FOR)

@@ -49,3 +49,113 @@ def test_installed_entry_point_lists_every_verb() -> None:
     assert out.returncode == 0
     for verb in ("check", "prepare", "model-info", "run", "demo", "extend", "serve", "submit"):
         assert verb in out.stdout
+
+
+def ffprobe_frames(path: Path) -> tuple[int, set[str]]:
+    from ltxcore.ffmpeg_bin import ffprobe
+
+    out = subprocess.run(
+        [
+            ffprobe(),
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    streams = json.loads(out.stdout)["streams"]
+    video = [int(s["nb_read_frames"]) for s in streams if s["codec_type"] == "video"]
+    return video[0], {s["codec_type"] for s in streams}
+
+
+def test_prepare_encode_then_extend_with_a_trained_lora(tmp_path: Path) -> None:
+    from ltxcore.demo_data import make_demo_archive, moving_square_clip
+    from ltxcore.manifests import LatentCache
+    from ltxcore.model.spec import ModelSpec
+    from ltxcore.train.config import TrainConfig
+    from ltxcore.train.loop import train_lora
+
+    archive, _ = make_demo_archive(tmp_path / "data", clips=4, seconds=1.5, size=(96, 96), audio=False)
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps({"training_data_url": str(archive), "number_of_frames": 25, "trigger_phrase": "sks"}))
+    result = runner.invoke(
+        app, ["prepare", str(req), "--work-dir", str(tmp_path / "w"), "--bucket", "64x64", "--encode"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert len(report["kept"]) == 4 and report["skipped"] == []
+    assert all(c["caption"].startswith("sks ") and c["frames"] == 25 for c in report["kept"])
+    cache = LatentCache.model_validate_json(Path(report["latent_cache"]).read_text())
+    assert len(cache.clips) == 4
+
+    run = train_lora(
+        cache,
+        TrainConfig(
+            steps=4,
+            rank=8,
+            conditioning_frames=8,
+            frame_rate=24,
+            checkpoint_every=4,
+            validate_every=4,
+            trigger_phrase="sks",
+        ),
+        tmp_path / "train",
+        spec=ModelSpec.parse("tiny"),
+        device="cpu",
+    )
+    unseen = moving_square_clip(
+        tmp_path / "unseen.mp4",
+        seconds=1.0,
+        fps=24,
+        size=(80, 120),
+        colour="white",
+        tone_hz=500,
+        start=(5, 5),
+        velocity=(30, 10),
+        audio=False,
+    )
+    out = tmp_path / "extended.mp4"
+    result = runner.invoke(
+        app,
+        [
+            "extend",
+            "--lora",
+            str(run.lora_path),
+            "--video",
+            str(unseen),
+            "--prompt",
+            "sks a white square",
+            "--output",
+            str(out),
+            "--frames",
+            "25",
+            "--bucket",
+            "64x64",
+            "--steps",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frames, streams = ffprobe_frames(out)
+    assert frames == 25 and streams == {"video"}
+    assert json.loads(result.stdout.strip().splitlines()[-1])["lead_in_frames"] == 17
+
+
+def test_prepare_prints_the_422_body_for_an_archive_of_short_clips(tmp_path: Path) -> None:
+    from ltxcore.demo_data import make_demo_archive
+
+    archive, _ = make_demo_archive(tmp_path / "data", clips=2, seconds=1.0, size=(64, 64), audio=False)
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps({"training_data_url": str(archive)}))  # 89 frames needed, 24 given
+    result = runner.invoke(app, ["prepare", str(req), "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 2
+    body = json.loads(result.stdout)
+    assert body["detail"][0]["msg"] == "All training videos are too short to be trainable"

@@ -42,6 +42,11 @@ class Components:
             self._loaded[part] = _load_part(self.root, part, self.device, self.dtype)
         return self._loaded[part]
 
+    def provide(self, part: str, module: Any) -> None:
+        """Use an already built `module` for `part` (a training loop's live, adapted transformer, say)."""
+        assert part in self.parts, f"part {part!r} was not requested"
+        self._loaded[part] = module
+
     def release(self, part: str) -> None:
         """Forget a loaded part so its memory (GPU included) can be reclaimed."""
         self._loaded.pop(part, None)

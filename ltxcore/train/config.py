@@ -50,6 +50,9 @@ class TrainConfig(BaseModel):
         default=None, ge=0, description="Clips kept out of training for validation; None = 10%, at least 1 if >= 4."
     )
     plot_every: int = Field(default=25, ge=1, description="Steps between refreshes of the loss-curve PNG.")
+    preview_every: int | None = Field(
+        default=None, ge=1, description="Steps between validation previews rendered with the live LoRA; None = none."
+    )
     base_model: str = Field(default="tiny", description="Model spec name, recorded in the LoRA metadata.")
 
     @model_validator(mode="after")

@@ -48,10 +48,14 @@ def train_lora(
     device: str | torch.device,
     progress: Callable[[TrainProgress], None] | None = None,
     stop_after: int | None = None,
+    preview: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> LoraRun:
     """Train (or resume training) a suffix LoRA into `out_dir`; see the module docstring.
 
     `stop_after=k` checkpoints after step k and returns an unfinished `LoraRun` (tests use it to interrupt).
+    `preview(step, model)` is called every `config.preview_every` steps (not at the last one, whose outputs the caller
+    renders from the finished LoRA) with the live, adapted transformer, so a user can watch the LoRA learn. It must not
+    draw from the global RNGs; the sampler uses its own seeded generators.
     """
     if isinstance(cache, LatentCache) and (cache.conditioning_frames, cache.fps) != (
         config.conditioning_frames, config.frame_rate
@@ -68,6 +72,10 @@ def train_lora(
                 event = event.model_copy(update={"val_loss": session.validate(done).loss})
             if progress is not None:
                 progress(event)
+            every = config.preview_every
+            if preview is not None and every and done % every == 0 and done < config.steps:
+                with torch.no_grad():
+                    preview(done, session.model)
             if _end_of_step(session, done, received, stop_after):
                 return session.manifest(finished=False)
     return finish_run(session)
