@@ -19,6 +19,9 @@ os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="extend-suffix-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltxcore,diffusers")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+# The tiny preset is built once per test session, here, and every test (and every subprocess a test starts) reads it.
+os.environ["EXTEND_SUFFIX_CACHE"] = tempfile.mkdtemp(prefix="extend-suffix-cache-")
 
 
 def free_port() -> int:
@@ -79,3 +82,26 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine an OpenMP barrier stalls for
+    seconds whenever another process holds a core (measured: 60 steps in 4 s alone, up to 160 s under load)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_text() -> object:
+    """The tiny preset's connector outputs for one prompt (a TextBatch)."""
+    from ltxcore.model.loader import load_components
+    from ltxcore.model.spec import ModelSpec
+    from ltxcore.model.text import encode_prompts
+
+    components = load_components(ModelSpec.parse("tiny"), {"text_encoder", "tokenizer", "connectors"})
+    return encode_prompts(components, ["a red ball moves right"])

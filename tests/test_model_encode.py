@@ -27,10 +27,7 @@ FPS = 24.0
 
 @pytest.fixture(scope="module")
 def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXTEND_SUFFIX_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
     yield load_components(ModelSpec.parse("tiny"), {"vae", "audio_vae", "text_encoder", "tokenizer", "connectors"})
-    mp.undo()
 
 
 def make_clip(path: Path, frames: int = 25, source: str = "testsrc2") -> Path:

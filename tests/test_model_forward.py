@@ -28,10 +28,7 @@ GEO = VideoGeometry(frames=3, height=2, width=2, fps=24.0)  # 64x64x17 pixels
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXTEND_SUFFIX_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
     yield ModelSpec.parse("tiny").local_dir()
-    mp.undo()
 
 
 def fresh_transformer(root: Path) -> torch.nn.Module:

@@ -18,10 +18,7 @@ from ltxcore.storage import filesystem
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The tiny preset, built once per test session into the session's cache directory."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXTEND_SUFFIX_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
     yield ModelSpec.parse("tiny").local_dir()
-    mp.undo()
 
 
 def _digests(root: Path) -> dict[str, str]:

@@ -30,12 +30,9 @@ SETTINGS = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, condition
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelSpec]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXTEND_SUFFIX_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
     spec = ModelSpec.parse("tiny")
     spec.local_dir()
     yield spec
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

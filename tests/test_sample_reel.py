@@ -24,11 +24,8 @@ FPS = 24
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelSpec]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXTEND_SUFFIX_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
     torch.set_num_threads(2)
     yield ModelSpec.parse("tiny")
-    mp.undo()
 
 
 def validation_clip(path: Path, index: int, seconds: float, colour: str) -> ValidationClip:

@@ -14,10 +14,9 @@ import torch
 from diffusers import LTX2Pipeline
 
 from ltxcore.manifests import LatentCache, LatentClip
-from ltxcore.model.forward import VideoGeometry, predict_velocity
+from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
 from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
-from ltxcore.model.text import encode_prompts
 from ltxcore.train import TrainConfig, TrainingInterrupted, TrainProgress, train_lora
 from ltxcore.train.adapters import is_audio_module, read_metadata
 from ltxcore.train.checkpoint import load_latest
@@ -28,20 +27,12 @@ from ltxcore.train.synthetic import GlidingBlobs
 TINY = ModelSpec.parse("tiny")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine an OpenMP barrier stalls for
-    seconds whenever another process holds a core (measured: 60 steps in 4 s alone, up to 160 s under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def text():
-    components = load_components(TINY, {"text_encoder", "tokenizer", "connectors"})
-    return encode_prompts(components, ["a red ball moves right"])
+def text(tiny_text: TextBatch) -> TextBatch:
+    return tiny_text
 
 
 def _config(**overrides) -> TrainConfig:

@@ -7,10 +7,9 @@ import math
 import pytest
 import torch
 
-from ltxcore.model.forward import VideoGeometry, predict_velocity
+from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
 from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
-from ltxcore.model.text import encode_prompts
 from ltxcore.train.adapters import attach_lora
 from ltxcore.train.data import collate
 from ltxcore.train.objective import masked_mse, noise_with_suffix, sample_sigmas, sampler_shift, video_suffix_mask
@@ -18,21 +17,12 @@ from ltxcore.train.rng import generator
 from ltxcore.train.step import SuffixPlan, noise_batch
 from ltxcore.train.synthetic import GlidingBlobs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine an OpenMP barrier stalls for
-    seconds whenever another process holds a core (measured: 60 steps in 4 s alone, up to 160 s under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def text():
-    components = load_components(ModelSpec.parse("tiny"), {"text_encoder", "tokenizer", "connectors"})
-    return encode_prompts(components, ["a red ball moves right"])
+def text(tiny_text: TextBatch) -> TextBatch:
+    return tiny_text
 
 
 def _phi(x: float) -> float:
