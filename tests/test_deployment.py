@@ -5,11 +5,15 @@ are refused by the server before a run exists; a cross-field mistake ends Failed
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +41,7 @@ def serve_process(root: Path, name: str, archive: Path) -> Iterator[tuple[httpx.
         work_root=str(root / "work"),
         output_root=str(root / "out"),
         allow_local_inputs=True,
+        allow_private_hosts=True,  # the submit test serves its archive over HTTP on loopback
         bucket_override=(64, 64),
         trainer={"checkpoint_every": 25, "validate_every": 50},
     )
@@ -202,3 +207,33 @@ def test_a_run_killed_mid_training_and_retried_resumes_and_matches_an_uninterrup
         )
         assert ours.keys() == theirs.keys() and len(ours) > 8
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_submit_sends_a_request_over_the_api_and_prints_the_result(served: tuple, archive: Path,
+                                                                     tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
+        request = tmp_path / "request.json"
+        request.write_text(json.dumps({**REQUEST, "training_data_url": url}))
+        out = subprocess.run([str(EXE), "submit", str(request), "--deployment", "extend-suffix/api-test"],
+                             env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}, capture_output=True,
+                             text=True, timeout=600)
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["billable_units"] == 100 and result["lora_file"]["file_name"] == "lora.safetensors"
+    assert "submitted flow run" in out.stderr and "Finished in state" not in out.stdout
+
+
+def test_submit_refuses_a_local_path_before_anything_is_sent(served: tuple, archive: Path, tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({**REQUEST, "training_data_url": str(archive)}))
+    out = subprocess.run([str(EXE), "submit", str(request)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "local paths are not allowed" in json.loads(out.stdout)["detail"][0]["msg"]
