@@ -286,20 +286,51 @@ def extend(
 def serve(
     name: Annotated[str, typer.Option(help="Deployment name.")] = "extend-suffix",
     limit: Annotated[int, typer.Option(help="Runs at a time (one per GPU).")] = 1,
+    train_deployment: Annotated[
+        str | None, typer.Option(help="Train through this flow/deployment (a GPU pool) instead of in-process.")
+    ] = None,
+    serve_training: Annotated[
+        bool, typer.Option(help="Also serve the train-lora flow here, as <name>-train, and train through it.")
+    ] = False,
+    only_training: Annotated[bool, typer.Option(help="Serve only the train-lora flow (on a GPU machine).")] = False,
 ) -> None:
     """Serve the extend-suffix deployment: the UI form comes from the request model, the API triggers runs.
 
     Deployment settings come from the environment (EXTEND_SUFFIX_*); local inputs stay refused unless
     EXTEND_SUFFIX_ALLOW_LOCAL=true, since anyone who can reach the API could otherwise read this machine's files.
     """
-    from flows.extend_suffix import extend_suffix
+    import os
 
-    extend_suffix.serve(
-        name=name,
-        limit=limit,
-        tags=["extend-suffix"],
-        description="Train a backward-extension LoRA for LTX-2.3 from a zip of videos.",
-    )
+    from prefect import serve as serve_all
+
+    from flows.extend_suffix import extend_suffix
+    from flows.train_stage import train_lora_stage
+
+    train_name = f"{name}-train"
+    if serve_training and not train_deployment:
+        train_deployment = f"train-lora/{train_name}"
+    if train_deployment:
+        os.environ["EXTEND_SUFFIX_TRAIN_DEPLOYMENT"] = train_deployment  # the flow runs started here inherit it
+    deployments = []
+    if not only_training:
+        deployments.append(
+            extend_suffix.to_deployment(
+                name=name,
+                tags=["extend-suffix"],
+                concurrency_limit=None if train_deployment else limit,
+                description="Train a backward-extension LoRA for LTX-2.3 from a zip of videos.",
+            )
+        )
+    if serve_training or only_training:
+        deployments.append(
+            train_lora_stage.to_deployment(
+                name=train_name,
+                tags=["extend-suffix", "gpu"],
+                concurrency_limit=limit,
+                description="The training stage alone, for a GPU machine.",
+            )
+        )
+    serve_all(*deployments, limit=max(limit, len(deployments) + 1))
 
 
 @app.command()

@@ -12,19 +12,24 @@ import json
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.deployments import run_deployment
 from prefect.states import Failed, State
+from pydantic_core import to_jsonable_python
 
+from flows.runners import task_runner_from_env
 from ltxcore.errors import RequestRejected
 from ltxcore.fit import FitSettings
+from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.request import ExtendSuffixRequest, ExtendSuffixResult, billable_units, validate_request
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
-from ltxcore.train.config import TrainConfig
+from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 
 
-@flow(name="extend-suffix", log_prints=True, persist_result=True)
+# The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER; see flows/runners.py).
+@flow(name="extend-suffix", log_prints=True, persist_result=True, task_runner=task_runner_from_env())
 def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
     """Train a backward-extension LoRA for LTX-2.3 from a zip of videos."""
     settings = JobSettings.from_env()
@@ -65,7 +70,7 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         vw, vh = settings.bucket_override or request.validation_size
         extend = ExtendSettings.for_validation(request, width=vw, height=vh, steps=settings.sample_steps)
     config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer)
-    run = model.train(cache, config, settings, validation, extend)
+    run = _train(cache, config, settings, validation, extend)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
     video = model.render(run, validation, extend, settings) if extend else None
@@ -74,6 +79,25 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     return publish.publish(
         prefix, run.lora_path, run.config_path, billable_units(request.number_of_steps, True), video, debug_zip
     )
+
+
+def _train(
+    cache: LatentCache,
+    config: TrainConfig,
+    settings: JobSettings,
+    validation: list[ValidationClip],
+    extend: ExtendSettings | None,
+) -> LoraRun:
+    """Train here, or on the GPU pool's own deployment when the settings name one."""
+    if not settings.train_deployment:
+        return model.train(cache, config, settings, validation, extend)
+    params = {"cache": cache, "config": config, "validation": validation, "extend": extend}
+    child = run_deployment(settings.train_deployment, parameters=to_jsonable_python(params), timeout=None)
+    if not child.state.is_completed():
+        raise RuntimeError(
+            f"the training deployment's run {child.name} ended {child.state.name}: {child.state.message}"
+        )
+    return LoraRun.model_validate(child.state.result())
 
 
 def _rejected(exc: RequestRejected) -> State:

@@ -35,6 +35,9 @@ class JobSettings(BaseModel):
         description="(width, height) replacing every resolution bucket: for smoke tests and the tiny-model demo only, "
         "where a 512-960 px bucket would spend minutes in a toy VAE.",
     )
+    train_deployment: str | None = Field(
+        default=None, description="flow/deployment that trains (a GPU pool); None trains in the job's own process."
+    )
     sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
     trainer: dict[str, Any] = Field(
         default_factory=dict, description="Trainer settings (TrainConfig fields that are not request fields)."
@@ -52,6 +55,7 @@ class JobSettings(BaseModel):
             "device": os.environ.get("EXTEND_SUFFIX_DEVICE", "auto"),
             "trainer": json.loads(os.environ.get("EXTEND_SUFFIX_TRAINER", "{}")),
             "sample_steps": int(os.environ.get("EXTEND_SUFFIX_SAMPLE_STEPS", "30")),
+            "train_deployment": os.environ.get("EXTEND_SUFFIX_TRAIN_DEPLOYMENT") or None,
         }
         if os.environ.get("EXTEND_SUFFIX_BUCKET_OVERRIDE"):
             w, h = os.environ["EXTEND_SUFFIX_BUCKET_OVERRIDE"].lower().split("x")
@@ -61,7 +65,7 @@ class JobSettings(BaseModel):
 
     def to_env(self) -> dict[str, str]:
         """The same settings as environment variables (for a subprocess or a deployment's job variables)."""
-        return {
+        env = {
             "EXTEND_SUFFIX_WORK_ROOT": self.work_root,
             "EXTEND_SUFFIX_OUTPUT_ROOT": self.output_root,
             "EXTEND_SUFFIX_MODEL": self.model,
@@ -70,7 +74,12 @@ class JobSettings(BaseModel):
             "EXTEND_SUFFIX_DEVICE": self.device,
             "EXTEND_SUFFIX_TRAINER": json.dumps(self.trainer, sort_keys=True),
             "EXTEND_SUFFIX_SAMPLE_STEPS": str(self.sample_steps),
-        } | ({"EXTEND_SUFFIX_BUCKET_OVERRIDE": "{}x{}".format(*self.bucket_override)} if self.bucket_override else {})
+        }
+        if self.train_deployment:
+            env["EXTEND_SUFFIX_TRAIN_DEPLOYMENT"] = self.train_deployment
+        if self.bucket_override:
+            env["EXTEND_SUFFIX_BUCKET_OVERRIDE"] = "{}x{}".format(*self.bucket_override)
+        return env
 
     def train_size(self, request_size: tuple[int, int]) -> tuple[int, int]:
         return self.bucket_override or request_size

@@ -32,7 +32,7 @@ EXE = Path(sys.executable).with_name("extend-suffix")
 
 
 @contextlib.contextmanager
-def serve_process(root: Path, name: str, archive: Path) -> Iterator[tuple[httpx.Client, str, int]]:
+def serve_process(root: Path, name: str, archive: Path, *extra: str) -> Iterator[tuple[httpx.Client, str, int]]:
     """`extend-suffix serve` in its own process, pointed at the test server; yields (client, deployment id, pid)."""
     from prefect.settings import PREFECT_API_URL
 
@@ -47,7 +47,7 @@ def serve_process(root: Path, name: str, archive: Path) -> Iterator[tuple[httpx.
     )
     env = {**os.environ, **settings.to_env(), "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     log = (root / f"{name}.log").open("w")
-    proc = subprocess.Popen([str(EXE), "serve", "--name", name], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(EXE), "serve", "--name", name, *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=api, timeout=30)
     try:
         deployment_id = None
@@ -237,3 +237,18 @@ def test_submit_refuses_a_local_path_before_anything_is_sent(served: tuple, arch
     out = subprocess.run([str(EXE), "submit", str(request)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "local paths are not allowed" in json.loads(out.stdout)["detail"][0]["msg"]
+
+
+def test_training_can_run_as_its_own_deployment(archive: Path, prefect_api: None, tmp_path: Path) -> None:
+    with serve_process(tmp_path, "split", archive, "--serve-training") as (client, deployment_id, _):
+        params = {"request": {**REQUEST, "training_data_url": str(archive), "rank": 16}}
+        r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+        assert r.status_code == 201, r.text
+        run = wait_final(client, r.json()["id"])
+        assert run["state"]["type"] == "COMPLETED", run["state"]["message"]
+        assert result_artifact(client, run["id"])["billable_units"] == 100
+        children = client.post("/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}})
+        trained = [c for c in children.json() if c["deployment_id"] != deployment_id]
+        assert len(trained) == 1 and trained[0]["state"]["type"] == "COMPLETED"
+        deployment = client.get(f"/deployments/{trained[0]['deployment_id']}").json()
+        assert deployment["name"] == "split-train"
