@@ -29,16 +29,19 @@ def test_prefect_deploy_registers_the_deployment_on_a_server(prefect_api: None) 
 
     api = PREFECT_API_URL.value()
     env = {**os.environ, "PREFECT_API_URL": api, "EXTEND_SUFFIX_CHECKOUT": str(ROOT)}
-    pool = subprocess.run([str(BIN / "prefect"), "work-pool", "create", "gpu-pool", "--type", "process"], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert pool.returncode == 0, pool.stdout + pool.stderr
+    for name in ("cpu-pool", "gpu-pool"):
+        pool = subprocess.run([str(BIN / "prefect"), "work-pool", "create", name, "--type", "process"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert pool.returncode == 0, pool.stdout + pool.stderr
     out = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all", "--prefect-file",
                           str(ROOT / "infra" / "prefect.yaml")], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     deployment = httpx.get(f"{api}/deployments/name/extend-suffix/extend-suffix", timeout=30).json()
-    assert deployment["work_pool_name"] == "gpu-pool" and deployment["enforce_parameter_schema"] is True
-    assert deployment["global_concurrency_limit"]["limit"] == 1
+    assert deployment["work_pool_name"] == "cpu-pool" and deployment["enforce_parameter_schema"] is True
+    assert deployment["job_variables"]["env"]["EXTEND_SUFFIX_TRAIN_DEPLOYMENT"] == "train-lora/gpu"
+    gpu = httpx.get(f"{api}/deployments/name/train-lora/gpu", timeout=30).json()
+    assert gpu["work_pool_name"] == "gpu-pool" and gpu["global_concurrency_limit"]["limit"] == 1
     schema = deployment["parameter_openapi_schema"]
     assert schema["required"] == ["request"]
     request = schema["definitions"]["ExtendSuffixRequest"]["properties"]
