@@ -5,7 +5,7 @@ content key, the Prefect task forwards progress events, and the manifest points 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +40,12 @@ class TrainConfig(BaseModel):
         default=ATTENTION_TARGETS, description="Module name endings that get LoRA adapters (peft `target_modules`)."
     )
     gradient_checkpointing: bool = Field(default=False, description="Recompute block activations in backward.")
+    optimizer: Literal["adamw", "adamw8bit"] = Field(
+        default="adamw", description="'adamw8bit' keeps AdamW's two moments in 8 bits (torchao): ~1/4 of fp32 state."
+    )
+    base_quantization: Literal["none", "int8"] = Field(
+        default="none", description="Frozen base transformer weights: 'int8' = weight-only int8 (torchao), 1/2 of bf16."
+    )
     checkpoint_every: int = Field(default=250, ge=1, description="Steps between resumable checkpoints.")
     keep_checkpoints: int = Field(default=2, ge=1, description="Newest checkpoints kept on disk.")
     validate_every: int = Field(default=250, ge=1, description="Steps between held-out validation losses.")

@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,6 +24,9 @@ from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.data import LatentSource, as_source
 from ltxcore.train.outputs import RunFiles, finish_run
 from ltxcore.train.session import Session
+
+if TYPE_CHECKING:
+    from ltxcore.train.distributed import DataParallel
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ def train_lora(
     progress: Callable[[TrainProgress], None] | None = None,
     stop_after: int | None = None,
     preview: Callable[[int, torch.nn.Module], None] | None = None,
+    parallel: DataParallel | None = None,
 ) -> LoraRun:
     """Train (or resume training) a suffix LoRA into `out_dir`; see the module docstring.
 
@@ -56,6 +61,7 @@ def train_lora(
     `preview(step, model)` is called every `config.preview_every` steps (not at the last one, whose outputs the caller
     renders from the finished LoRA) with the live, adapted transformer, so a user can watch the LoRA learn. It must not
     draw from the global RNGs; the sampler uses its own seeded generators.
+    `parallel` makes this process one rank of a data-parallel run (see `ltxcore.train.distributed`).
     """
     if isinstance(cache, LatentCache) and (cache.conditioning_frames, cache.fps) != (
         config.conditioning_frames, config.frame_rate
@@ -63,7 +69,10 @@ def train_lora(
         raise ValueError(f"the latent cache was cut for a {cache.conditioning_frames}-frame suffix at {cache.fps} fps, "
                          f"the config asks for {config.conditioning_frames} at {config.frame_rate}")
     files = RunFiles.under(Path(out_dir))
-    session = Session.build(as_source(cache), config, files, spec=spec, device=torch.device(device))
+    if parallel is not None:
+        files = parallel.files(files)
+    session = Session.build(as_source(cache), config, files, spec=spec, device=torch.device(device),
+                            parallel=parallel)
     with _stop_signals() as received:
         for step in range(session.step, config.steps):
             event = session.train_step(step)

@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from ltxcore.train.outputs import RunFiles
 from ltxcore.train.rng import capture_rng, generator, restore_rng
 from ltxcore.train.schedule import lr_at, set_lr
 from ltxcore.train.step import SuffixPlan, batch_losses, tokens_in
+
+if TYPE_CHECKING:
+    from ltxcore.train.distributed import DataParallel
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +44,21 @@ class Session:
     metrics: MetricsLog
     step: int = 0  # optimizer steps completed
     step_times: list[float] = field(default_factory=list)
+    parallel: DataParallel | None = None  # set when this process is one rank of a data-parallel run
 
     @classmethod
     def build(cls, cache: LatentSource, config: TrainConfig, files: RunFiles, *, spec: ModelSpec,
-              device: torch.device) -> Session:
-        """Load the model with a fresh LoRA, then restore the newest whole checkpoint in `files` if there is one."""
-        model = _load_model(spec, config, device)
+              device: torch.device, transformer: torch.nn.Module | None = None,
+              parallel: DataParallel | None = None) -> Session:
+        """Load the model with a fresh LoRA, then restore the newest whole checkpoint in `files` if there is one.
+
+        `transformer` replaces the spec's weights with an already built one (the benchmarks' random full-size model).
+        """
+        if parallel is not None:
+            parallel.check(config.grad_accum)
+        model = _load_model(spec, config, device, transformer)
         params = lora_parameters(model, config.with_audio)
-        optimizer = torch.optim.AdamW(list(params.values()), lr=config.learning_rate,
-                                      weight_decay=config.weight_decay)
+        optimizer = _optimizer(config, list(params.values()))
         train, held = split_holdout(len(cache), config.holdout_clips, config.seed)
         split = "holdout" if not set(held) & set(train) else "train"
         state = load_latest(files.checkpoints)
@@ -59,7 +69,8 @@ class Session:
         session = cls(cache=cache, config=config, files=files, device=device, model=model, params=params,
                       optimizer=optimizer, order=ClipOrder(train, config.batch_size, config.seed),
                       validation_clips=held, validation_split=split,
-                      metrics=MetricsLog(files.metrics, resume_step=step if state else -1), step=step)
+                      metrics=MetricsLog(files.metrics, resume_step=step if state else -1), step=step,
+                      parallel=parallel)
         if step == 0:
             session.validate(0)  # the base model's number, the baseline every later validation is read against
         return session
@@ -82,38 +93,54 @@ class Session:
                    final_ratio=cfg.final_lr_ratio)
         set_lr(self.optimizer, lr)
         self.model.train()
-        video, audio, tokens = self._accumulate_gradients(step)
+        parts, tokens = self._accumulate_gradients(step)  # [grad_accum, 2] on the device
         grad_norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        # The step's one host-device sync: the losses and the gradient norm, fetched together after the update.
+        *values, norm = torch.cat([parts.flatten(), grad_norm.float().reshape(1)]).tolist()
+        video, audio = 0.0, 0.0
+        for v, a in zip(values[0::2], values[1::2], strict=True):  # Python floats, summed in micro-batch order
+            video += v / cfg.grad_accum
+            audio += a / cfg.grad_accum
         self.step = step + 1
         elapsed = time.perf_counter() - start
         self.step_times.append(elapsed)
         event = TrainProgress(
-            step=self.step, total=cfg.steps, loss=video + (audio or 0.0), loss_video=video, loss_audio=audio, lr=lr,
+            step=self.step, total=cfg.steps, loss=video + (audio if cfg.with_audio else 0.0), loss_video=video,
+            loss_audio=audio if cfg.with_audio else None, lr=lr,
             step_time_s=elapsed, tokens_per_s=tokens / elapsed,
             eta_s=eta_seconds(self.step_times, cfg.steps - self.step),
         )
         self.metrics.write({"kind": "step", **event.model_dump(exclude={"val_loss", "total"}),
-                            "grad_norm": float(grad_norm), **peak_memory_mb(self.device)})
+                            "grad_norm": norm, **peak_memory_mb(self.device)})
         if not math.isfinite(event.loss):
             raise FloatingPointError(f"training loss became {event.loss} at step {self.step}")
         return event
 
-    def _accumulate_gradients(self, step: int) -> tuple[float, float | None, int]:
-        """Backward over the step's micro-batches; returns the mean video and audio losses and the tokens seen."""
+    def _accumulate_gradients(self, step: int) -> tuple[torch.Tensor, int]:
+        """Backward over the step's micro-batches (this rank's share of them in a data-parallel run, then the summed
+        gradients of all ranks); returns each micro-batch's mean video and audio loss [grad_accum, 2], detached and
+        still on the device (no sync here), and the tokens the step saw."""
         cfg = self.config
-        video, audio, tokens = 0.0, 0.0, 0
-        for k in range(cfg.grad_accum):
+        mine = range(cfg.grad_accum) if self.parallel is None else self.parallel.micro_batches(cfg.grad_accum)
+        rows, tokens = [], 0
+        for k in mine:
             micro = step * cfg.grad_accum + k  # the micro-batch index fixes its clips, sigmas and noise
             batch = load_batch(self.cache, self.order.micro_batch(micro), with_audio=cfg.with_audio)
             with self._autocast():
                 losses = batch_losses(self.model, batch, self.plan, generator(cfg.seed, "noise", micro), self.device)
             (losses.total.mean() / cfg.grad_accum).backward()  # video + audio summed per sample, mean over the batch
-            video += losses.video.mean().item() / cfg.grad_accum
-            audio += 0.0 if losses.audio is None else losses.audio.mean().item() / cfg.grad_accum
+            video = losses.video.mean()
+            audio = torch.zeros_like(video) if losses.audio is None else losses.audio.mean()
+            rows.append(torch.stack([video, audio]).detach())  # [2]
             tokens += tokens_in(batch)
-        return video, (audio if cfg.with_audio else None), tokens
+        parts = torch.stack(rows)  # [micro-batches here, 2]
+        if self.parallel is not None:
+            self.parallel.reduce_gradients(self.params.values())
+            parts = self.parallel.gather_losses(parts)  # [grad_accum, 2]
+            tokens *= self.parallel.world  # every clip is fitted to one bucket, so every rank saw as many tokens
+        return parts, tokens
 
     @torch.no_grad()
     def validate(self, step: int) -> ValidationPoint:
@@ -136,6 +163,8 @@ class Session:
         return point
 
     def checkpoint(self, step: int) -> None:
+        if self.parallel is not None and not self.parallel.is_main:
+            return  # rank 0 holds the same state and writes it
         state = TrainState(step=step, lora={n: p.detach().cpu().clone() for n, p in self.params.items()},
                            optimizer=self.optimizer.state_dict(), rng=capture_rng(),
                            config=self.config.model_dump(mode="json"))
@@ -160,13 +189,26 @@ class Session:
         )
 
 
-def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device) -> torch.nn.Module:
+def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device,
+                transformer: torch.nn.Module | None = None) -> torch.nn.Module:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = load_components(spec, {"transformer"}, device=device, dtype=dtype).transformer
+    model = transformer or load_components(spec, {"transformer"}, device=device, dtype=dtype).transformer
     attach_lora(model, config.rank, config.target_modules, config.seed)  # adapters fp32 even over bf16 weights
+    if config.base_quantization == "int8":
+        from ltxcore.train.memory import quantize_base
+
+        quantize_base(model)
     if config.gradient_checkpointing:
         model.enable_gradient_checkpointing()
     return model
+
+
+def _optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw8bit":
+        from ltxcore.train.memory import adamw_8bit
+
+        return adamw_8bit(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def _restore(state: TrainState, config: TrainConfig, params: dict[str, torch.nn.Parameter],

@@ -1,0 +1,76 @@
+"""The mapped preprocessing stages on a Dask task runner named by the deployment setting: a local two-worker
+cluster runs every fit task, with the same results as Prefect's thread pool."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import pytest
+
+from flows.runners import ENV, task_runner
+from ltxcore.demo_data import make_demo_archive
+from ltxcore.fit import FitSettings
+from ltxcore.settings import JobSettings
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def test_the_setting_names_the_runner() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    assert type(task_runner("threads")) is ThreadPoolTaskRunner and task_runner("threads:3")._max_workers == 3
+    assert task_runner("dask:2").cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1}
+    assert isinstance(task_runner("tcp://10.0.0.5:8786"), DaskTaskRunner)
+    assert task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
+    with pytest.raises(ValueError, match="expected threads"):
+        task_runner("ray")
+
+
+def test_the_flow_takes_its_runner_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect_dask import DaskTaskRunner
+
+    import flows.extend_suffix as module
+
+    monkeypatch.setenv(ENV, "dask:2")
+    try:
+        assert isinstance(importlib.reload(module).extend_suffix.task_runner, DaskTaskRunner)
+    finally:
+        monkeypatch.delenv(ENV)
+        importlib.reload(module)  # back to the default for the tests that import the flow after this one
+
+
+def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster, get_task_stream
+    from prefect import flow, unmapped
+
+    from tasks import dataset
+
+    archive, _ = make_demo_archive(tmp_path / "demo", clips=3, seconds=1.5, size=(96, 96), audio=False)
+    settings = JobSettings(work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"),
+                           allow_local_inputs=True)
+    fit = FitSettings(num_frames=25, fps=24, width=64, height=64)
+
+    def intake(work: str):  # the flow's intake stages, with `fit` mapped as in flows/extend_suffix.py
+        ref = dataset.fetch_archive(str(archive), settings)
+        clips = dataset.probe(dataset.extract(ref, work), work, False).clips
+        return dataset.fit.map(clips, unmapped(fit), unmapped(work)).result()
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        runner = task_runner(cluster.scheduler_address)
+        on_dask = flow(name="intake-on-dask", task_runner=runner)(intake)
+        with get_task_stream(client) as stream:
+            dask_results = on_dask(str(tmp_path / "work-dask"))
+        fit_runs = [t for t in stream.data if t["key"].startswith("fit")]
+        addresses = set(client.scheduler_info()["workers"])
+    threaded = flow(name="intake-on-threads", task_runner=task_runner("threads:2"))(intake)(str(tmp_path / "work-t"))
+
+    assert len(fit_runs) == 3  # every mapped fit task ran on the cluster...
+    assert len(addresses) == 2 and {t["worker"] for t in fit_runs} <= addresses
+    assert all(os.path.isfile(c.video_path) for r in dask_results for c in r.clips)
+    # ...and fitted the same windows as the thread pool did
+    assert [[(c.id, c.num_frames, c.width) for c in r.clips] for r in dask_results] == \
+        [[(c.id, c.num_frames, c.width) for c in r.clips] for r in threaded]
