@@ -69,7 +69,7 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     if validation:
         vw, vh = settings.bucket_override or request.validation_size
         extend = ExtendSettings.for_validation(request, width=vw, height=vh, steps=settings.sample_steps)
-    config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer)
+    config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer_settings())
     run = _train(cache, config, settings, validation, extend)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)

@@ -1,6 +1,6 @@
 """Data-parallel LoRA training across processes (GPUs, or CPU processes with gloo), launched by torchrun.
 
-    torchrun --nproc-per-node 8 -m ltxcore.train.distributed --cache CACHE/manifest.json --config cfg.json --out DIR
+    torchrun --nproc-per-node 8 -m ltxcore.train.distributed --cache CACHE/latent_cache.json --config cfg.json --out DIR
 
 The split keeps a run's meaning: an optimizer step is still `grad_accum` micro-batches, and micro-batch k of a step
 runs on rank k % world. Each rank backpropagates its own micro-batches into the LoRA gradients, the gradients are
