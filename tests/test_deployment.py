@@ -61,8 +61,16 @@ def serve_process(root: Path, name: str, archive: Path, *extra: str) -> Iterator
         assert deployment_id, "the deployment never registered"
         yield client, deployment_id, proc.pid
     finally:
+        children = psutil.Process(proc.pid).children(recursive=True)
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a run it could not stop: take the whole tree down
+            proc.kill()
+            proc.wait(timeout=30)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         client.close()
 
 
