@@ -110,7 +110,7 @@ def result_artifact(client: httpx.Client, run_id: str) -> dict[str, Any]:
 def test_a_run_triggered_over_rest_completes_with_its_result_readable(served: tuple) -> None:
     client, deployment_id, archive = served
     params = {"request": {"training_data_url": str(archive), "number_of_steps": 100, "number_of_frames": 25, "rank": 8}}
-    r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+    r = create_run(client, deployment_id, params)
     assert r.status_code == 201 and r.json()["state"]["type"] == "SCHEDULED"
     run = wait_final(client, r.json()["id"])
     assert run["state"]["type"] == "COMPLETED", run["state"]["message"]
@@ -136,10 +136,7 @@ def test_a_run_triggered_over_rest_completes_with_its_result_readable(served: tu
 def test_the_server_refuses_bad_parameters_before_a_run_exists(served: tuple, bad: dict, reason: str) -> None:
     client, deployment_id, archive = served
     before = client.post("/flow_runs/count", json={}).json()
-    r = client.post(
-        f"/deployments/{deployment_id}/create_flow_run",
-        json={"parameters": {"request": {"training_data_url": str(archive), **bad}}},
-    )
+    r = create_run(client, deployment_id, {"request": {"training_data_url": str(archive), **bad}})
     assert r.status_code == 409 and reason in r.text
     assert client.post("/flow_runs/count", json={}).json() == before
 
@@ -147,7 +144,7 @@ def test_the_server_refuses_bad_parameters_before_a_run_exists(served: tuple, ba
 def test_a_cross_field_mistake_over_rest_ends_failed_with_the_422_body(served: tuple) -> None:
     client, deployment_id, archive = served
     params = {"request": {"training_data_url": str(archive), "conditioning_frames": 96, "number_of_frames": 89}}
-    r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+    r = create_run(client, deployment_id, params)
     assert r.status_code == 201
     run = wait_final(client, r.json()["id"], timeout_s=180)
     assert run["state"]["type"] == "FAILED" and "Request rejected" in run["state"]["message"]
@@ -159,9 +156,30 @@ def test_a_cross_field_mistake_over_rest_ends_failed_with_the_422_body(served: t
 REQUEST = {"training_data_url": "", "number_of_steps": 100, "number_of_frames": 25, "rank": 8}
 
 
-def flow_run_processes(serve_pid: int) -> list[psutil.Process]:
-    """The processes the runner started to execute flow runs (served flows run in spawned multiprocessing children)."""
-    return [p for p in psutil.Process(serve_pid).children() if "spawn_main" in " ".join(p.cmdline())]
+def flow_run_process(serve_pid: int, run_id: str, timeout_s: float = 30) -> psutil.Process:
+    """The process executing flow run `run_id`: a child of the serve process (served flows run in spawned children),
+    which the runner hands the run id in its environment."""
+    needle = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for proc in psutil.Process(serve_pid).children(recursive=True):
+            with contextlib.suppress(OSError, psutil.Error):
+                if needle in Path(f"/proc/{proc.pid}/environ").read_bytes() or "spawn_main" in " ".join(
+                    proc.cmdline()
+                ):
+                    return proc
+        time.sleep(0.1)
+    raise AssertionError(f"no process runs flow run {run_id}")
+
+
+def create_run(client: httpx.Client, deployment_id: str, params: dict[str, Any]) -> httpx.Response:
+    """POST create_flow_run as a client would: a 503 (the test server's SQLite busy) is retried."""
+    for _ in range(20):
+        r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+        if r.status_code != 503:
+            return r
+        time.sleep(1)
+    return r
 
 
 def lora_tensors(result: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -173,20 +191,18 @@ def test_a_run_killed_mid_training_and_retried_resumes_and_matches_an_uninterrup
 ) -> None:
     client, deployment_id, _ = served
     params = {"request": {**REQUEST, "training_data_url": str(archive)}}
-    reference = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params}).json()
+    reference = create_run(client, deployment_id, params).json()
     reference = wait_final(client, reference["id"])
     assert reference["state"]["type"] == "COMPLETED"
 
     with serve_process(tmp_path, "kill-test", archive) as (client2, deployment2, serve_pid):
-        run = client2.post(f"/deployments/{deployment2}/create_flow_run", json={"parameters": params}).json()
+        run = create_run(client2, deployment2, params).json()
         checkpoints = tmp_path / "work" / "train"
         deadline = time.monotonic() + 600
         while not list(checkpoints.glob("*/checkpoints/*.json")):  # a finished checkpoint (its sidecar is last)
             assert time.monotonic() < deadline, "no checkpoint was written"
             time.sleep(0.2)
-        engines = flow_run_processes(serve_pid)
-        assert len(engines) == 1
-        engines[0].send_signal(signal.SIGKILL)
+        flow_run_process(serve_pid, run["id"]).send_signal(signal.SIGKILL)
         crashed = wait_final(client2, run["id"])
         assert crashed["state"]["type"] == "CRASHED"
         # What the UI's Retry button sends.
@@ -250,7 +266,7 @@ def test_submit_refuses_a_local_path_before_anything_is_sent(served: tuple, arch
 def test_training_can_run_as_its_own_deployment(archive: Path, prefect_api: None, tmp_path: Path) -> None:
     with serve_process(tmp_path, "split", archive, "--serve-training") as (client, deployment_id, _):
         params = {"request": {**REQUEST, "training_data_url": str(archive), "rank": 16}}
-        r = client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params})
+        r = create_run(client, deployment_id, params)
         assert r.status_code == 201, r.text
         run = wait_final(client, r.json()["id"])
         assert run["state"]["type"] == "COMPLETED", run["state"]["message"]
