@@ -185,6 +185,8 @@ def _run_flow(
 
     state = extend_suffix(request, return_state=True)
     outcome = state.result(raise_on_failure=False)
+    typer.echo(f"==> to look at this run in the Prefect UI: .venv/bin/prefect server start, then open "
+               f"http://127.0.0.1:4200/runs/flow-run/{state.state_details.flow_run_id}", err=True)
     if state.is_completed():
         typer.echo(outcome.model_dump_json())
         return
@@ -222,10 +224,6 @@ def demo(
     )
     (work_dir / "request.json").write_text(request.model_dump_json(indent=2))
     typer.echo(f"==> request: {work_dir / 'request.json'} (64x64 bucket: the tiny model's outputs are noise)", err=True)
-    typer.echo(
-        "==> to look at the run afterwards: .venv/bin/prefect server start, then open http://127.0.0.1:4200/runs",
-        err=True,
-    )
     trainer = {"checkpoint_every": 50, "validate_every": 25, "preview_every": 50}
     _run_flow(request, work_dir, "tiny", (64, 64), False, trainer, sample_steps=10)
 
