@@ -58,6 +58,7 @@ def check(source: RequestArg) -> None:
     typer.echo(request.model_dump_json(indent=2))
 
 
+PrivateHostsOpt = Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")]
 BucketOpt = Annotated[
     str | None, typer.Option("--bucket", help="WxH replacing the resolution bucket (smoke tests, tiny model).")
 ]
@@ -77,7 +78,7 @@ def prepare(
     encode: Annotated[bool, typer.Option("--encode", help="Also encode the latent cache.")] = False,
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
-    allow_private_hosts: Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")] = False,
+    allow_private_hosts: PrivateHostsOpt = False,
 ) -> None:
     """Fetch, extract, probe, split and fit the dataset; print the pre-flight report as JSON."""
     from ltxcore.dataset import prepare as prepare_dataset
@@ -143,7 +144,7 @@ def run(
     work_dir: WorkDirOpt = Path("runs"),
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
-    allow_private_hosts: Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")] = False,
+    allow_private_hosts: PrivateHostsOpt = False,
 ) -> None:
     """Run the whole job through the Prefect flow; the last stdout line is the ExtendSuffixResult as JSON."""
     from ltxcore.request import parse_request
