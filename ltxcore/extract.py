@@ -11,6 +11,7 @@ in memory, so nothing in the archive chooses a path on disk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -110,7 +111,14 @@ def _checked_entries(zf: zipfile.ZipFile, limits: ExtractLimits) -> list[zipfile
 
 
 def _name(info: zipfile.ZipInfo) -> str:
-    return info.filename.replace("\\", "/")
+    """The entry's name as its author wrote it. Zips from Linux and macOS tools store UTF-8 names without setting the
+    UTF-8 flag, so Python decodes them as cp437 ("ünï" -> "├╝n├»"); such a name is decoded again as UTF-8 when it is
+    valid UTF-8 (a real cp437 name from an old Windows zip usually is not, and stays as it was)."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            name = name.encode("cp437").decode("utf-8")
+    return name.replace("\\", "/")
 
 
 def _escapes(name: str) -> bool:

@@ -142,3 +142,23 @@ def test_corrupt_entry_is_a_422(tmp_path: Path, video: bytes) -> None:
         extract_archive(ref(archive), tmp_path / "x")
     assert err.value.details[0].type == "bad_archive"
     assert list((tmp_path / "x" / "videos").iterdir()) == []
+
+
+def test_utf8_names_without_the_utf8_flag_are_read_as_utf8(tmp_path: Path) -> None:
+    # Info-ZIP and macOS write UTF-8 names without flag bit 11, which Python then decodes as cp437. Python's own
+    # writer sets the flag for non-ASCII names, so the archive is written with an ASCII stand-in of the same byte
+    # length, then the stand-in's bytes are swapped for the UTF-8 ones.
+    folder = "Clips ünï"
+    stand_in = "Clips " + "X" * (len(folder.encode()) - len("Clips "))
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{stand_in}/IMG 0001.MOV", b"not really a video")
+        zf.writestr(f"{stand_in}/IMG 0001.txt", "a caption ✓".encode())
+    archive.write_bytes(archive.read_bytes().replace(stand_in.encode(), folder.encode()))
+    with zipfile.ZipFile(archive) as zf:
+        assert [i.flag_bits & 0x800 for i in zf.infolist()] == [0, 0]
+        assert zf.namelist()[0].startswith("Clips ├╝n├»")  # what Python alone makes of it
+    ref = ArchiveRef(url=str(archive), path=str(archive), sha256="0" * 64, size=archive.stat().st_size)
+    result = extract_archive(ref, tmp_path / "out")
+    assert [c.rel_path for c in result.clips] == ["Clips ünï/IMG 0001.MOV"]
+    assert result.clips[0].caption == "a caption ✓"
