@@ -38,6 +38,7 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
         dtype=_dtype(device),
         negative_prompt=negative_prompt,
         extra_prompts=prompts,
+        progress=ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips"),
     )
 
 

@@ -8,7 +8,7 @@ prompts, so a re-run with the same inputs returns the finished manifest at once;
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import safetensors.torch
@@ -29,6 +29,9 @@ MANIFEST = "latent_cache.json"
 DEFAULT_BUDGET = 4 << 30
 
 
+Progress = Callable[[int, int, str], None]
+
+
 def text_key(prompt: str) -> str:
     return hashlib.sha256(prompt.strip().encode()).hexdigest()[:16]
 
@@ -43,11 +46,13 @@ def encode_dataset(
     memory_budget_bytes: int = DEFAULT_BUDGET,
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
     extra_prompts: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> LatentCache:
     """Encode every clip (video, audio when `with_audio`) and every unique prompt once; return the cache manifest.
 
     Prompts encoded: each caption, `negative_prompt`, the empty prompt and `extra_prompts` (e.g. validation prompts),
     so the sampler finds all it needs here. Batches are sized so that their estimated peak stays in the budget.
+    `progress(done, total, message)` is called after every batch of clips (encoding a large dataset takes a while).
     """
     if not manifest.clips:
         raise ValueError("the dataset has no clips to encode")
@@ -66,7 +71,7 @@ def encode_dataset(
     texts = _encode_texts(components, prompts, root / "texts", memory_budget_bytes)
     for part in ("text_encoder", "connectors", "tokenizer"):
         components.release(part)
-    clips = _encode_clips(components, manifest, root / "clips", memory_budget_bytes)
+    clips = _encode_clips(components, manifest, root / "clips", memory_budget_bytes, progress)
     shapes, dtypes = _describe(clips[0], next(iter(texts.values())))
     cache = LatentCache(
         root=str(root), clips=clips, texts={k: str(p) for k, p in texts.items()},
@@ -96,7 +101,8 @@ def _encode_texts(components: Components, prompts: list[str], out_dir: Path, bud
     return paths
 
 
-def _encode_clips(components: Components, manifest: DatasetManifest, out_dir: Path, budget: int) -> list[LatentClip]:
+def _encode_clips(components: Components, manifest: DatasetManifest, out_dir: Path, budget: int,
+                  progress: Progress | None) -> list[LatentClip]:
     seconds = manifest.num_frames / manifest.fps
     per_clip = video_clip_bytes(components, manifest.num_frames, manifest.height, manifest.width)
     if manifest.with_audio:
@@ -118,6 +124,9 @@ def _encode_clips(components: Components, manifest: DatasetManifest, out_dir: Pa
             if audio is not None:
                 tensors["audio_latents"] = audio[j]  # [8, T, 16]
             _save(Path(entry.path), tensors, {"clip_id": clip.id, "text_key": entry.text_key})
+        if progress is not None:
+            done = len(entries) - len(todo) + i + len(chunk)
+            progress(done, len(entries), f"clips encoded ({len(chunk)} per batch)")
     return entries
 
 
