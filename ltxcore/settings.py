@@ -38,6 +38,9 @@ class JobSettings(BaseModel):
     train_deployment: str | None = Field(
         default=None, description="flow/deployment that trains (a GPU pool); None trains in the job's own process."
     )
+    stage_mirror: str | None = Field(
+        default=None, description="s3:// prefix mirroring every stage's files, for workers that share no disk."
+    )
     sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
     trainer: dict[str, Any] = Field(
         default_factory=dict, description="Trainer settings (TrainConfig fields that are not request fields)."
@@ -56,6 +59,7 @@ class JobSettings(BaseModel):
             "trainer": json.loads(os.environ.get("EXTEND_SUFFIX_TRAINER", "{}")),
             "sample_steps": int(os.environ.get("EXTEND_SUFFIX_SAMPLE_STEPS", "30")),
             "train_deployment": os.environ.get("EXTEND_SUFFIX_TRAIN_DEPLOYMENT") or None,
+            "stage_mirror": os.environ.get("EXTEND_SUFFIX_STAGE_MIRROR") or None,
         }
         if os.environ.get("EXTEND_SUFFIX_BUCKET_OVERRIDE"):
             w, h = os.environ["EXTEND_SUFFIX_BUCKET_OVERRIDE"].lower().split("x")
@@ -77,6 +81,8 @@ class JobSettings(BaseModel):
         }
         if self.train_deployment:
             env["EXTEND_SUFFIX_TRAIN_DEPLOYMENT"] = self.train_deployment
+        if self.stage_mirror:
+            env["EXTEND_SUFFIX_STAGE_MIRROR"] = self.stage_mirror
         if self.bucket_override:
             env["EXTEND_SUFFIX_BUCKET_OVERRIDE"] = "{}x{}".format(*self.bucket_override)
         return env

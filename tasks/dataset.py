@@ -27,9 +27,11 @@ from ltxcore.settings import JobSettings
 from ltxcore.split_scenes import split_scenes
 from ltxcore.store import content_key, run_stage
 from tasks.common import CACHE_FOR, IO_RETRIES, stage_key
+from tasks.mirror import mirrored
 
 
 @task(name="check-validation-clips", cache_key_fn=stage_key("validation", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
+@mirrored
 def check_validation_clips(request: ExtendSuffixRequest, settings: JobSettings) -> list[ValidationClip]:
     return dataset.check_validation_clips(
         request,
@@ -40,6 +42,7 @@ def check_validation_clips(request: ExtendSuffixRequest, settings: JobSettings) 
 
 
 @task(name="fetch-archive", cache_key_fn=stage_key("fetch", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
+@mirrored
 def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
     return fetch(
         url,
@@ -51,6 +54,7 @@ def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
 
 
 @task(name="extract-archive", cache_key_fn=stage_key("extract", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
     return run_stage(
         Path(work_root),
@@ -63,6 +67,7 @@ def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
 
 
 @task(name="probe-clips", cache_key_fn=stage_key("probe", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
     probed = run_stage(Path(work_root), "probe", 1, {"clips": clips}, ExtractResult, lambda _out: probe_clips(clips))
     if with_audio:
@@ -73,12 +78,14 @@ def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResu
 @task(
     name="split-scenes", task_run_name="split-{clip.id}", cache_key_fn=stage_key("split", 1), cache_expiration=CACHE_FOR
 )
+@mirrored
 def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceClip]:
     out = Path(work_root) / "split" / content_key("split", 1, clip=clip, threshold=threshold_s)
     return split_scenes(clip, threshold_s, out)
 
 
 @task(name="fit-clip", task_run_name="fit-{clip.id}", cache_key_fn=stage_key("fit", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
     def run(out: Path) -> FitResult:
         result = fit_clip(clip, settings, out)
@@ -88,6 +95,7 @@ def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
 
 
 @task(name="build-dataset", cache_key_fn=stage_key("dataset", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def build(
     fitted: list[FitResult],
     skipped: list[SkippedClip],
@@ -120,6 +128,7 @@ def build(
 
 
 @task(name="debug-dataset", cache_key_fn=stage_key("debug-dataset", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def debug_zip(manifest: DatasetManifest, work_root: str) -> str:
     out = Path(work_root) / "debug-dataset" / content_key("debug-dataset", 1, manifest=manifest) / "debug_dataset.zip"
     if not out.is_file():

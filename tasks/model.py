@@ -20,6 +20,7 @@ from ltxcore.store import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, stage_key
+from tasks.mirror import mirrored
 
 
 def _dtype(device: str) -> torch.dtype:
@@ -28,6 +29,7 @@ def _dtype(device: str) -> torch.dtype:
 
 
 @task(name="encode-dataset", cache_policy=locked_stage_policy("encode", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
     device = settings.torch_device()
     return encode_dataset(
@@ -43,6 +45,7 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
 
 
 @task(name="train-lora", cache_policy=locked_stage_policy("train", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def train(
     cache: LatentCache,
     config: TrainConfig,
@@ -101,6 +104,7 @@ def _previewer(
 
 
 @task(name="render-validation", cache_key_fn=stage_key("validation-reel", 1), cache_expiration=CACHE_FOR)
+@mirrored
 def render(run: LoraRun, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings) -> str:
     """Extend every validation clip backward with the trained LoRA; returns the reel's path."""
     assert run.lora_path, "render after training finished"

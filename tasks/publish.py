@@ -10,9 +10,11 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from ltxcore import publish as publishing
 from ltxcore.request import ExtendSuffixResult
 from tasks.common import IO_RETRIES
+from tasks.mirror import mirrored
 
 
 @task(name="publish", **IO_RETRIES)
+@mirrored
 def publish(
     output_prefix: str,
     lora_file: str,

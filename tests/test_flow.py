@@ -161,3 +161,29 @@ def test_inputs_from_and_outputs_to_s3_end_to_end(
     for out in (result.lora_file, result.config_file, result.video, result.debug_dataset):
         assert out is not None and fs.info(out.url.removeprefix("s3://"))["size"] == out.file_size > 0
     assert result.video.content_type == "video/mp4" and result.debug_dataset.content_type == "application/zip"
+
+
+def test_a_worker_without_the_earlier_workers_disk_finishes_from_the_stage_mirror(
+    demo: tuple[Path, Path], job_env: JobSettings, s3_bucket: str
+) -> None:
+    import shutil
+
+    from flows.extend_suffix import extend_suffix
+    from ltxcore.storage import filesystem
+
+    os.environ["EXTEND_SUFFIX_STAGE_MIRROR"] = f"{s3_bucket}/stages"
+    request = parse_request({"training_data_url": str(demo[0]), "number_of_steps": 100, "number_of_frames": 25,
+                             "rank": 8, "trigger_phrase": "mirror"})
+    first = extend_suffix(request, return_state=True)
+    assert first.is_completed(), first.message
+    fs, key = filesystem(f"{s3_bucket}/stages")
+    mirrored = fs.find(key)
+    assert any(p.endswith("lora.safetensors") for p in mirrored) and any("/encode/" in p for p in mirrored)
+
+    shutil.rmtree(job_env.work_root)  # the next runs happen on a "machine" that never saw the first one's files
+    # A new training config: every stage up to encode is Cached, and training needs the latent cache's files.
+    retrained = extend_suffix(parse_request({**request.model_dump(), "rank": 16}), return_state=True)
+    assert retrained.is_completed(), retrained.message
+    states = task_states(retrained.state_details.flow_run_id)
+    assert states["encode-dataset"] == "Cached" and states["train-lora"] == "Completed"
+    assert retrained.result().lora_file.file_size > first.result().lora_file.file_size  # rank 16 > rank 8
