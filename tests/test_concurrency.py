@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,9 @@ def test_a_lock_held_by_a_dead_process_is_dropped(tmp_path: Path) -> None:
 def test_two_identical_submissions_at_once_train_once(prefect_api: None, tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterStartTime,
         TaskRunFilter,
         TaskRunFilterName,
     )
@@ -54,6 +59,7 @@ def test_two_identical_submissions_at_once_train_once(prefect_api: None, tmp_pat
     )
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "EXTEND_SUFFIX_LOCK_DIR": str(tmp_path / "locks")}
     cmd = [str(EXE), "run", str(request), "--work-dir", str(tmp_path / "work"), "--bucket", "64x64"]
+    t0 = datetime.now(UTC)
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(2)
     ]
@@ -61,14 +67,20 @@ def test_two_identical_submissions_at_once_train_once(prefect_api: None, tmp_pat
     assert [p.returncode for p in procs] == [0, 0]
     results = [json.loads(o.strip().splitlines()[-1]) for o in outputs]
     assert results[0]["lora_file"] == results[1]["lora_file"]
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="train-lora")))
-    mine = [
-        r
-        for r in runs
-        if r.state and r.state.is_final() and r.start_time and r.start_time.timestamp() >= request.stat().st_mtime
-    ]
-    assert sorted(r.state.name for r in mine) == ["Cached", "Completed"]
+    deadline = time.monotonic() + 30  # task runs reach the server as events, a moment after the processes exit
+    while True:
+        with get_client(sync_client=True) as client:
+            flows = client.read_flow_runs(flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=t0)))
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[f.id for f in flows])),
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="train-lora")),
+            )
+        names = sorted(r.state.name for r in runs if r.state and r.state.is_final())
+        if len(names) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(flows) == 2
+    assert names == ["Cached", "Completed"]
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -29,6 +29,7 @@ from ltxcore.demo_data import make_demo_archive
 from ltxcore.settings import JobSettings
 
 EXE = Path(sys.executable).with_name("extend-suffix")
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -172,6 +173,14 @@ def flow_run_process(serve_pid: int, run_id: str, timeout_s: float = 30) -> psut
     raise AssertionError(f"no process runs flow run {run_id}")
 
 
+def eventually(probe: Callable[[], T], timeout_s: float = 30) -> T:
+    """`probe()`'s first truthy answer within `timeout_s`, else its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while not (answer := probe()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return answer
+
+
 def create_run(client: httpx.Client, deployment_id: str, params: dict[str, Any]) -> httpx.Response:
     """POST create_flow_run as a client would: a 503 (the test server's SQLite busy) is retried."""
     for _ in range(20):
@@ -218,12 +227,20 @@ def test_a_run_killed_mid_training_and_retried_resumes_and_matches_an_uninterrup
         assert retried["state"]["type"] == "COMPLETED", retried["state"]["message"]
         assert retried["run_count"] >= 2
 
-        logs = client2.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}).json()
-        resumed = [int(m.group(1)) for log in logs if (m := re.search(r"resuming from step (\d+)", log["message"]))]
+        def resumed_from() -> list[int]:
+            logs = client2.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+            return [int(m.group(1)) for log in logs if (m := re.search(r"resuming from step (\d+)", log["message"]))]
+
+        def cached_stages() -> set[str]:
+            runs = client2.post("/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}).json()
+            return {t["name"].rsplit("-", 1)[0] for t in runs if t["state"]["name"] == "Cached"}
+
+        # Logs and task runs reach the server in batches, a moment after the run ends.
+        resumed = eventually(resumed_from)
         assert resumed and resumed[-1] > 0
-        runs = client2.post("/task_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}).json()
-        cached = {t["name"].rsplit("-", 1)[0] for t in runs if t["state"]["name"] == "Cached"}
-        assert {"fetch-archive", "extract-archive", "probe-clips", "build-dataset", "encode-dataset"} <= cached
+        expected = {"fetch-archive", "extract-archive", "probe-clips", "build-dataset", "encode-dataset"}
+        cached = eventually(lambda: cached_stages() if expected <= cached_stages() else set())
+        assert expected <= cached
 
         ours, theirs = (
             lora_tensors(result_artifact(client2, run["id"])),

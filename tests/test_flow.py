@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,13 +44,20 @@ def job_env(tmp_path: Path) -> Iterator[JobSettings]:
         os.environ.update(old)
 
 
-def task_states(flow_run_id: object) -> dict[str, str]:
+def task_states(flow_run_id: object, expect: tuple[str, ...] = ()) -> dict[str, str]:
+    """Task name -> final state name of a flow run's task runs. Task runs reach the server as events, a moment after
+    the flow returns, so this waits (up to 30 s) until every name in `expect` has arrived."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs}
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        states = {r.name.rsplit("-", 1)[0]: r.state.name for r in runs if r.state and r.state.is_final()}
+        if set(expect) <= states.keys() or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path, Path], job_env: JobSettings) -> None:
@@ -84,7 +92,8 @@ def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path
 
     second = extend_suffix(request, return_state=True)
     assert second.is_completed() and second.result() == result
-    states = task_states(second.state_details.flow_run_id)
+    states = task_states(second.state_details.flow_run_id,
+                         ("train-lora", "encode-dataset", "fetch-archive", "build-dataset", "publish"))
     assert states["train-lora"] == "Cached" and states["encode-dataset"] == "Cached"
     assert states["fetch-archive"] == "Cached" and states["build-dataset"] == "Cached"
     assert states["publish"] == "Completed"
@@ -112,7 +121,7 @@ def test_all_clips_too_short_is_the_endpoint_s_exact_422(demo: tuple[Path, Path]
     state = extend_suffix(request, return_state=True)
     body = state.result(raise_on_failure=False)
     assert state.is_failed() and body["detail"][0]["msg"] == TOO_SHORT_MESSAGE and body["billable_units"] == 0
-    assert task_states(state.state_details.flow_run_id).get("train-lora") is None
+    assert task_states(state.state_details.flow_run_id, ("build-dataset",)).get("train-lora") is None
 
 
 def test_local_inputs_are_refused_where_the_deployment_does_not_allow_them(
@@ -184,6 +193,6 @@ def test_a_worker_without_the_earlier_workers_disk_finishes_from_the_stage_mirro
     # A new training config: every stage up to encode is Cached, and training needs the latent cache's files.
     retrained = extend_suffix(parse_request({**request.model_dump(), "rank": 16}), return_state=True)
     assert retrained.is_completed(), retrained.message
-    states = task_states(retrained.state_details.flow_run_id)
+    states = task_states(retrained.state_details.flow_run_id, ("encode-dataset", "train-lora"))
     assert states["encode-dataset"] == "Cached" and states["train-lora"] == "Completed"
     assert retrained.result().lora_file.file_size > first.result().lora_file.file_size  # rank 16 > rank 8
