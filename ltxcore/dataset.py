@@ -19,6 +19,7 @@ from ltxcore.fetch import fetch
 from ltxcore.fit import FitSettings, fit_clip
 from ltxcore.geometry import video_tokens
 from ltxcore.manifests import (
+    ArchiveRef,
     DatasetManifest,
     ExtractResult,
     FitResult,
@@ -138,21 +139,16 @@ def prepare(
                                         allow_private_hosts=allow_private_hosts)
     archive = fetch(request.training_data_url, work_dir / "fetch", loc=LOC, allow_local=allow_local,
                     allow_private_hosts=allow_private_hosts)
-    clips = run_stage(work_dir, "extract", 1, {"sha256": archive.sha256}, ExtractResult,
-                   lambda out: extract_archive(archive, out))
-    clips = run_stage(work_dir, "probe", 1, {"clips": clips}, ExtractResult, lambda out: probe_clips(clips))
+    clips = probe_stage(extract_stage(archive, work_dir), work_dir)
     if request.with_audio:
         require_audio(clips.clips)  # before decoding anything: the user fixes the archive and resubmits
     sources = clips.clips
     if request.split_input_into_scenes:
-        threshold = request.split_input_duration_threshold
-        sources = [scene for clip in clips.clips for scene in split_scenes(
-            clip, threshold, work_dir / "split" / content_key("split", 1, clip=clip, threshold=threshold))]
+        sources = [s for c in clips.clips for s in split_stage(c, request.split_input_duration_threshold, work_dir)]
     fitted: list[FittedClip] = []
     skipped = list(clips.skipped)
     for clip in sources:
-        result = run_stage(work_dir, "fit", 1, {"clip": clip, "settings": settings}, FitResult,
-                        lambda out, clip=clip: _fit_result(fit_clip(clip, settings, out)))
+        result = fit_stage(clip, settings, work_dir)
         fitted += result.clips
         skipped += [result.skipped] if result.skipped else []
     manifest = build_dataset(fitted, skipped, settings, conditioning_frames=request.conditioning_frames,
@@ -168,8 +164,29 @@ def prepare(
     return manifest
 
 
-def _fit_result(result: list[FittedClip] | SkippedClip) -> FitResult:
-    return FitResult(skipped=result) if isinstance(result, SkippedClip) else FitResult(clips=result)
+# --- one content-addressed step per stage: the CLI's `prepare` and the Prefect tasks both call these ---------------
+
+
+def extract_stage(archive: ArchiveRef, work_dir: Path) -> ExtractResult:
+    return run_stage(work_dir, "extract", 1, {"sha256": archive.sha256}, ExtractResult,
+                     lambda out: extract_archive(archive, out))
+
+
+def probe_stage(clips: ExtractResult, work_dir: Path) -> ExtractResult:
+    return run_stage(work_dir, "probe", 1, {"clips": clips}, ExtractResult, lambda _out: probe_clips(clips))
+
+
+def split_stage(clip: SourceClip, threshold_s: float, work_dir: Path) -> list[SourceClip]:
+    out = work_dir / "split" / content_key("split", 1, clip=clip, threshold=threshold_s)
+    return split_scenes(clip, threshold_s, out)
+
+
+def fit_stage(clip: SourceClip, settings: FitSettings, work_dir: Path) -> FitResult:
+    def run(out: Path) -> FitResult:
+        result = fit_clip(clip, settings, out)
+        return FitResult(skipped=result) if isinstance(result, SkippedClip) else FitResult(clips=result)
+
+    return run_stage(work_dir, "fit", 1, {"clip": clip, "settings": settings}, FitResult, run)
 
 
 # --- the report -------------------------------------------------------------------------------------------------

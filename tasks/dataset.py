@@ -9,9 +9,8 @@ from prefect.artifacts import create_table_artifact
 
 from ltxcore import dataset
 from ltxcore.debug_dataset import write_debug_dataset
-from ltxcore.extract import extract_archive
 from ltxcore.fetch import fetch
-from ltxcore.fit import FitSettings, fit_clip
+from ltxcore.fit import FitSettings
 from ltxcore.manifests import (
     ArchiveRef,
     DatasetManifest,
@@ -21,11 +20,9 @@ from ltxcore.manifests import (
     SourceClip,
     ValidationClip,
 )
-from ltxcore.probe import probe_clips
 from ltxcore.request import ExtendSuffixRequest
 from ltxcore.settings import JobSettings
-from ltxcore.split_scenes import split_scenes
-from ltxcore.store import content_key, run_stage
+from ltxcore.store import content_key
 from tasks.common import CACHE_FOR, IO_RETRIES, stage_key
 from tasks.mirror import mirrored
 
@@ -56,20 +53,13 @@ def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
 @task(name="extract-archive", cache_key_fn=stage_key("extract", 1), cache_expiration=CACHE_FOR)
 @mirrored
 def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
-    return run_stage(
-        Path(work_root),
-        "extract",
-        1,
-        {"sha256": archive.sha256},
-        ExtractResult,
-        lambda out: extract_archive(archive, out),
-    )
+    return dataset.extract_stage(archive, Path(work_root))
 
 
 @task(name="probe-clips", cache_key_fn=stage_key("probe", 1), cache_expiration=CACHE_FOR)
 @mirrored
 def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
-    probed = run_stage(Path(work_root), "probe", 1, {"clips": clips}, ExtractResult, lambda _out: probe_clips(clips))
+    probed = dataset.probe_stage(clips, Path(work_root))
     if with_audio:
         dataset.require_audio(probed.clips)  # before decoding anything
     return probed
@@ -80,18 +70,13 @@ def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResu
 )
 @mirrored
 def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceClip]:
-    out = Path(work_root) / "split" / content_key("split", 1, clip=clip, threshold=threshold_s)
-    return split_scenes(clip, threshold_s, out)
+    return dataset.split_stage(clip, threshold_s, Path(work_root))
 
 
 @task(name="fit-clip", task_run_name="fit-{clip.id}", cache_key_fn=stage_key("fit", 1), cache_expiration=CACHE_FOR)
 @mirrored
 def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
-    def run(out: Path) -> FitResult:
-        result = fit_clip(clip, settings, out)
-        return FitResult(skipped=result) if isinstance(result, SkippedClip) else FitResult(clips=result)
-
-    return run_stage(Path(work_root), "fit", 1, {"clip": clip, "settings": settings}, FitResult, run)
+    return dataset.fit_stage(clip, settings, Path(work_root))
 
 
 @task(name="build-dataset", cache_key_fn=stage_key("dataset", 1), cache_expiration=CACHE_FOR)
