@@ -6,12 +6,13 @@ result record `result.json` is written LAST: a reader that finds it finds every 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 from ltxcore.request import ExtendSuffixResult, OutputFile
 from ltxcore.storage import filesystem, is_remote
-from ltxcore.store import atomic_write_text
+from ltxcore.store import atomic_write_text, temp_beside
 
 RESULT_NAME = "result.json"
 _CONTENT_TYPES = {
@@ -28,10 +29,12 @@ def _put(local: Path, dest_url: str) -> None:
         fs.put_file(str(local), path)
         return
     dest = Path(dest_url.removeprefix("file://"))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
-    shutil.copyfile(local, tmp)
-    tmp.replace(dest)
+    tmp = temp_beside(dest)
+    try:
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _url(dest: str) -> str:

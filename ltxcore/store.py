@@ -6,17 +6,22 @@ marks completion by writing its manifest last. A crash leaves no manifest, so th
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger(__name__)
 
 
 def content_key(stage: str, version: int, **parts: Any) -> str:
@@ -43,6 +48,15 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def temp_beside(path: Path, suffix: str = ".part") -> Path:
+    """A new, unique, empty file next to `path` to write into and then rename over it. Unique, because two runs
+    writing the same file at once must not write into each other's temporary copy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -77,6 +91,29 @@ def read_manifest(path: str | Path, model: type[M]) -> M | None:
     return model.model_validate_json(path.read_text())
 
 
+@contextmanager
+def stage_lock(out: Path) -> Iterator[None]:
+    """Hold `out` exclusively while a stage computes into it.
+
+    Two runs (processes, or threads of one) that reach the same content key at once would otherwise write the same
+    files at the same time, and one would read the other's half-written video. The second waits here, then finds the
+    first one's manifest. It is a kernel lock (flock on `out/.lock`), so it is dropped when its holder dies: a
+    killed run never blocks the next, which resumes from whatever the dead one left.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another run is computing %s; waiting for it to finish", out)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def run_stage(
     work_dir: Path, stage: str, version: int, parts: dict[str, Any], model: type[M], run: Callable[[Path], M]
 ) -> M:
@@ -85,7 +122,10 @@ def run_stage(
     done = read_manifest(out / "manifest.json", model)
     if done is not None:
         return done
-    out.mkdir(parents=True, exist_ok=True)
-    result = run(out)
-    write_manifest(out / "manifest.json", result)
-    return result
+    with stage_lock(out):
+        done = read_manifest(out / "manifest.json", model)  # the run we waited for may have finished it
+        if done is not None:
+            return done
+        result = run(out)
+        write_manifest(out / "manifest.json", result)
+        return result

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ltxcore.errors import RequestRejected
 from ltxcore.store import content_key
-from tasks.locks import ProcessAwareLockManager
+from tasks.locks import KernelLockManager
 
 CACHE_FOR = timedelta(days=30)
 
@@ -38,11 +38,11 @@ def stage_key(stage: str, version: int) -> Callable[[TaskRunContext, dict[str, A
 
 def locked_stage_policy(stage: str, version: int) -> CachePolicy:
     """The stage key with SERIALIZABLE isolation: of two identical submissions at once, one computes and the other
-    waits for the lock and then reads the first one's result as `Cached`. A lock left by a killed process is
-    noticed and dropped (see tasks.locks); across machines use prefect-redis's RedisLockManager instead."""
+    waits for the lock and then reads the first one's result as `Cached`. The kernel drops a killed process's lock
+    (see tasks.locks); across machines use prefect-redis's RedisLockManager instead."""
     locks = Path(os.environ.get("EXTEND_SUFFIX_LOCK_DIR") or Path(PREFECT_HOME.value()) / "locks")
     return CachePolicy.from_cache_key_fn(stage_key(stage, version)).configure(
-        isolation_level="SERIALIZABLE", lock_manager=ProcessAwareLockManager(lock_files_directory=locks)
+        isolation_level="SERIALIZABLE", lock_manager=KernelLockManager(locks)
     )
 
 

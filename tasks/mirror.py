@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from ltxcore.settings import JobSettings
 from ltxcore.storage import filesystem
+from ltxcore.store import temp_beside
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,10 +60,12 @@ class StageMirror:
         for path in set(paths_in(value, self.root)):
             if path.exists() or not self.fs.isfile(self._key(path)):
                 continue  # here already, or a directory / a file this stage makes itself
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(f".{path.name}.part")
-            self.fs.get_file(self._key(path), str(part))
-            os.replace(part, path)
+            part = temp_beside(path)
+            try:
+                self.fs.get_file(self._key(path), str(part))
+                os.replace(part, path)
+            finally:
+                part.unlink(missing_ok=True)
 
     def push(self, value: Any) -> None:
         for path in set(paths_in(value, self.root)):

@@ -19,7 +19,7 @@ from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
-from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, stage_key
+from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy
 from tasks.mirror import mirrored
 
 
@@ -103,7 +103,7 @@ def _previewer(
     return preview
 
 
-@task(name="render-validation", cache_key_fn=stage_key("validation-reel", 1), cache_expiration=CACHE_FOR)
+@task(name="render-validation", cache_policy=locked_stage_policy("validation-reel", 1), cache_expiration=CACHE_FOR)
 @mirrored
 def render(run: LoraRun, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings) -> str:
     """Extend every validation clip backward with the trained LoRA; returns the reel's path."""

@@ -21,7 +21,7 @@ from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts, prompt_bytes
 from ltxcore.request import DEFAULT_NEGATIVE_PROMPT
-from ltxcore.store import atomic_write_bytes, content_key, read_manifest, write_manifest
+from ltxcore.store import atomic_write_bytes, content_key, read_manifest, stage_lock, write_manifest
 
 STAGE = "encode"
 VERSION = 1
@@ -65,7 +65,23 @@ def encode_dataset(
     done = read_manifest(root / MANIFEST, LatentCache)
     if done is not None:
         return done
+    with stage_lock(root):  # an identical run encoding right now: wait for it, then reuse what it wrote
+        return read_manifest(root / MANIFEST, LatentCache) or _encode(
+            manifest, spec, root, device, dtype, memory_budget_bytes, negative_prompt, prompts, progress
+        )
 
+
+def _encode(
+    manifest: DatasetManifest,
+    spec: ModelSpec,
+    root: Path,
+    device: str | torch.device,
+    dtype: torch.dtype,
+    memory_budget_bytes: int,
+    negative_prompt: str,
+    prompts: list[str],
+    progress: Progress | None,
+) -> LatentCache:
     parts = {"vae", "text_encoder", "tokenizer", "connectors"} | ({"audio_vae"} if manifest.with_audio else set())
     components = load_components(spec, parts, device, dtype)
     texts = _encode_texts(components, prompts, root / "texts", memory_budget_bytes)

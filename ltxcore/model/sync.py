@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ltxcore.storage import filesystem
+from ltxcore.store import atomic_write_text, stage_lock, temp_beside
 
 MARKER = ".synced.json"
 
@@ -25,13 +27,22 @@ def sync_prefix(url: str, dest: Path) -> Path:
     marker = dest / MARKER
     if marker.is_file() and json.loads(marker.read_text()) == listing:
         return dest
+    with stage_lock(dest):  # two jobs on one worker asking for the same weights download them once
+        if marker.is_file() and json.loads(marker.read_text()) == listing:
+            return dest
+        _download(fs, base, listing, dest)
+        atomic_write_text(marker, json.dumps(listing, sort_keys=True))
+    return dest
+
+
+def _download(fs: Any, base: str, listing: dict[str, int], dest: Path) -> None:
     for rel, size in sorted(listing.items()):
         target = dest / rel
         if target.is_file() and target.stat().st_size == size:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        fs.get(f"{base}/{rel}", str(tmp))
-        os.replace(tmp, target)
-    marker.write_text(json.dumps(listing, sort_keys=True))
-    return dest
+        tmp = temp_beside(target)
+        try:
+            fs.get(f"{base}/{rel}", str(tmp))
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)

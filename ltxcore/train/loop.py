@@ -20,6 +20,7 @@ import torch
 
 from ltxcore.manifests import LatentCache
 from ltxcore.model.spec import ModelSpec
+from ltxcore.store import stage_lock
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.data import LatentSource, as_source
 from ltxcore.train.outputs import RunFiles, finish_run
@@ -71,8 +72,21 @@ def train_lora(
     files = RunFiles.under(Path(out_dir))
     if parallel is not None:
         files = parallel.files(files)
-    session = Session.build(as_source(cache), config, files, spec=spec, device=torch.device(device),
-                            parallel=parallel)
+    # One trainer per run directory: a second identical run waits, then resumes from the first one's last checkpoint.
+    # (The ranks of a data-parallel run share the directory on purpose and coordinate through their process group.)
+    with stage_lock(Path(out_dir)) if parallel is None else contextlib.nullcontext():
+        session = Session.build(as_source(cache), config, files, spec=spec, device=torch.device(device),
+                                parallel=parallel)
+        return _loop(session, config, progress, stop_after, preview)
+
+
+def _loop(
+    session: Session,
+    config: TrainConfig,
+    progress: Callable[[TrainProgress], None] | None,
+    stop_after: int | None,
+    preview: Callable[[int, torch.nn.Module], None] | None,
+) -> LoraRun:
     with _stop_signals() as received:
         for step in range(session.step, config.steps):
             event = session.train_step(step)
