@@ -21,7 +21,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     for r in results.get("train_step", []):
         base = results["train_step"][0]
         out.append(("train step (tiny)", f"s/step audio={r['audio']} ckpt={r['grad_ckpt']}",
-                    f"{r['s_per_step']:.4f} ({r['tokens_per_s']:.0f} tok/s, {r['peak_rss_mb']:.0f} MiB)",
+                    f"{r['s_per_step']:.4f} ({r['tokens_per_s']:.0f} tok/s, {r['peak_rss_mb']:.0f} MiB"
+                    + (f", {r['prepare_s'] * 1000:.1f} ms/batch prefetched)" if "prepare_s" in r else ")"),
                     f"{base['s_per_step']:.4f} (video only, no ckpt)", f"{r['s_per_step'] / base['s_per_step']:.2f}x"))
     for r in results.get("full_size", []):
         mfu = f"MFU {r['mfu']:.1%}" if r.get("mfu") is not None else "MFU n/a (no peak for this device)"

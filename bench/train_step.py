@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -43,14 +44,24 @@ def run_one(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         session = Session.build(source, cfg, RunFiles.under(Path(tmp)), spec=spec, device=torch.device("cpu"))
         events = [session.train_step(step) for step in range(args.steps)]
+        # What the prefetch thread takes off each step's critical path: reading, collating and noising a batch.
+        prepare_s = statistics.median(_timed(session._prepare, m) for m in range(args.steps, args.steps + 5))
+        session.close()
     timed = events[3:] or events
     return {
         "audio": args.audio, "grad_ckpt": args.ckpt,
         "tokens": args.frames * args.size * args.size + (audio_steps if args.audio else 0),
         "s_per_step": round(statistics.median(e.step_time_s for e in timed), 4),
         "tokens_per_s": round(statistics.median(e.tokens_per_s for e in timed), 1),
+        "prepare_s": round(prepare_s, 4),
         **peak_memory_mb(torch.device("cpu")),
     }
+
+
+def _timed(fn: Callable[[int], object], arg: int) -> float:
+    start = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -68,14 +79,14 @@ def main() -> None:
         return
     common = ["--steps", str(args.steps), "--frames", str(args.frames), "--size", str(args.size),
               "--threads", str(args.threads)]
-    print(f"{'audio':>5} {'ckpt':>5} {'tokens':>6} {'s/step':>8} {'tokens/s':>9} {'peak RSS MiB':>12}")
+    print(f"{'audio':>5} {'ckpt':>5} {'tokens':>6} {'s/step':>8} {'tokens/s':>9} {'prepare s':>9} {'peak RSS MiB':>12}")
     for audio, ckpt in VARIANTS:
         flags = ["--one", *common, *(["--audio"] if audio else []), *(["--ckpt"] if ckpt else [])]
         start = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, *flags], check=True, capture_output=True, text=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{audio!s:>5} {ckpt!s:>5} {row['tokens']:>6} {row['s_per_step']:>8.4f} {row['tokens_per_s']:>9.1f} "
-              f"{row['peak_rss_mb']:>12.1f}   ({time.perf_counter() - start:.0f}s wall)")
+              f"{row['prepare_s']:>9.4f} {row['peak_rss_mb']:>12.1f}   ({time.perf_counter() - start:.0f}s wall)")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ class TextBatch:
     audio: torch.Tensor
     mask: torch.Tensor
 
+    def to(self, device: torch.device | str) -> TextBatch:
+        return TextBatch(video=self.video.to(device, non_blocking=True), audio=self.audio.to(device, non_blocking=True),
+                         mask=self.mask.to(device, non_blocking=True))
+
 
 # --- tokens <-> latents ----------------------------------------------------------------------------------------------
 

@@ -47,10 +47,14 @@ class Batch:
     text: TextBatch  # video [B, L, Dv], audio [B, L, Da], mask [B, L]
 
     def to(self, device: torch.device) -> Batch:
-        text = TextBatch(video=self.text.video.to(device), audio=self.text.audio.to(device),
-                         mask=self.text.mask.to(device))
         audio = None if self.audio is None else self.audio.to(device)
-        return Batch(clip_ids=self.clip_ids, video=self.video.to(device), audio=audio, text=text)
+        return Batch(clip_ids=self.clip_ids, video=self.video.to(device), audio=audio, text=self.text.to(device))
+
+    def pinned(self) -> Batch:
+        text = TextBatch(video=self.text.video.pin_memory(), audio=self.text.audio.pin_memory(),
+                         mask=self.text.mask.pin_memory())
+        audio = None if self.audio is None else self.audio.pin_memory()
+        return Batch(clip_ids=self.clip_ids, video=self.video.pin_memory(), audio=audio, text=text)
 
 
 def collate(clips: list[ClipLatents]) -> Batch:

@@ -77,7 +77,10 @@ def train_lora(
     with stage_lock(Path(out_dir)) if parallel is None else contextlib.nullcontext():
         session = Session.build(as_source(cache), config, files, spec=spec, device=torch.device(device),
                                 parallel=parallel)
-        return _loop(session, config, progress, stop_after, preview)
+        try:
+            return _loop(session, config, progress, stop_after, preview)
+        finally:
+            session.close()
 
 
 def _loop(

@@ -19,9 +19,10 @@ from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress, Validation
 from ltxcore.train.data import ClipOrder, LatentSource, load_batch, split_holdout
 from ltxcore.train.metrics import MetricsLog, eta_seconds, peak_memory_mb, plot_losses
 from ltxcore.train.outputs import RunFiles
+from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.rng import capture_rng, generator, restore_rng
 from ltxcore.train.schedule import lr_at, set_lr
-from ltxcore.train.step import SuffixPlan, batch_losses, tokens_in
+from ltxcore.train.step import Prepared, SuffixPlan, batch_losses, prepare_batch, prepared_losses, tokens_in
 
 if TYPE_CHECKING:
     from ltxcore.train.distributed import DataParallel
@@ -45,6 +46,8 @@ class Session:
     step: int = 0  # optimizer steps completed
     step_times: list[float] = field(default_factory=list)
     parallel: DataParallel | None = None  # set when this process is one rank of a data-parallel run
+    prefetch: bool = True  # prepare the next micro-batch on a background thread (changes no number)
+    _prefetcher: Prefetcher[Prepared] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, cache: LatentSource, config: TrainConfig, files: RunFiles, *, spec: ModelSpec,
@@ -123,24 +126,47 @@ class Session:
         gradients of all ranks); returns each micro-batch's mean video and audio loss [grad_accum, 2], detached and
         still on the device (no sync here), and the tokens the step saw."""
         cfg = self.config
-        mine = range(cfg.grad_accum) if self.parallel is None else self.parallel.micro_batches(cfg.grad_accum)
+        mine = self._micro_batches(step)
+        following = self._micro_batches(step + 1)[:1] if step + 1 < cfg.steps else []
+        ahead = [*mine[1:], *following, None]
         rows, tokens = [], 0
-        for k in mine:
-            micro = step * cfg.grad_accum + k  # the micro-batch index fixes its clips, sigmas and noise
-            batch = load_batch(self.cache, self.order.micro_batch(micro), with_audio=cfg.with_audio)
+        for micro, next_micro in zip(mine, ahead, strict=False):
+            prepared = self._prefetch().get(micro, next_micro)
             with self._autocast():
-                losses = batch_losses(self.model, batch, self.plan, generator(cfg.seed, "noise", micro), self.device)
+                losses = prepared_losses(self.model, prepared, self.plan, self.device)
             (losses.total.mean() / cfg.grad_accum).backward()  # video + audio summed per sample, mean over the batch
             video = losses.video.mean()
             audio = torch.zeros_like(video) if losses.audio is None else losses.audio.mean()
             rows.append(torch.stack([video, audio]).detach())  # [2]
-            tokens += tokens_in(batch)
+            tokens += tokens_in(prepared.batch)
         parts = torch.stack(rows)  # [micro-batches here, 2]
         if self.parallel is not None:
             self.parallel.reduce_gradients(self.params.values())
             parts = self.parallel.gather_losses(parts)  # [grad_accum, 2]
             tokens *= self.parallel.world  # every clip is fitted to one bucket, so every rank saw as many tokens
         return parts, tokens
+
+    def _micro_batches(self, step: int) -> list[int]:
+        """The global indices of this rank's micro-batches at `step`; an index fixes its clips, sigmas and noise."""
+        accum = self.config.grad_accum
+        ks = range(accum) if self.parallel is None else self.parallel.micro_batches(accum)
+        return [step * accum + k for k in ks]
+
+    def _prepare(self, micro: int) -> Prepared:
+        batch = load_batch(self.cache, self.order.micro_batch(micro), with_audio=self.config.with_audio)
+        prepared = prepare_batch(batch, self.plan, generator(self.config.seed, "noise", micro))
+        return prepared.pinned() if self.device.type == "cuda" else prepared
+
+    def _prefetch(self) -> Prefetcher[Prepared]:
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(self._prepare, enabled=self.prefetch)
+        return self._prefetcher
+
+    def close(self) -> None:
+        """Stop the prefetch thread (a micro-batch prepared for a step that will not run is dropped)."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+            self._prefetcher = None
 
     @torch.no_grad()
     def validate(self, step: int) -> ValidationPoint:

@@ -72,12 +72,32 @@ def _noise(x0: Tensor, suffix: Tensor, gen: torch.Generator, sigma: float | None
     return noise_with_suffix(x0, suffix, sigmas, eps)
 
 
-def batch_losses(model: torch.nn.Module, batch: Batch, plan: SuffixPlan, gen: torch.Generator, device: torch.device,
-                 sigma: float | None = None) -> Losses:
-    """Noise the batch (on the CPU), run the transformer on `device`, return the masked losses per sample."""
+@dataclass(frozen=True)
+class Prepared:
+    """A micro-batch ready for the device: its latents, noised on the CPU, and its text (pinned on a CUDA run)."""
+
+    batch: Batch
+    video: Noised
+    audio: Noised | None
+
+    def pinned(self) -> Prepared:
+        """Page-locked copies, so the host-to-device copies can overlap the step before (CUDA only)."""
+        return Prepared(batch=self.batch.pinned(), video=_pin(self.video),
+                        audio=None if self.audio is None else _pin(self.audio))
+
+
+def prepare_batch(batch: Batch, plan: SuffixPlan, gen: torch.Generator, sigma: float | None = None) -> Prepared:
+    """Everything a micro-batch needs before the model, on the CPU: the prefetch thread runs this for the next one."""
     video, audio = noise_batch(batch, plan, gen, sigma)
-    video, audio = _to(video, device), (None if audio is None else _to(audio, device))
-    text = batch.to(device).text
+    return Prepared(batch=batch, video=video, audio=audio)
+
+
+def prepared_losses(model: torch.nn.Module, prepared: Prepared, plan: SuffixPlan, device: torch.device) -> Losses:
+    """Run the transformer on `device` over a prepared micro-batch, return the masked losses per sample."""
+    batch = prepared.batch
+    video = _to(prepared.video, device)
+    audio = None if prepared.audio is None else _to(prepared.audio, device)
+    text = batch.text.to(device)
     _, _, f, h, w = batch.video.shape
     geometry = VideoGeometry(frames=f, height=h, width=w, fps=plan.frame_rate)
     dtype = model.dtype  # the base weights' (bf16 on CUDA); LoRA weights stay fp32 under autocast
@@ -92,9 +112,22 @@ def batch_losses(model: torch.nn.Module, batch: Batch, plan: SuffixPlan, gen: to
     return Losses(video=loss_video, audio=loss_audio)
 
 
+def batch_losses(model: torch.nn.Module, batch: Batch, plan: SuffixPlan, gen: torch.Generator, device: torch.device,
+                 sigma: float | None = None) -> Losses:
+    """Noise the batch (on the CPU), run the transformer on `device`, return the masked losses per sample."""
+    return prepared_losses(model, prepare_batch(batch, plan, gen, sigma), plan, device)
+
+
 def _to(n: Noised, device: torch.device) -> Noised:
-    return Noised(noisy=n.noisy.to(device), target=n.target.to(device), timestep=n.timestep.to(device),
-                  sigma=n.sigma.to(device), loss_mask=n.loss_mask.to(device))
+    # non_blocking only matters for pinned memory; from pageable memory the copy is synchronous anyway
+    return Noised(noisy=n.noisy.to(device, non_blocking=True), target=n.target.to(device, non_blocking=True),
+                  timestep=n.timestep.to(device, non_blocking=True), sigma=n.sigma.to(device, non_blocking=True),
+                  loss_mask=n.loss_mask.to(device, non_blocking=True))
+
+
+def _pin(n: Noised) -> Noised:
+    return Noised(noisy=n.noisy.pin_memory(), target=n.target.pin_memory(), timestep=n.timestep.pin_memory(),
+                  sigma=n.sigma.pin_memory(), loss_mask=n.loss_mask.pin_memory())
 
 
 def tokens_in(batch: Batch) -> int:
