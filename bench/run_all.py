@@ -75,7 +75,7 @@ def bench_train(steps: int, frames: int, size: int) -> list[dict]:
 def bench_sample(frames: int, size: int, steps: int) -> list[dict]:
     from sample import MODES
 
-    args = ["bench/sample.py", "--frames", str(frames), "--size", str(size), "--steps", str(steps)]
+    args = ["bench/sample.py", "--frames", str(frames), "--size", str(size), "--steps", str(steps), "--audio"]
     return [_json([*args, "--one", mode]) for mode in MODES]
 
 

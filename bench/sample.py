@@ -25,8 +25,9 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
 
-MODES = {"cond": Guidance(cfg=1.0, audio_cfg=1.0, stg_scale=0.0), "cfg": Guidance(stg_scale=0.0),
-         "cfg+stg": Guidance()}
+# "cfg+stg" is the default without modality guidance; "cfg+stg+mod" adds its isolated pass (only with --audio).
+MODES = {"cond": Guidance(cfg=1.0, audio_cfg=1.0, stg_scale=0.0, modality=1.0),
+         "cfg": Guidance(stg_scale=0.0, modality=1.0), "cfg+stg": Guidance(modality=1.0), "cfg+stg+mod": Guidance()}
 
 
 def run_one(mode: str, args: argparse.Namespace) -> dict:

@@ -243,6 +243,9 @@ def extend(
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 42,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 30,
     stg_scale: Annotated[float, typer.Option(help="Spatio-temporal guidance (0 = off).")] = 1.0,
+    modality_scale: Annotated[
+        float, typer.Option(help="Audio-video modality guidance when audio is generated (1 = off; one more pass).")
+    ] = 3.0,
     repeat: Annotated[int, typer.Option(help="Chain N extensions backward for a longer lead-in.")] = 1,
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
@@ -272,6 +275,7 @@ def extend(
             seed=seed,
             steps=steps,
             stg_scale=stg_scale,
+            modality_scale=modality_scale,
             repeat=repeat,
             model=model,
             size=_bucket(bucket),

@@ -113,6 +113,42 @@ def test_suffix_stays_exact_and_stg_changes_the_lead_in(components: Components) 
     assert (a1[:, :-8] - a0[:, :-8]).abs().max() > 1e-2
 
 
+@torch.no_grad()
+def test_modality_guidance_runs_an_isolated_pass_only_when_audio_is_generated(components: Components) -> None:
+    g = torch.Generator().manual_seed(1)
+    video = place_video_suffix(torch.randn(128, 1, 2, 2, generator=g), latent_frames=3)
+    audio = place_audio_suffix(torch.randn(8, 8, 16, generator=g), steps=18, device=torch.device("cpu"))
+    geo = VideoGeometry(frames=3, height=2, width=2, fps=FPS)
+    calls: list[tuple[int, bool]] = []  # (batch rows, isolate_modalities) of each transformer call
+
+    def spy(_module: torch.nn.Module, _args: tuple, kwargs: dict) -> None:
+        calls.append((kwargs["hidden_states"].shape[0], kwargs["isolate_modalities"]))
+
+    def run(modality: float, with_audio: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = sample(components.transformer, components.scheduler, text_rows(), geo, video,
+                     audio if with_audio else None, Guidance(modality=modality), steps=2,
+                     generator=torch.Generator().manual_seed(3))
+        return out[0], out[1]
+
+    handle = components.transformer.register_forward_pre_hook(spy, with_kwargs=True)
+    try:
+        v_off, a_off = run(1.0, with_audio=True)
+        assert calls == [(3, False)] * 2  # cond, uncond, stg in one call per step
+        calls.clear()
+        v_on, a_on = run(3.0, with_audio=True)
+        assert calls == [(3, False), (1, True)] * 2  # plus the cond row with audio<->video attention off
+        calls.clear()
+        run(3.0, with_audio=False)
+        # No audio: nothing to isolate from, so no extra pass (a video-only call always runs isolated, against a
+        # placeholder audio token).
+        assert calls == [(3, True)] * 2
+    finally:
+        handle.remove()
+    assert torch.equal(v_on[:, -4:], video.clean[:, -4:]) and torch.equal(a_on[:, -8:], audio.clean[:, -8:])
+    assert (v_on[:, :-4] - v_off[:, :-4]).abs().max() > 1e-3  # the term acts on both modalities
+    assert (a_on[:, :-8] - a_off[:, :-8]).abs().max() > 1e-3
+
+
 def test_a_lora_file_from_the_model_layer_drives_the_extension(
         spec: ModelSpec, components: Components, closing: Path, tmp_path: Path) -> None:
     trained = load_components(spec, {"transformer"}).transformer

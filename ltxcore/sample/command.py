@@ -30,7 +30,8 @@ def lora_metadata(path: Path) -> dict[str, object]:
 def extend_command(lora: Path, video: Path, prompt: str, output: Path, *, frames: int = 89, fps: float = 24,
                    resolution: Resolution = "high", aspect: AspectRatio = "1:1", with_audio: bool | None = None,
                    conditioning_frames: int | None = None, seed: int = 42, steps: int = 30, cfg: float = 3.0,
-                   stg_scale: float = 1.0, negative_prompt: str = DEFAULT_NEGATIVE_PROMPT, repeat: int = 1,
+                   stg_scale: float = 1.0, modality_scale: float = 3.0,
+                   negative_prompt: str = DEFAULT_NEGATIVE_PROMPT, repeat: int = 1,
                    model: str = "tiny", device: str | None = None,
                    size: tuple[int, int] | None = None) -> ExtensionResult:
     """Extend `video` backward with the LoRA at `lora` and write `output` (`frames`, snapped to 8k+1, per round)."""
@@ -40,7 +41,8 @@ def extend_command(lora: Path, video: Path, prompt: str, output: Path, *, frames
         num_frames=snap_frames(frames), fps=fps, width=width, height=height,
         conditioning_frames=conditioning_frames or int(meta.get("conditioning_frames", DEFAULT_CONDITIONING_FRAMES)),
         with_audio=bool(meta.get("with_audio", False)) if with_audio is None else with_audio,
-        negative_prompt=negative_prompt, steps=steps, cfg=cfg, stg_scale=stg_scale, seed=seed,
+        negative_prompt=negative_prompt, steps=steps, cfg=cfg, stg_scale=stg_scale, modality_scale=modality_scale,
+        seed=seed,
     )
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32

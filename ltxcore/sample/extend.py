@@ -56,6 +56,8 @@ class ExtendSettings(BaseModel):
     cfg: float = Field(default=3.0, description="Video CFG scale (<= 1: off).")
     audio_cfg: float = Field(default=7.0, description="Audio CFG scale (official validation default).")
     stg_scale: float = Field(default=1.0, ge=0, description="STG scale for both modalities (0: off).")
+    modality_scale: float = Field(default=3.0, ge=0, description="Modality guidance for jointly generated audio and "
+                                  "video (official 3.0; 1: off). Costs one more transformer pass per step.")
     rescale: float = Field(default=0.7, ge=0, le=1, description="Guidance std rescale.")
     seed: int = 42
     audio_normalize: bool = True
@@ -86,7 +88,8 @@ class ExtendSettings(BaseModel):
 
     @property
     def guidance(self) -> Guidance:
-        return Guidance(cfg=self.cfg, audio_cfg=self.audio_cfg, stg_scale=self.stg_scale, rescale=self.rescale)
+        return Guidance(cfg=self.cfg, audio_cfg=self.audio_cfg, stg_scale=self.stg_scale, rescale=self.rescale,
+                        modality=self.modality_scale)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
-"""Guided denoising: CFG with the negative prompt, STG, and the std rescale, in x0 space (official MultiModalGuider).
+"""Guided denoising: CFG with the negative prompt, STG, modality guidance and the std rescale, in x0 space (the
+official MultiModalGuider).
 
-    x0 = c + (cfg - 1)(c - u) + stg (c - p),   then   x0 <- x0 * (r * std(c) / std(x0) + 1 - r)
+    x0 = c + (cfg - 1)(c - u) + stg (c - p) + (mod - 1)(c - i),   then   x0 <- x0 * (r * std(c) / std(x0) + 1 - r)
 
 c: conditional, u: negative prompt, p: conditional with self-attention skipped in the STG blocks (diffusers
-`perturbed_attn`). Video and audio get their own CFG scale (official validation: 3.0 and 7.0) and share STG and r.
-All passes of a step run as ONE batched transformer call (rows: cond, uncond, stg), with `perturbation_mask` 0 on the
-STG row only. Velocity becomes x0 with each token's own sigma, so clean suffix tokens (sigma 0) come out exactly as they
-went in, in every pass: guidance cannot move them.
+`perturbed_attn`), i: conditional with the audio<->video cross-attention off (diffusers `isolate_modalities`), which
+pushes each modality toward what the other one says: the lip-sync / sound-on-action term. Video and audio get their
+own CFG scale (official validation: 3.0 and 7.0) and share STG, modality guidance (official 3.0) and r.
+The cond, uncond and STG rows run as ONE batched transformer call, with `perturbation_mask` 0 on the STG row only;
+isolation is a whole-call switch in diffusers, so the isolated row is a second call (only when audio is generated:
+without audio there is nothing to isolate from). Velocity becomes x0 with each token's own sigma, so clean suffix
+tokens (sigma 0) come out exactly as they went in, in every pass: guidance cannot move them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Guidance:
     stg_scale: float = 1.0
     rescale: float = 0.7
     stg_blocks: tuple[int, ...] | None = None  # None: block 28, or the last block of a shallower model
+    modality: float = 3.0  # modality guidance for both modalities when audio is generated; 1.0 turns it off
 
     @property
     def uses_cfg(self) -> bool:
@@ -39,6 +44,9 @@ class Guidance:
     @property
     def uses_stg(self) -> bool:
         return self.stg_scale > 0.0
+
+    def uses_modality(self, with_audio: bool) -> bool:
+        return with_audio and self.modality != 1.0
 
     def blocks_for(self, transformer: torch.nn.Module) -> list[int]:
         """The STG blocks, checked against the model: without `perturbed_attn` STG would silently do nothing."""
@@ -86,10 +94,22 @@ def guided_x0(transformer: torch.nn.Module, video: Noisy, audio: Noisy | None, s
         perturbation_mask=torch.tensor([0.0 if r == "stg" else 1.0 for r in rows], device=video.x.device,
                                        dtype=dtype) if stg else None,
     )
-    video_x0 = _combine(_to_x0(video, v_vel), rows, guidance.cfg, guidance)
-    if audio is None:
+    video_x0s, audio_x0s = _to_x0(video, v_vel), None if audio is None else _to_x0(audio, a_vel)  # [P, N, C]
+    if guidance.uses_modality(audio is not None):
+        assert audio is not None
+        iso_v, iso_a = predict_velocity(
+            transformer, video.x.to(dtype), video.sigmas, video.x.new_full((1,), sigma),
+            TextBatch(video=text.video[:1], audio=text.audio[:1], mask=text.mask[:1]), geometry,
+            audio=audio.x.to(dtype), audio_sigmas=audio.sigmas, audio_sigma=video.x.new_full((1,), sigma),
+            isolate_modalities=True,
+        )  # [1, Nv, C], [1, Na, C]
+        rows = [*rows, "isolated"]
+        video_x0s = torch.cat([video_x0s, _to_x0(video, iso_v)])  # [P + 1, Nv, C]
+        audio_x0s = torch.cat([audio_x0s, _to_x0(audio, iso_a)])  # [P + 1, Na, C]
+    video_x0 = _combine(video_x0s, rows, guidance.cfg, guidance)
+    if audio_x0s is None:
         return video_x0, None
-    return video_x0, _combine(_to_x0(audio, a_vel), rows, guidance.audio_cfg, guidance)
+    return video_x0, _combine(audio_x0s, rows, guidance.audio_cfg, guidance)
 
 
 def _to_x0(state: Noisy, velocity: torch.Tensor) -> torch.Tensor:
@@ -105,6 +125,8 @@ def _combine(x0: torch.Tensor, rows: Sequence[str], cfg: float, guidance: Guidan
         guided += (cfg - 1.0) * (cond - x0[rows.index("uncond")][None])
     if "stg" in rows:
         guided += guidance.stg_scale * (cond - x0[rows.index("stg")][None])
+    if "isolated" in rows:
+        guided += (guidance.modality - 1.0) * (cond - x0[rows.index("isolated")][None])
     if guidance.rescale > 0 and len(rows) > 1:
         guided = rescale_noise_cfg(guided, cond, guidance_rescale=guidance.rescale)
     return guided
