@@ -72,6 +72,66 @@ class StageMirror:
             if path.is_file():
                 self.fs.put_file(str(path), self._key(path))
 
+    def pull_dir(self, local: Path) -> list[Path]:
+        """Fetch every mirrored file under `local` that this worker lacks (a training run's checkpoints and log,
+        left by a worker that died); returns what was fetched."""
+        prefix = self._key(local)
+        fetched = []
+        for key in sorted(self.fs.find(prefix)):
+            path = local / key[len(prefix):].lstrip("/")
+            if path.exists():
+                continue
+            part = temp_beside(path)
+            try:
+                self.fs.get_file(key, str(part))
+                os.replace(part, path)
+            finally:
+                part.unlink(missing_ok=True)
+            fetched.append(path)
+        return fetched
+
+    def push_dir(self, local: Path, names: Callable[[Path], bool]) -> None:
+        """Make the mirror of `local` hold exactly its files that `names` accepts: upload new and changed ones,
+        delete mirrored ones gone here (checkpoints pruned by the trainer)."""
+        prefix = self._key(local)
+        here = {p.relative_to(local).as_posix(): p for p in local.rglob("*") if p.is_file() and names(p)}
+        there = {k[len(prefix):].lstrip("/"): info for k, info in self.fs.find(prefix, detail=True).items()}
+        for rel, path in sorted(here.items()):
+            if rel not in there or int(there[rel].get("size") or -1) != path.stat().st_size or rel.endswith(".jsonl"):
+                self.fs.put_file(str(path), f"{prefix}/{rel}")
+        for rel in sorted(set(there) - set(here)):
+            if names(local / rel):
+                self.fs.rm_file(f"{prefix}/{rel}")
+
+
+class CheckpointMirror:
+    """Keeps a training run's checkpoints (and its loss log, which a resume continues) on the stage mirror, so a run
+    whose worker died resumes on another worker from the newest mirrored checkpoint instead of from step 0."""
+
+    def __init__(self, mirror: StageMirror, run_dir: Path) -> None:
+        self.mirror, self.run_dir = mirror, run_dir
+        self._pushed: str | None = None
+
+    @staticmethod
+    def _kept(path: Path) -> bool:
+        if path.name.startswith("."):
+            return False  # a temporary file of a write in progress, or left by a crash
+        return path.parent.name == "checkpoints" or path.name == "metrics.jsonl"
+
+    def restore(self) -> list[Path]:
+        return self.mirror.pull_dir(self.run_dir)
+
+    def push_if_new(self) -> bool:
+        """Mirror the run when a checkpoint appeared since the last push (a sidecar is written last, so it marks a
+        whole checkpoint); cheap to call after every step."""
+        sidecars = sorted((self.run_dir / "checkpoints").glob("step-*.json"))
+        newest = sidecars[-1].name if sidecars else None
+        if newest is None or newest == self._pushed:
+            return False
+        self.mirror.push_dir(self.run_dir, self._kept)
+        self._pushed = newest
+        return True
+
 
 def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
     """Fetch the files a stage's arguments name before it runs, and mirror the files its result names after."""

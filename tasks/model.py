@@ -20,7 +20,7 @@ from ltxcore.store import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy
-from tasks.mirror import mirrored
+from tasks.mirror import CheckpointMirror, StageMirror, mirrored
 
 
 def _dtype(device: str) -> torch.dtype:
@@ -55,15 +55,25 @@ def train(
 ) -> LoraRun:
     out = Path(settings.work_root) / "train" / content_key("train", 1, cache=cache, config=config)
     bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
+    mirror = StageMirror.from_env()
+    checkpoints = CheckpointMirror(mirror, out.resolve()) if mirror else None
+    if checkpoints and (restored := checkpoints.restore()):
+        get_run_logger().info("fetched %d checkpoint files from the stage mirror; resuming from them", len(restored))
 
     def progress(p: TrainProgress) -> None:
         val = f" val_loss {p.val_loss:.4f}" if p.val_loss is not None else ""
         bar(p.step, p.total, f"loss {p.loss:.4f} lr {p.lr:.2e} {p.tokens_per_s:.0f} tok/s ETA {p.eta_s:.0f}s{val}")
+        if checkpoints:
+            checkpoints.push_if_new()  # the checkpoint a step writes goes up after the next step
 
     spec = ModelSpec.parse(settings.model)
     device = settings.torch_device()
     preview = _previewer(validation, extend, spec, device, out / "previews") if validation and extend else None
-    run = train_lora(cache, config, out, spec=spec, device=device, progress=progress, preview=preview)
+    try:
+        run = train_lora(cache, config, out, spec=spec, device=device, progress=progress, preview=preview)
+    finally:
+        if checkpoints:
+            checkpoints.push_if_new()  # e.g. the checkpoint written on SIGTERM, before the run stopped
     lines = [f"| {v.step} | {v.loss:.4f} | {v.split} |" for v in run.validation]
     create_markdown_artifact(
         "\n".join(

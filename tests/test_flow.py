@@ -188,6 +188,7 @@ def test_a_worker_without_the_earlier_workers_disk_finishes_from_the_stage_mirro
     fs, key = filesystem(f"{s3_bucket}/stages")
     mirrored = fs.find(key)
     assert any(p.endswith("lora.safetensors") for p in mirrored) and any("/encode/" in p for p in mirrored)
+    assert any(p.endswith("/checkpoints/step-00000100.pt") for p in mirrored)  # what a retry elsewhere resumes from
 
     shutil.rmtree(job_env.work_root)  # the next runs happen on a "machine" that never saw the first one's files
     # A new training config: every stage up to encode is Cached, and training needs the latent cache's files.
