@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import anyio
+import anyio.to_thread
 
 _POLL_S = 0.1
 
@@ -81,15 +81,8 @@ class KernelLockManager:
     async def aacquire_lock(
         self, key: str, holder: str, acquire_timeout: float | None = None, hold_timeout: float | None = None
     ) -> bool:
-        if self.is_lock_holder(key, holder):
-            return True
-        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
-        while (f := self._try_take(key)) is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(_POLL_S)
-        self._record(key, f, holder)
-        return True
+        # The wait polls and sleeps; on a worker thread it keeps the event loop free.
+        return await anyio.to_thread.run_sync(self.acquire_lock, key, holder, acquire_timeout, hold_timeout)
 
     def release_lock(self, key: str, holder: str) -> None:
         with self._mutex:
@@ -126,9 +119,4 @@ class KernelLockManager:
         return True
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_locked(key):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(_POLL_S)
-        return True
+        return await anyio.to_thread.run_sync(self.wait_for_lock, key, timeout)

@@ -57,6 +57,21 @@ def test_a_held_lock_excludes_other_holders_in_this_process_and_others(tmp_path:
     other_here.release_lock("k", "holder-b")
 
 
+def test_the_async_lock_calls_wait_and_time_out_like_the_sync_ones(tmp_path: Path) -> None:
+    import anyio
+
+    holder, other = KernelLockManager(tmp_path), KernelLockManager(tmp_path)
+
+    async def scenario() -> list[bool]:
+        got = [await holder.aacquire_lock("k", "a"), await other.aacquire_lock("k", "b", acquire_timeout=0.2),
+               await other.await_for_lock("k", timeout=0.2)]
+        holder.release_lock("k", "a")
+        return [*got, await other.await_for_lock("k", timeout=0.2), await other.aacquire_lock("k", "b")]
+
+    assert anyio.run(scenario) == [True, False, False, True, True]
+    other.release_lock("k", "b")
+
+
 def test_the_lock_manager_survives_pickling_without_its_open_locks(tmp_path: Path) -> None:
     manager = KernelLockManager(tmp_path)
     assert manager.acquire_lock("k", "holder-a")
