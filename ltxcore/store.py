@@ -108,6 +108,10 @@ def stage_lock(out: Path) -> Iterator[None]:
         except BlockingIOError:
             log.info("another run is computing %s; waiting for it to finish", out)
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        except OSError as exc:  # a filesystem without locks (some network mounts): run unguarded, as before
+            log.warning("cannot lock %s (%s); identical runs at once may compute it twice", out, exc)
+            yield
+            return
         try:
             yield
         finally:
