@@ -73,7 +73,7 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     run = _train(cache, config, settings, validation, extend)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
-    video = model.render(run, validation, extend, settings) if extend else None
+    video = model.render(run, cache, validation, extend, settings) if extend else None
     # 5. publish under a prefix unique to this request
     prefix = f"{settings.output_root.rstrip('/')}/{content_key('outputs', 1, request=request, run=run)}"
     return publish.publish(

@@ -14,7 +14,7 @@ from ltxcore.model.cache import encode_dataset
 from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.extend import ExtendSettings, sample_parts
-from ltxcore.sample.reel import render_validation, report_markdown
+from ltxcore.sample.reel import cached_validation_texts, render_validation, report_markdown
 from ltxcore.settings import JobSettings
 from ltxcore.store import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
@@ -68,7 +68,7 @@ def train(
 
     spec = ModelSpec.parse(settings.model)
     device = settings.torch_device()
-    preview = _previewer(validation, extend, spec, device, out / "previews") if validation and extend else None
+    preview = _previewer(cache, validation, extend, spec, device, out / "previews") if validation and extend else None
     try:
         run = train_lora(cache, config, out, spec=spec, device=device, progress=progress, preview=preview)
     finally:
@@ -95,15 +95,24 @@ def train(
 
 
 def _previewer(
-    validation: list[ValidationClip], extend: ExtendSettings, spec: ModelSpec, device: str, out: Path
+    cache: LatentCache,
+    validation: list[ValidationClip],
+    extend: ExtendSettings,
+    spec: ModelSpec,
+    device: str,
+    out: Path,
 ) -> Callable[[int, torch.nn.Module], None]:
-    """Render the validation reel with the live LoRA at a training step, without a second copy of the transformer."""
-    components = load_components(spec, sample_parts(extend.with_audio), device=device, dtype=_dtype(device))
+    """Render the validation reel with the live LoRA at a training step, without a second copy of the transformer
+    and, with the prompts' embeddings from the latent cache, without the text encoder beside the training model."""
+    texts = cached_validation_texts(cache, validation, extend.negative_prompt)
+    parts = sample_parts(extend.with_audio, with_text=texts is None)  # lazy: the transformer is provided, not loaded
+    components = load_components(spec, parts, device=device, dtype=_dtype(device))
     logger = get_run_logger()
 
     def preview(step: int, model: torch.nn.Module) -> None:
         components.provide("transformer", model)
-        reel = render_validation(validation, None, extend, out, components=components, step_label=f"step-{step:05d}")
+        reel = render_validation(validation, None, extend, out, components=components, step_label=f"step-{step:05d}",
+                                 texts=texts)
         seams = ", ".join(f"{e.seam.ratio:.2f}" for e in reel.entries)
         logger.info("preview at step %d: %s (seam ratio %s)", step, reel.video_path, seams)
         create_link_artifact(
@@ -115,8 +124,11 @@ def _previewer(
 
 @task(name="render-validation", cache_policy=locked_stage_policy("validation-reel", 1), cache_expiration=CACHE_FOR)
 @mirrored
-def render(run: LoraRun, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings) -> str:
-    """Extend every validation clip backward with the trained LoRA; returns the reel's path."""
+def render(
+    run: LoraRun, cache: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings
+) -> str:
+    """Extend every validation clip backward with the trained LoRA; returns the reel's path. The prompts' embeddings
+    come from the latent cache, so the text encoder is not loaded."""
     assert run.lora_path, "render after training finished"
     out = Path(settings.work_root) / "validation-reel" / content_key("reel", 1, run=run, clips=validation, s=extend)
     reel = render_validation(
@@ -126,6 +138,7 @@ def render(run: LoraRun, validation: list[ValidationClip], extend: ExtendSetting
         out,
         spec=ModelSpec.parse(settings.model),
         device=settings.torch_device(),
+        texts=cached_validation_texts(cache, validation, extend.negative_prompt),
     )
     create_markdown_artifact(
         report_markdown(reel), key="validation-report", description="Seam quality of each validation extension"

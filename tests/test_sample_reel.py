@@ -84,3 +84,37 @@ def test_request_settings_and_a_too_short_clip_give_the_contract_422(tmp_path: P
         "loc": ["body", "validation", 1, "video_url"], "type": "too_short",
         "msg": "the video gives 15 frames at 12 fps (1.25 s); at least conditioning_frames = 16 are needed to form "
                "the clean suffix"}]}
+
+
+def test_a_reel_from_the_latent_caches_prompts_needs_no_text_encoder_and_matches(
+        spec: ModelSpec, tmp_path: Path) -> None:
+    from ltxcore.manifests import DatasetManifest, FittedClip
+    from ltxcore.model.cache import cached_text, encode_dataset
+    from ltxcore.model.loader import load_components
+    from ltxcore.sample.extend import encode_text, sample_parts
+    from ltxcore.sample.reel import cached_validation_texts
+
+    clip = validation_clip(tmp_path / "a.mp4", 0, 1.0, "red")
+    settings = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, steps=2)
+    validation_clip(tmp_path / "t.mp4", 1, 17 / FPS, "blue")  # a 17-frame training clip; only its prompt matters here
+    train_clip = FittedClip(id="c0", source_id="s0", rel_path="t.mp4", video_path=str(tmp_path / "t.mp4"),
+                            caption="sks a square", num_frames=17, fps=FPS, width=64, height=64, source_start=0.0,
+                            source_end=17 / FPS)
+    manifest = DatasetManifest(clips=[train_clip], num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8,
+                               with_audio=False)
+    cache = encode_dataset(manifest, spec, tmp_path / "store", negative_prompt=settings.negative_prompt,
+                           extra_prompts=[clip.prompt])
+    texts = cached_validation_texts(cache, [clip], settings.negative_prompt)
+    assert texts is not None and texts[0].video.shape == (2, 128, 32)
+    assert cached_text(cache, ["a prompt nobody encoded"]) is None
+    assert cached_validation_texts(cache, [clip.model_copy(update={"prompt": "another"})], "") is None
+
+    encoded = encode_text(load_components(spec, sample_parts(False)), clip.prompt, settings.negative_prompt)
+    assert torch.allclose(texts[0].video, encoded.video, atol=1e-5)  # the cache holds what the encoder gives
+    assert torch.equal(texts[0].mask, encoded.mask)
+
+    without = load_components(spec, sample_parts(False, with_text=False))
+    from_cache = render_validation([clip], None, settings, tmp_path / "cached", components=without, texts=texts)
+    assert "text_encoder" not in without.parts and without.loaded() == ["scheduler", "transformer", "vae"]
+    from_encoder = render_validation([clip], None, settings, tmp_path / "encoded", spec=spec)
+    assert from_cache.entries[0].seam.ratio == pytest.approx(from_encoder.entries[0].seam.ratio, rel=1e-3)

@@ -17,6 +17,7 @@ import torch
 from ltxcore import geometry
 from ltxcore.manifests import DatasetManifest, FittedClip, LatentCache, LatentClip
 from ltxcore.model.encode import audio_clip_bytes, batch_size_for, encode_audio, encode_video, video_clip_bytes
+from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts, prompt_bytes
@@ -34,6 +35,19 @@ Progress = Callable[[int, int, str], None]
 
 def text_key(prompt: str) -> str:
     return hashlib.sha256(prompt.strip().encode()).hexdigest()[:16]
+
+
+def cached_text(cache: LatentCache, prompts: Sequence[str]) -> TextBatch | None:
+    """The cache's connector outputs for `prompts`, one row each in order (video [N, L, Dv], audio [N, L, Da],
+    mask [N, L], on the CPU), or None if one of them was not encoded. The sampler uses these instead of loading the
+    text encoder: validation prompts and the negative prompt are encoded with the dataset for this reason."""
+    keys = [cache.prompts.get(p.strip()) for p in prompts]
+    if any(k is None or k not in cache.texts for k in keys):
+        return None
+    rows = [safetensors.torch.load_file(cache.texts[k]) for k in keys if k is not None]
+    return TextBatch(video=torch.stack([r["video_prompt_embeds"] for r in rows]),  # [N, L, Dv]
+                     audio=torch.stack([r["audio_prompt_embeds"] for r in rows]),  # [N, L, Da]
+                     mask=torch.stack([r["prompt_attention_mask"] for r in rows]))  # [N, L]
 
 
 def encode_dataset(

@@ -31,13 +31,16 @@ from ltxcore.sample.mux import resample_wav, write_mp4, write_wav
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
 from ltxcore.sample.seam import SeamMetric, seam_metric
 
-VIDEO_PARTS = frozenset({"transformer", "vae", "connectors", "text_encoder", "tokenizer", "scheduler"})
+TEXT_PARTS = frozenset({"connectors", "text_encoder", "tokenizer"})
+VIDEO_PARTS = frozenset({"transformer", "vae", "scheduler"}) | TEXT_PARTS
 AUDIO_PARTS = frozenset({"audio_vae", "vocoder"})
 
 
-def sample_parts(with_audio: bool) -> frozenset[str]:
-    """The model parts extension needs (for `load_components`)."""
-    return VIDEO_PARTS | (AUDIO_PARTS if with_audio else frozenset())
+def sample_parts(with_audio: bool, with_text: bool = True) -> frozenset[str]:
+    """The model parts extension needs (for `load_components`); `with_text=False` when the prompts' embeddings are
+    already at hand (the latent cache's), which spares loading the text encoder (about 24 GB for LTX-2.3's Gemma)."""
+    parts = VIDEO_PARTS | (AUDIO_PARTS if with_audio else frozenset())
+    return parts if with_text else parts - TEXT_PARTS
 
 
 class ExtendSettings(BaseModel):
@@ -185,12 +188,14 @@ def extend_video(components: Components, closing_video: Path, prompt: str, setti
 
 
 def extend_in_memory(components: Components, closing_video: Path, prompt: str, settings: ExtendSettings, *,
-                     lora_path: Path | None = None, repeat: int = 1, loc: Loc = ("video",)) -> Extension:
+                     lora_path: Path | None = None, repeat: int = 1, loc: Loc = ("video",),
+                     text: TextBatch | None = None) -> Extension:
     """Fit the clip at `closing_video`, then extend it backward `repeat` times.
 
     `lora_path`: a LoRA file (the model layer's format) loaded into the transformer first; None uses the transformer
-    as it is (a training loop's live adapter, or the base model). A clip too short for the suffix raises
-    `RequestRejected` at `loc` before any model work.
+    as it is (a training loop's live adapter, or the base model). `text`: the prompt's and the negative prompt's
+    embeddings (two rows) if already encoded; otherwise the components' text encoder encodes them. A clip too short
+    for the suffix raises `RequestRejected` at `loc` before any model work.
     """
     with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
         closing = fit_closing(Path(closing_video), Path(tmp), num_frames=settings.num_frames, fps=settings.fps,
@@ -199,7 +204,7 @@ def extend_in_memory(components: Components, closing_video: Path, prompt: str, s
                               audio_normalize=settings.audio_normalize, loc=loc)
         if lora_path is not None:
             load_lora(components.transformer, lora_path)
-        text = encode_text(components, prompt, settings.negative_prompt)
+        text = encode_text(components, prompt, settings.negative_prompt) if text is None else text.to(components.device)
         return extend_repeat(components, closing, text, settings, repeat, Path(tmp))
 
 

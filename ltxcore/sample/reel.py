@@ -19,7 +19,9 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.errors import RequestRejected
-from ltxcore.manifests import ValidationClip
+from ltxcore.manifests import LatentCache, ValidationClip
+from ltxcore.model.cache import cached_text
+from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
@@ -58,13 +60,24 @@ class ValidationReel(BaseModel):
     has_audio: bool
 
 
+def cached_validation_texts(cache: LatentCache, clips: Sequence[ValidationClip],
+                            negative_prompt: str) -> list[TextBatch] | None:
+    """Each clip's prompt and the negative prompt as the latent cache holds them (encoded with the dataset), or None
+    if one is missing there; with them the reel needs no text encoder."""
+    texts = [cached_text(cache, [clip.prompt, negative_prompt]) for clip in clips]
+    return None if any(t is None for t in texts) else [t for t in texts if t is not None]
+
+
 def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Path | None, settings: ExtendSettings,
                       out_dir: Path, *, spec: ModelSpec | None = None, device: str | torch.device = "cpu",
-                      step_label: str = "final", components: Components | None = None) -> ValidationReel:
+                      step_label: str = "final", components: Components | None = None,
+                      texts: Sequence[TextBatch] | None = None) -> ValidationReel:
     """Extend every validation clip and write `reel-<step_label>.mp4` and `report-<step_label>.{json,md}`.
 
     Pass `components` to reuse loaded parts (a training loop's transformer with its live adapter, `lora_path` None);
-    otherwise they are loaded from `spec` on `device`. Clips too short for the suffix raise `RequestRejected` first.
+    otherwise they are loaded from `spec` on `device`, without the text encoder when `texts` (each clip's prompt and
+    negative prompt, see `cached_validation_texts`) are given. Clips too short for the suffix raise
+    `RequestRejected` first.
     """
     errors = validation_errors(list(validation_clips), settings.conditioning_frames, settings.fps)
     if errors:
@@ -74,14 +87,16 @@ def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Pat
         assert spec is not None, "give a model spec or loaded components"
         dev = torch.device(device)
         dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-        components = load_components(spec, sample_parts(settings.with_audio), device=dev, dtype=dtype)
+        parts = sample_parts(settings.with_audio, with_text=texts is None)
+        components = load_components(spec, parts, device=dev, dtype=dtype)
     out_dir = Path(out_dir)
     entry_dir = out_dir / step_label
     extensions, entries = [], []
     for i, clip in enumerate(validation_clips):
         ext = extend_in_memory(components, Path(clip.path), clip.prompt, settings,
                                lora_path=lora_path if i == 0 else None,  # loaded once; it stays in place
-                               loc=("body", "validation", clip.index, "video_url"))
+                               loc=("body", "validation", clip.index, "video_url"),
+                               text=texts[i] if texts is not None else None)
         written = write_extension(ext, settings, entry_dir / f"entry-{clip.index}.mp4")
         extensions.append(ext)
         entries.append(ReelEntry(index=clip.index, url=clip.url, prompt=clip.prompt, video_path=written.video_path,
