@@ -7,7 +7,6 @@ caption as trained, trigger phrase included), `manifest.json` (the DatasetManife
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 import zipfile
@@ -16,14 +15,13 @@ from pathlib import Path
 from ltxcore import ffmpeg_bin
 from ltxcore.dataset import summary
 from ltxcore.manifests import DatasetManifest, FittedClip
+from ltxcore.store import replace_atomically
 
 
 def write_debug_dataset(manifest: DatasetManifest, out_path: Path) -> Path:
     """Write the archive atomically to `out_path` and return it."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
+
+    def fill(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch, \
                 zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             for clip in manifest.clips:
@@ -32,10 +30,8 @@ def write_debug_dataset(manifest: DatasetManifest, out_path: Path) -> Path:
                 zf.writestr(f"clips/{clip.id}.txt", clip.caption + "\n")
             zf.writestr("manifest.json", manifest.model_dump_json(indent=2))
             zf.writestr("summary.json", json.dumps(summary(manifest), indent=2))
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    replace_atomically(out_path, fill)
     return out_path
 
 

@@ -6,13 +6,12 @@ result record `result.json` is written LAST: a reader that finds it finds every 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from ltxcore.request import ExtendSuffixResult, OutputFile
 from ltxcore.storage import filesystem, is_remote
-from ltxcore.store import atomic_write_text, temp_beside
+from ltxcore.store import atomic_write_text, replace_atomically
 
 RESULT_NAME = "result.json"
 _CONTENT_TYPES = {
@@ -28,13 +27,7 @@ def _put(local: Path, dest_url: str) -> None:
         fs, path = filesystem(dest_url)
         fs.put_file(str(local), path)
         return
-    dest = Path(dest_url.removeprefix("file://"))
-    tmp = temp_beside(dest)
-    try:
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_atomically(dest_url.removeprefix("file://"), lambda tmp: shutil.copyfile(local, tmp))
 
 
 def _url(dest: str) -> str:

@@ -50,29 +50,32 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def temp_beside(path: Path, suffix: str = ".part") -> Path:
-    """A new, unique, empty file next to `path` to write into and then rename over it. Unique, because two runs
-    writing the same file at once must not write into each other's temporary copy."""
+def replace_atomically(path: str | Path, fill: Callable[[Path], object]) -> None:
+    """Let `fill` write a new temporary file beside `path`, then rename it over `path`: readers see all or nothing.
+    The temporary name is unique, so two runs writing the same file at once never write into each other's copy; it
+    starts with a dot, so globs and mirrors of finished files skip it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
-    return Path(tmp)
+    tmp = Path(name)
+    try:
+        fill(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: readers see all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """Write `data` to `path` atomically, fsynced before the rename."""
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    replace_atomically(path, fill)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -103,6 +106,7 @@ def stage_lock(out: Path) -> Iterator[None]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "a") as f:
+        locked = True
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -110,12 +114,12 @@ def stage_lock(out: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         except OSError as exc:  # a filesystem without locks (some network mounts): run unguarded, as before
             log.warning("cannot lock %s (%s); identical runs at once may compute it twice", out, exc)
-            yield
-            return
+            locked = False
         try:
             yield
         finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def run_stage(

@@ -10,7 +10,6 @@ unset, the decorator does nothing.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -19,7 +18,7 @@ from pydantic import BaseModel
 
 from ltxcore.settings import JobSettings
 from ltxcore.storage import filesystem
-from ltxcore.store import temp_beside
+from ltxcore.store import replace_atomically
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,12 +59,7 @@ class StageMirror:
         for path in set(paths_in(value, self.root)):
             if path.exists() or not self.fs.isfile(self._key(path)):
                 continue  # here already, or a directory / a file this stage makes itself
-            part = temp_beside(path)
-            try:
-                self.fs.get_file(self._key(path), str(part))
-                os.replace(part, path)
-            finally:
-                part.unlink(missing_ok=True)
+            self._fetch(self._key(path), path)
 
     def push(self, value: Any) -> None:
         for path in set(paths_in(value, self.root)):
@@ -81,14 +75,12 @@ class StageMirror:
             path = local / key[len(prefix):].lstrip("/")
             if path.exists():
                 continue
-            part = temp_beside(path)
-            try:
-                self.fs.get_file(key, str(part))
-                os.replace(part, path)
-            finally:
-                part.unlink(missing_ok=True)
+            self._fetch(key, path)
             fetched.append(path)
         return fetched
+
+    def _fetch(self, key: str, path: Path) -> None:
+        replace_atomically(path, lambda tmp: self.fs.get_file(key, str(tmp)))
 
     def push_dir(self, local: Path, names: Callable[[Path], bool]) -> None:
         """Make the mirror of `local` hold exactly its files that `names` accepts: upload new and changed ones,
@@ -97,7 +89,7 @@ class StageMirror:
         here = {p.relative_to(local).as_posix(): p for p in local.rglob("*") if p.is_file() and names(p)}
         there = {k[len(prefix):].lstrip("/"): info for k, info in self.fs.find(prefix, detail=True).items()}
         for rel, path in sorted(here.items()):
-            if rel not in there or int(there[rel].get("size") or -1) != path.stat().st_size or rel.endswith(".jsonl"):
+            if rel not in there or int(there[rel].get("size") or -1) != path.stat().st_size:  # the log only grows
                 self.fs.put_file(str(path), f"{prefix}/{rel}")
         for rel in sorted(set(there) - set(here)):
             if names(local / rel):

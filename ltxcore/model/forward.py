@@ -55,6 +55,9 @@ class TextBatch:
         return TextBatch(video=self.video.to(device, non_blocking=True), audio=self.audio.to(device, non_blocking=True),
                          mask=self.mask.to(device, non_blocking=True))
 
+    def pinned(self) -> TextBatch:
+        return TextBatch(video=self.video.pin_memory(), audio=self.audio.pin_memory(), mask=self.mask.pin_memory())
+
 
 # --- tokens <-> latents ----------------------------------------------------------------------------------------------
 

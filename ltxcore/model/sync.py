@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ltxcore.storage import filesystem
-from ltxcore.store import atomic_write_text, stage_lock, temp_beside
+from ltxcore.store import atomic_write_text, replace_atomically, stage_lock
 
 MARKER = ".synced.json"
 
@@ -40,9 +39,4 @@ def _download(fs: Any, base: str, listing: dict[str, int], dest: Path) -> None:
         target = dest / rel
         if target.is_file() and target.stat().st_size == size:
             continue
-        tmp = temp_beside(target)
-        try:
-            fs.get(f"{base}/{rel}", str(tmp))
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        replace_atomically(target, lambda tmp, rel=rel: fs.get(f"{base}/{rel}", str(tmp)))

@@ -51,10 +51,8 @@ class Batch:
         return Batch(clip_ids=self.clip_ids, video=self.video.to(device), audio=audio, text=self.text.to(device))
 
     def pinned(self) -> Batch:
-        text = TextBatch(video=self.text.video.pin_memory(), audio=self.text.audio.pin_memory(),
-                         mask=self.text.mask.pin_memory())
         audio = None if self.audio is None else self.audio.pin_memory()
-        return Batch(clip_ids=self.clip_ids, video=self.video.pin_memory(), audio=audio, text=text)
+        return Batch(clip_ids=self.clip_ids, video=self.video.pin_memory(), audio=audio, text=self.text.pinned())
 
 
 def collate(clips: list[ClipLatents]) -> Batch:
