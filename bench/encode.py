@@ -22,8 +22,8 @@ import soundfile
 import torch
 
 from ltxcore import geometry
-from ltxcore.ffmpeg_bin import ffmpeg
 from ltxcore.manifests import DatasetManifest, FittedClip
+from ltxcore.media.ffmpeg_bin import ffmpeg
 from ltxcore.model.cache import encode_dataset
 from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
 from ltxcore.model.loader import load_components

@@ -27,8 +27,8 @@ def measure(clips: int = 3) -> dict:
     from prefect import flow, unmapped
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from ltxcore.demo_data import make_demo_archive
-    from ltxcore.fit import FitSettings
+    from ltxcore.intake.fit import FitSettings
+    from ltxcore.media.synth import make_demo_archive
     from ltxcore.settings import JobSettings
     from tasks import dataset
 

@@ -18,12 +18,12 @@ from pydantic_core import to_jsonable_python
 
 from flows.runners import task_runner_from_env
 from ltxcore.errors import RequestRejected
-from ltxcore.fit import FitSettings
+from ltxcore.intake.fit import FitSettings
+from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, billable_units, validate_request
 from ltxcore.manifests import LatentCache, ValidationClip
-from ltxcore.request import ExtendSuffixRequest, ExtendSuffixResult, billable_units, validate_request
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.settings import JobSettings
-from ltxcore.store import content_key
+from ltxcore.store.stage import content_key
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 

@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import LogSort
 from prefect.deployments import run_deployment
 
-from ltxcore.request import ExtendSuffixRequest
+from ltxcore.job.request import ExtendSuffixRequest
 
 RESULT_KEY = "extend-suffix-result"
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from ltxcore import dataset
-from ltxcore.debug_dataset import write_debug_dataset
-from ltxcore.fetch import fetch
-from ltxcore.fit import FitSettings
+from ltxcore.intake import build as dataset
+from ltxcore.intake.debug_zip import write_debug_dataset
+from ltxcore.intake.fetch import fetch
+from ltxcore.intake.fit import FitSettings
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import (
     ArchiveRef,
     DatasetManifest,
@@ -20,11 +21,10 @@ from ltxcore.manifests import (
     SourceClip,
     ValidationClip,
 )
-from ltxcore.request import ExtendSuffixRequest
 from ltxcore.settings import JobSettings
-from ltxcore.store import content_key
+from ltxcore.store.mirror import mirrored
+from ltxcore.store.stage import content_key
 from tasks.common import CACHE_FOR, IO_RETRIES, stage_key
-from tasks.mirror import mirrored
 
 
 @task(name="check-validation-clips", cache_key_fn=stage_key("validation", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)

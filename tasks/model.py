@@ -16,11 +16,11 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.extend import ExtendSettings, sample_parts
 from ltxcore.sample.reel import cached_validation_texts, render_validation, report_markdown
 from ltxcore.settings import JobSettings
-from ltxcore.store import content_key
+from ltxcore.store.mirror import CheckpointMirror, StageMirror, mirrored
+from ltxcore.store.stage import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy
-from tasks.mirror import CheckpointMirror, StageMirror, mirrored
 
 
 def _dtype(device: str) -> torch.dtype:

@@ -7,10 +7,10 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from ltxcore import publish as publishing
-from ltxcore.request import ExtendSuffixResult
+from ltxcore.job import publish as publishing
+from ltxcore.job.request import ExtendSuffixResult
+from ltxcore.store.mirror import mirrored
 from tasks.common import IO_RETRIES
-from tasks.mirror import mirrored
 
 
 @task(name="publish", **IO_RETRIES)

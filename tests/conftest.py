@@ -66,7 +66,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture()
 def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
     """A fresh, empty bucket on the loopback S3 server; returns its s3:// URL."""
-    from ltxcore.storage import filesystem
+    from ltxcore.store.fs import filesystem
 
     name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50].strip("-")
     fs, _ = filesystem("s3://")

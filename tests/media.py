@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ltxcore import ffmpeg_bin
+from ltxcore.media import ffmpeg_bin
 
 COUNTER_STEP = 2  # luma per frame of the "counter" pattern: frames 0..109 fit in video range (16..235)
 # Colours different enough in hue and brightness that a content detector sees a hard cut between them.

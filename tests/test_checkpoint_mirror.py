@@ -9,11 +9,11 @@ import torch
 
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.spec import ModelSpec
-from ltxcore.storage import filesystem
+from ltxcore.store.fs import filesystem
+from ltxcore.store.mirror import CheckpointMirror, StageMirror
 from ltxcore.train import TrainConfig, train_lora
 from ltxcore.train.checkpoint import load_latest
 from ltxcore.train.synthetic import GlidingBlobs
-from tasks.mirror import CheckpointMirror, StageMirror
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = ModelSpec.parse("tiny")

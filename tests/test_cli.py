@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.app import app
 
 runner = CliRunner()
 EXE = Path(sys.executable).with_name("extend-suffix")
@@ -52,7 +52,7 @@ def test_installed_entry_point_lists_every_verb() -> None:
 
 
 def ffprobe_frames(path: Path) -> tuple[int, set[str]]:
-    from ltxcore.ffmpeg_bin import ffprobe
+    from ltxcore.media.ffmpeg_bin import ffprobe
 
     out = subprocess.run(
         [
@@ -77,8 +77,8 @@ def ffprobe_frames(path: Path) -> tuple[int, set[str]]:
 
 
 def test_prepare_encode_then_extend_with_a_trained_lora(tmp_path: Path) -> None:
-    from ltxcore.demo_data import make_demo_archive, moving_square_clip
     from ltxcore.manifests import LatentCache
+    from ltxcore.media.synth import make_demo_archive, moving_square_clip
     from ltxcore.model.spec import ModelSpec
     from ltxcore.train.config import TrainConfig
     from ltxcore.train.loop import train_lora
@@ -150,7 +150,7 @@ def test_prepare_encode_then_extend_with_a_trained_lora(tmp_path: Path) -> None:
 
 
 def test_prepare_prints_the_422_body_for_an_archive_of_short_clips(tmp_path: Path) -> None:
-    from ltxcore.demo_data import make_demo_archive
+    from ltxcore.media.synth import make_demo_archive
 
     archive, _ = make_demo_archive(tmp_path / "data", clips=2, seconds=1.0, size=(64, 64), audio=False)
     req = tmp_path / "req.json"

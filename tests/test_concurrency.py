@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ltxcore.demo_data import make_demo_archive
+from ltxcore.media.synth import make_demo_archive
 from tasks.locks import KernelLockManager
 
 EXE = Path(sys.executable).with_name("extend-suffix")
@@ -85,7 +85,7 @@ _STAGE_CODE = """
 import os, sys, time
 from pathlib import Path
 from ltxcore.manifests import ExtractResult
-from ltxcore.store import run_stage
+from ltxcore.store.stage import run_stage
 
 work = Path(sys.argv[1])
 

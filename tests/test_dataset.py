@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from media import frame_count, make_image, make_video, make_zip, stream_info
 
-from ltxcore.dataset import build_dataset, check_validation_clips, prepare, summary
-from ltxcore.debug_dataset import write_debug_dataset
 from ltxcore.errors import TOO_SHORT_MESSAGE, RequestRejected
-from ltxcore.fit import FitSettings
+from ltxcore.intake.build import build_dataset, check_validation_clips, prepare, summary
+from ltxcore.intake.debug_zip import write_debug_dataset
+from ltxcore.intake.fit import FitSettings
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import FittedClip, SkippedClip
-from ltxcore.request import ExtendSuffixRequest
 
 SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
 

@@ -25,7 +25,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ltxcore.demo_data import make_demo_archive
+from ltxcore.media.synth import make_demo_archive
 from ltxcore.settings import JobSettings
 
 EXE = Path(sys.executable).with_name("extend-suffix")

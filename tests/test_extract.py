@@ -10,7 +10,7 @@ import pytest
 from media import add_symlink, make_bomb, make_image, make_video, make_zip
 
 from ltxcore.errors import RequestRejected
-from ltxcore.extract import ExtractLimits, extract_archive
+from ltxcore.intake.extract import ExtractLimits, extract_archive
 from ltxcore.manifests import ArchiveRef
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
-from ltxcore import fetch as fetch_mod
 from ltxcore.errors import RequestRejected
-from ltxcore.fetch import fetch, vet_host
-from ltxcore.storage import filesystem
+from ltxcore.intake import fetch as fetch_mod
+from ltxcore.intake.fetch import fetch, vet_host
+from ltxcore.store.fs import filesystem
 
 LOC = ("body", "training_data_url")
 BODY = bytes(range(256)) * 4096  # 1 MiB

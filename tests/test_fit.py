@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 from media import frame_count, frame_indices, gray_frames, make_video, stream_info
 
-from ltxcore.fit import FitSettings, fit_clip, plan_windows
+from ltxcore.intake.fit import FitSettings, fit_clip, plan_windows
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
-from ltxcore.probe import probe
-from ltxcore.request import ExtendSuffixRequest
+from ltxcore.media.probe import probe
 
 SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from ltxcore.demo_data import make_demo_archive
 from ltxcore.errors import TOO_SHORT_MESSAGE
-from ltxcore.request import parse_request
+from ltxcore.job.request import parse_request
+from ltxcore.media.synth import make_demo_archive
 from ltxcore.settings import JobSettings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -101,7 +101,7 @@ def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path
 
 def test_a_cross_field_mistake_fails_the_run_with_the_422_body(demo: tuple[Path, Path], job_env: JobSettings) -> None:
     from flows.extend_suffix import extend_suffix
-    from ltxcore.request import ExtendSuffixRequest
+    from ltxcore.job.request import ExtendSuffixRequest
 
     # Field by field this is valid (the schema lets it through); together the suffix covers the whole clip.
     request = ExtendSuffixRequest(training_data_url=str(demo[0]), conditioning_frames=96, number_of_frames=89)
@@ -140,8 +140,8 @@ def test_inputs_from_and_outputs_to_s3_end_to_end(
     demo: tuple[Path, Path], job_env: JobSettings, s3_bucket: str
 ) -> None:
     from flows.extend_suffix import extend_suffix
-    from ltxcore.publish import read_result
-    from ltxcore.storage import filesystem
+    from ltxcore.job.publish import read_result
+    from ltxcore.store.fs import filesystem
 
     fs, _ = filesystem(s3_bucket)
     fs.put_file(str(demo[0]), f"{s3_bucket.removeprefix('s3://')}/in/data.zip")
@@ -178,7 +178,7 @@ def test_a_worker_without_the_earlier_workers_disk_finishes_from_the_stage_mirro
     import shutil
 
     from flows.extend_suffix import extend_suffix
-    from ltxcore.storage import filesystem
+    from ltxcore.store.fs import filesystem
 
     os.environ["EXTEND_SUFFIX_STAGE_MIRROR"] = f"{s3_bucket}/stages"
     request = parse_request({"training_data_url": str(demo[0]), "number_of_steps": 100, "number_of_frames": 25,

@@ -12,8 +12,8 @@ import safetensors.torch
 import soundfile
 import torch
 
-from ltxcore.ffmpeg_bin import ffmpeg
 from ltxcore.manifests import DatasetManifest, FittedClip
+from ltxcore.media.ffmpeg_bin import ffmpeg
 from ltxcore.model import cache as cache_mod
 from ltxcore.model.cache import encode_dataset
 from ltxcore.model.encode import cut_audio_suffix, cut_video_suffix, encode_audio, encode_video

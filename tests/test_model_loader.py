@@ -12,7 +12,7 @@ import torch
 from ltxcore.model.loader import PARTS, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.tiny import build_tiny
-from ltxcore.storage import filesystem
+from ltxcore.store.fs import filesystem
 
 
 @pytest.fixture(scope="module")

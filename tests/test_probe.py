@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from media import hls_playlist_as_video, make_video, truncate
 
-from ltxcore import ffmpeg_bin
 from ltxcore.manifests import ExtractResult, SourceClip
-from ltxcore.probe import INPUT_GUARD, ProbeError, probe, probe_clips
+from ltxcore.media import ffmpeg_bin
+from ltxcore.media.probe import INPUT_GUARD, ProbeError, probe, probe_clips
 
 
 def test_constant_rate_mp4_with_audio(tmp_path: Path) -> None:

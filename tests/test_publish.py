@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ltxcore.publish import publish, read_result
-from ltxcore.storage import filesystem
+from ltxcore.job.publish import publish, read_result
+from ltxcore.store.fs import filesystem
 
 
 def outputs(tmp_path: Path) -> dict[str, Path]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ltxcore.errors import RequestRejected
-from ltxcore.request import (
+from ltxcore.job.request import (
     DEFAULT_NEGATIVE_PROMPT,
     ExtendSuffixRequest,
     ExtendSuffixResult,

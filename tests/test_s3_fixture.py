@@ -1,4 +1,4 @@
-from ltxcore.storage import filesystem
+from ltxcore.store.fs import filesystem
 
 
 def test_loopback_s3_server_round_trips_an_object(s3_bucket: str) -> None:

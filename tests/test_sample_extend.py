@@ -10,8 +10,8 @@ import pytest
 import torch
 from media import frame_count, stream_info
 
-from ltxcore.demo_data import moving_square_clip
 from ltxcore.errors import RequestRejected
+from ltxcore.media.synth import moving_square_clip
 from ltxcore.model.encode import encode_video
 from ltxcore.model.forward import TextBatch, VideoGeometry
 from ltxcore.model.loader import Components, load_components

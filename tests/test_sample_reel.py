@@ -10,12 +10,12 @@ import pytest
 import torch
 from media import frame_count, stream_info
 
-from ltxcore.demo_data import moving_square_clip
 from ltxcore.errors import RequestRejected
+from ltxcore.job.request import parse_request
 from ltxcore.manifests import ValidationClip
+from ltxcore.media.probe import probe
+from ltxcore.media.synth import moving_square_clip
 from ltxcore.model.spec import ModelSpec
-from ltxcore.probe import probe
-from ltxcore.request import parse_request
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.reel import render_validation
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from media import make_video
 
+from ltxcore.intake.scenes import split_scenes
 from ltxcore.manifests import SourceClip
-from ltxcore.probe import probe
-from ltxcore.split_scenes import split_scenes
+from ltxcore.media.probe import probe
 
 
 def clip_of(path: Path) -> SourceClip:

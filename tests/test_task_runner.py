@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from flows.runners import ENV, task_runner
-from ltxcore.demo_data import make_demo_archive
-from ltxcore.fit import FitSettings
+from ltxcore.intake.fit import FitSettings
+from ltxcore.media.synth import make_demo_archive
 from ltxcore.settings import JobSettings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

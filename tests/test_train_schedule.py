@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltxcore.request import ExtendSuffixRequest
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
 from ltxcore.train.config import TrainConfig
 from ltxcore.train.data import ClipOrder, split_holdout

@@ -15,14 +15,14 @@ import safetensors.torch
 import torch
 
 from ltxcore import geometry
+from ltxcore.job.request import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.manifests import DatasetManifest, FittedClip, LatentCache, LatentClip
 from ltxcore.model.encode import audio_clip_bytes, batch_size_for, encode_audio, encode_video, video_clip_bytes
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts, prompt_bytes
-from ltxcore.request import DEFAULT_NEGATIVE_PROMPT
-from ltxcore.store import atomic_write_bytes, content_key, read_manifest, stage_lock, write_manifest
+from ltxcore.store.stage import atomic_write_bytes, content_key, read_manifest, stage_lock, write_manifest
 
 STAGE = "encode"
 VERSION = 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from ltxcore.storage import filesystem, is_remote
+from ltxcore.store.fs import filesystem, is_remote
 
 TINY = "tiny"
 

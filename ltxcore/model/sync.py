@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ltxcore.storage import filesystem
-from ltxcore.store import atomic_write_text, replace_atomically, stage_lock
+from ltxcore.store.fs import filesystem
+from ltxcore.store.stage import atomic_write_text, replace_atomically, stage_lock
 
 MARKER = ".synced.json"
 

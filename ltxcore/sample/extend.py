@@ -19,15 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltxcore import geometry
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
+from ltxcore.job.request import DEFAULT_NEGATIVE_PROMPT, ExtendSuffixRequest
+from ltxcore.media.mux import resample_wav, write_mp4, write_wav
 from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
 from ltxcore.model.loader import Components
 from ltxcore.model.lora import load_lora
 from ltxcore.model.text import encode_prompts
-from ltxcore.request import DEFAULT_NEGATIVE_PROMPT, ExtendSuffixRequest
 from ltxcore.sample.closing import Closing, Loc, closing_from_frames, encode_suffix, fit_closing
 from ltxcore.sample.decode import decode_audio, decode_video
 from ltxcore.sample.guidance import Guidance
-from ltxcore.sample.mux import resample_wav, write_mp4, write_wav
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
 from ltxcore.sample.seam import SeamMetric, seam_metric
 

@@ -20,15 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.errors import RequestRejected
 from ltxcore.manifests import LatentCache, ValidationClip
+from ltxcore.media.mux import write_mp4
 from ltxcore.model.cache import cached_text
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
 from ltxcore.sample.extend import ExtendSettings, Extension, extend_in_memory, sample_parts, write_extension
-from ltxcore.sample.mux import write_mp4
 from ltxcore.sample.seam import SeamMetric
-from ltxcore.store import atomic_write_text
+from ltxcore.store.stage import atomic_write_text
 
 MIN_WIDTH = 384  # entries narrower than this are scaled up by a whole factor
 LEAD_COLOUR = (220, 50, 50)

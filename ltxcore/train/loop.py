@@ -20,7 +20,7 @@ import torch
 
 from ltxcore.manifests import LatentCache
 from ltxcore.model.spec import ModelSpec
-from ltxcore.store import stage_lock
+from ltxcore.store.stage import stage_lock
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.data import LatentSource, as_source
 from ltxcore.train.outputs import RunFiles, finish_run

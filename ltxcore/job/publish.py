@@ -9,9 +9,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ltxcore.request import ExtendSuffixResult, OutputFile
-from ltxcore.storage import filesystem, is_remote
-from ltxcore.store import atomic_write_text, replace_atomically
+from ltxcore.job.request import ExtendSuffixResult, OutputFile
+from ltxcore.store.fs import filesystem, is_remote
+from ltxcore.store.stage import atomic_write_text, replace_atomically
 
 RESULT_NAME = "result.json"
 _CONTENT_TYPES = {

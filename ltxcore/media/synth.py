@@ -12,7 +12,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from ltxcore.ffmpeg_bin import ffmpeg
+from ltxcore.media.ffmpeg_bin import ffmpeg
 
 _COLOURS = [("red", 440), ("yellow", 523), ("cyan", 659), ("magenta", 784), ("lime", 330), ("orange", 392)]
 

@@ -15,8 +15,8 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-from ltxcore import ffmpeg_bin
 from ltxcore.manifests import ExtractResult, ProbeInfo, SkippedClip, SourceClip
+from ltxcore.media import ffmpeg_bin
 
 # Demuxers a real clip from a phone, camera or screen recorder uses (mp4/mov, mkv/webm, avi). No playlists.
 ALLOWED_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi")

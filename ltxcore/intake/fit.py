@@ -28,11 +28,11 @@ import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field
 
-from ltxcore import ffmpeg_bin
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
-from ltxcore.probe import INPUT_GUARD
-from ltxcore.request import ExtendSuffixRequest
+from ltxcore.media import ffmpeg_bin
+from ltxcore.media.probe import INPUT_GUARD
 
 PEAK = 10 ** (-1 / 20)  # peak normalisation target: -1 dBFS, headroom for the codec and the vocoder
 # superfast keeps CABAC and deblocking (ultrafast drops both and blocks show); crf 16 is visually transparent.

@@ -13,7 +13,7 @@ from scenedetect import ContentDetector, SceneManager
 from scenedetect.backends.pyav import VideoStreamAv
 
 from ltxcore.manifests import ExtractResult, SourceClip
-from ltxcore.store import read_manifest, stage_lock, write_manifest
+from ltxcore.store.stage import read_manifest, stage_lock, write_manifest
 
 DETECTOR_THRESHOLD = 27.0  # PySceneDetect's default for ContentDetector: hard cuts, not camera motion
 MIN_SCENE_S = 0.5  # shorter "scenes" are flashes or fades; they stay with their neighbour

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ltxcore.errors import TOO_SHORT_MESSAGE, ErrorDetail, RequestRejected
-from ltxcore.extract import extract_archive
-from ltxcore.fetch import fetch
-from ltxcore.fit import FitSettings, fit_clip
 from ltxcore.geometry import video_tokens
+from ltxcore.intake.extract import extract_archive
+from ltxcore.intake.fetch import fetch
+from ltxcore.intake.fit import FitSettings, fit_clip
+from ltxcore.intake.scenes import split_scenes
+from ltxcore.job.request import ExtendSuffixRequest, ensure_sources_allowed
 from ltxcore.manifests import (
     ArchiveRef,
     DatasetManifest,
@@ -28,10 +30,8 @@ from ltxcore.manifests import (
     SourceClip,
     ValidationClip,
 )
-from ltxcore.probe import ProbeError, probe, probe_clips
-from ltxcore.request import ExtendSuffixRequest, ensure_sources_allowed
-from ltxcore.split_scenes import split_scenes
-from ltxcore.store import content_key, run_stage, write_manifest
+from ltxcore.media.probe import ProbeError, probe, probe_clips
+from ltxcore.store.stage import content_key, run_stage, write_manifest
 
 LOC = ("body", "training_data_url")
 RECOMMENDED_CLIPS = 10
@@ -156,7 +156,7 @@ def prepare(
     key = content_key("dataset", 1, manifest=manifest, debug=request.debug_dataset)
     out = work_dir / "dataset" / key
     if request.debug_dataset:
-        from ltxcore.debug_dataset import write_debug_dataset  # it imports this module for `summary`
+        from ltxcore.intake.debug_zip import write_debug_dataset  # it imports this module for `summary`
 
         if not (out / "debug_dataset.zip").is_file():
             write_debug_dataset(manifest, out / "debug_dataset.zip")

@@ -12,10 +12,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ltxcore import ffmpeg_bin
-from ltxcore.dataset import summary
+from ltxcore.intake.build import summary
 from ltxcore.manifests import DatasetManifest, FittedClip
-from ltxcore.store import replace_atomically
+from ltxcore.media import ffmpeg_bin
+from ltxcore.store.stage import replace_atomically
 
 
 def write_debug_dataset(manifest: DatasetManifest, out_path: Path) -> Path:

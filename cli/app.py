@@ -15,7 +15,7 @@ import typer
 from ltxcore.errors import RequestRejected
 
 if TYPE_CHECKING:
-    from ltxcore.request import ExtendSuffixRequest
+    from ltxcore.job.request import ExtendSuffixRequest
 
 app = typer.Typer(
     name="extend-suffix",
@@ -49,7 +49,7 @@ def _reject(exc: RequestRejected) -> None:
 @app.command()
 def check(source: RequestArg) -> None:
     """Validate a request: print the normalised request as JSON, or the 422 body (exit 2)."""
-    from ltxcore.request import parse_request
+    from ltxcore.job.request import parse_request
 
     try:
         request = parse_request(_read(source), allow_local=True)
@@ -81,9 +81,9 @@ def prepare(
     allow_private_hosts: PrivateHostsOpt = False,
 ) -> None:
     """Fetch, extract, probe, split and fit the dataset; print the pre-flight report as JSON."""
-    from ltxcore.dataset import prepare as prepare_dataset
-    from ltxcore.dataset import summary
-    from ltxcore.request import parse_request
+    from ltxcore.intake.build import prepare as prepare_dataset
+    from ltxcore.intake.build import summary
+    from ltxcore.job.request import parse_request
 
     try:
         request = parse_request(_read(source), allow_local=True)
@@ -147,7 +147,7 @@ def run(
     allow_private_hosts: PrivateHostsOpt = False,
 ) -> None:
     """Run the whole job through the Prefect flow; the last stdout line is the ExtendSuffixResult as JSON."""
-    from ltxcore.request import parse_request
+    from ltxcore.job.request import parse_request
 
     try:
         request = parse_request(_read(source), allow_local=True)
@@ -204,8 +204,8 @@ def demo(
     steps: Annotated[int, typer.Option(help="Training steps (100..20000).")] = 100,
 ) -> None:
     """README's main job: synthesise a small dataset and run the whole job on the tiny preset."""
-    from ltxcore.demo_data import make_demo_archive
-    from ltxcore.request import parse_request
+    from ltxcore.job.request import parse_request
+    from ltxcore.media.synth import make_demo_archive
 
     work_dir = work_dir.resolve()
     typer.echo(f"==> synthesising a small dataset under {work_dir / 'data'}", err=True)
@@ -251,7 +251,7 @@ def extend(
     bucket: BucketOpt = None,
 ) -> None:
     """Extend a closing clip backward with a trained LoRA: generated lead-in + the clip's own closing frames."""
-    from ltxcore.request import bucket as bucket_size
+    from ltxcore.job.request import bucket as bucket_size
     from ltxcore.sample.command import extend_command
 
     try:
@@ -344,7 +344,7 @@ def submit(
 ) -> None:
     """Submit a request to a Prefect server (PREFECT_API_URL) and follow the run; last line = result JSON."""
     from flows.remote import follow_run, submit_request
-    from ltxcore.request import parse_request
+    from ltxcore.job.request import parse_request
 
     try:
         request = parse_request(_read(source), allow_local=False)  # a remote worker cannot read this machine

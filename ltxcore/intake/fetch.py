@@ -27,10 +27,10 @@ from urllib.parse import unquote, urljoin, urlparse, urlunparse
 import httpx
 
 from ltxcore.errors import RequestRejected
+from ltxcore.job.request import is_local_url
 from ltxcore.manifests import ArchiveRef
-from ltxcore.request import is_local_url
-from ltxcore.storage import filesystem
-from ltxcore.store import content_key
+from ltxcore.store.fs import filesystem
+from ltxcore.store.stage import content_key
 
 Loc = tuple[str | int, ...]
 

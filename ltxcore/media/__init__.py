@@ -1,0 +1,1 @@
+"""Media through ffmpeg: the binaries and input guard, probing, muxing, synthetic clips."""

@@ -1,0 +1,1 @@
+"""Stage outputs: content keys, atomic writes, stage directories and their locks, fsspec, the mirror."""
