@@ -81,8 +81,8 @@ def prepare(
     allow_private_hosts: PrivateHostsOpt = False,
 ) -> None:
     """Fetch, extract, probe, split and fit the dataset; print the pre-flight report as JSON."""
-    from ltxcore.intake.build import prepare as prepare_dataset
-    from ltxcore.intake.build import summary
+    from ltxcore.intake.report import summary
+    from ltxcore.job.prepare import prepare as prepare_dataset
     from ltxcore.job.request import parse_request
 
     try:

@@ -23,7 +23,7 @@ from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, billabl
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.settings import JobSettings
-from ltxcore.store.stage import content_key
+from ltxcore.store.keys import content_key
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 

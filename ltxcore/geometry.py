@@ -7,6 +7,8 @@ last N pixel frames (N a multiple of 8) are exactly the last N/8 latent frames. 
 
 from __future__ import annotations
 
+from typing import Literal
+
 VAE_SPATIAL = 32
 VAE_TEMPORAL = 8
 VIDEO_LATENT_CHANNELS = 128
@@ -111,3 +113,32 @@ def suffix_windows(num_frames: int, conditioning_frames: int, fps: float) -> dic
     steps = audio_steps(num_frames / fps)
     audio = audio_step_times(steps)[steps - audio_suffix_steps(conditioning_frames, fps):]
     return {"video": (video[0][0], video[-1][1]), "audio": (audio[0][0], audio[-1][1])}
+
+
+# --- the endpoint's resolution buckets ---
+
+Resolution = Literal["low", "medium", "high"]
+AspectRatio = Literal["16:9", "1:1", "9:16"]
+
+# (width, height) per resolution and aspect ratio: the endpoint's table. Every side is a multiple of 32 (VAE stride).
+BUCKETS: dict[tuple[str, str], tuple[int, int]] = {
+    ("low", "16:9"): (512, 288),
+    ("low", "1:1"): (512, 512),
+    ("low", "9:16"): (288, 512),
+    ("medium", "16:9"): (768, 448),
+    ("medium", "1:1"): (768, 768),
+    ("medium", "9:16"): (448, 768),
+    ("high", "16:9"): (960, 544),
+    ("high", "1:1"): (960, 960),
+    ("high", "9:16"): (544, 960),
+}
+
+
+def bucket(resolution: Resolution, aspect_ratio: AspectRatio) -> tuple[int, int]:
+    """The (width, height) in pixels that clips are fitted to."""
+    return BUCKETS[(resolution, aspect_ratio)]
+
+
+def snap_frames(n: int) -> int:
+    """Snap a frame count DOWN to the nearest 8k+1 (the VAE's causal grid): 90 -> 89, 89 -> 89, 16 -> 9."""
+    return (n - 1) // 8 * 8 + 1

@@ -140,7 +140,6 @@ class DatasetManifest(BaseModel):
     height: int
     conditioning_frames: int
     with_audio: bool
-    validation: list[ValidationClip] = Field(default_factory=list)
 
 
 class LatentClip(BaseModel):

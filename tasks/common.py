@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_HOME
 from tqdm import tqdm
 
 from ltxcore.errors import RequestRejected
-from ltxcore.store.stage import content_key
+from ltxcore.store.keys import content_key
 from tasks.locks import KernelLockManager
 
 CACHE_FOR = timedelta(days=30)

@@ -8,9 +8,11 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from ltxcore.intake import build as dataset
+from ltxcore.intake import validation
 from ltxcore.intake.debug_zip import write_debug_dataset
 from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
+from ltxcore.intake.report import summary
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import (
     ArchiveRef,
@@ -22,15 +24,15 @@ from ltxcore.manifests import (
     ValidationClip,
 )
 from ltxcore.settings import JobSettings
+from ltxcore.store.keys import content_key
 from ltxcore.store.mirror import mirrored
-from ltxcore.store.stage import content_key
 from tasks.common import CACHE_FOR, IO_RETRIES, stage_key
 
 
 @task(name="check-validation-clips", cache_key_fn=stage_key("validation", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
 @mirrored
 def check_validation_clips(request: ExtendSuffixRequest, settings: JobSettings) -> list[ValidationClip]:
-    return dataset.check_validation_clips(
+    return validation.check_validation_clips(
         request,
         Path(settings.work_root),
         allow_local=settings.allow_local_inputs,
@@ -95,7 +97,7 @@ def build(
         conditioning_frames=conditioning_frames,
         validation=validation,
     )
-    report = dataset.summary(manifest)
+    report = summary(manifest)
     rows = [
         {k: r[k] for k in ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")}
         | {"status": "kept"}

@@ -16,8 +16,8 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.extend import ExtendSettings, sample_parts
 from ltxcore.sample.reel import cached_validation_texts, render_validation, report_markdown
 from ltxcore.settings import JobSettings
+from ltxcore.store.keys import content_key
 from ltxcore.store.mirror import CheckpointMirror, StageMirror, mirrored
-from ltxcore.store.stage import content_key
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy

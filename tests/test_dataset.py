@@ -10,9 +10,12 @@ import pytest
 from media import frame_count, make_image, make_video, make_zip, stream_info
 
 from ltxcore.errors import TOO_SHORT_MESSAGE, RequestRejected
-from ltxcore.intake.build import build_dataset, check_validation_clips, prepare, summary
+from ltxcore.intake.build import build_dataset
 from ltxcore.intake.debug_zip import write_debug_dataset
 from ltxcore.intake.fit import FitSettings
+from ltxcore.intake.report import summary
+from ltxcore.intake.validation import check_validation_clips
+from ltxcore.job.prepare import prepare
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import FittedClip, SkippedClip
 

@@ -10,7 +10,6 @@ import soundfile as sf
 from media import frame_count, frame_indices, gray_frames, make_video, stream_info
 
 from ltxcore.intake.fit import FitSettings, fit_clip, plan_windows
-from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
 from ltxcore.media.probe import probe
 
@@ -24,16 +23,6 @@ def clip_of(path: Path, caption: str = "") -> SourceClip:
 def fitted(result: list[FittedClip] | SkippedClip) -> list[FittedClip]:
     assert isinstance(result, list), result
     return result
-
-
-def test_settings_from_request_use_the_bucket_and_the_snapped_frame_count() -> None:
-    req = ExtendSuffixRequest(training_data_url="s3://b/x.zip", number_of_frames=50, frame_rate=30,
-                              resolution="low", aspect_ratio="9:16", auto_scale_input=True, with_audio=True,
-                              trigger_phrase="sks")
-    s = FitSettings.from_request(req)
-    assert (s.num_frames, s.fps, s.width, s.height) == (49, 30, 288, 512)
-    assert s.auto_scale and s.with_audio and s.audio_normalize and s.audio_preserve_pitch and s.trigger_phrase == "sks"
-    assert s.audio_samples == round(16000 * 49 / 30)
 
 
 def test_windows_end_at_the_clips_real_ending(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ import torch
 from media import frame_count, stream_info
 
 from ltxcore.errors import RequestRejected
+from ltxcore.job.plan import extend_settings
 from ltxcore.job.request import parse_request
+from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import ValidationClip
 from ltxcore.media.probe import probe
 from ltxcore.media.synth import moving_square_clip
@@ -73,9 +75,7 @@ def test_request_settings_and_a_too_short_clip_give_the_contract_422(tmp_path: P
     request = parse_request({"training_data_url": "https://example.com/d.zip", "conditioning_frames": 16,
                              "validation_number_of_frames": 40, "validation_frame_rate": 12,
                              "validation_resolution": "low", "validation_aspect_ratio": "16:9", "stg_scale": 0.0})
-    settings = ExtendSettings.for_validation(request)
-    assert (settings.num_frames, settings.fps, settings.width, settings.height) == (33, 12, 512, 288)
-    assert settings.conditioning_frames == 16 and settings.stg_scale == 0.0
+    settings = extend_settings(request, JobSettings(work_root=str(tmp_path)))
     ok = validation_clip(tmp_path / "ok.mp4", 0, 2.0, "red")
     short = validation_clip(tmp_path / "short.mp4", 1, 1.25, "blue")  # 15 frames at 12 fps < 16
     with pytest.raises(RequestRejected) as err:

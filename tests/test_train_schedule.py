@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
 from ltxcore.train.config import TrainConfig
 from ltxcore.train.data import ClipOrder, split_holdout
@@ -33,16 +32,6 @@ def test_default_warmup_is_five_percent_capped_at_100():
     assert TrainConfig(steps=400).warmup_steps == 20
     assert TrainConfig(steps=20000).warmup_steps == 100
     assert TrainConfig(steps=400, warmup=0).warmup_steps == 0
-
-
-def test_config_from_request_takes_the_training_fields():
-    req = ExtendSuffixRequest(training_data_url="https://x/y.zip", rank=16, number_of_steps=300, learning_rate=1e-4,
-                              conditioning_frames=16, frame_rate=25, with_audio=True, trigger_phrase="sks")
-    cfg = TrainConfig.from_request(req, gradient_checkpointing=True, seed=7)
-    assert (cfg.rank, cfg.steps, cfg.learning_rate, cfg.conditioning_frames) == (16, 300, 1e-4, 16)
-    assert (cfg.frame_rate, cfg.with_audio, cfg.trigger_phrase, cfg.seed) == (25, True, "sks", 7)
-    with pytest.raises(ValueError):
-        TrainConfig(conditioning_frames=12)
 
 
 def test_data_order_is_seeded_and_covers_every_clip_each_epoch():

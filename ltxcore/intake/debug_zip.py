@@ -12,10 +12,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ltxcore.intake.build import summary
+from ltxcore.intake.report import summary
 from ltxcore.manifests import DatasetManifest, FittedClip
 from ltxcore.media import ffmpeg_bin
-from ltxcore.store.stage import replace_atomically
+from ltxcore.store.atomic import replace_atomically
+from ltxcore.store.stages import DEBUG_DATASET
 
 
 def write_debug_dataset(manifest: DatasetManifest, out_path: Path) -> Path:
@@ -44,4 +45,12 @@ def _with_audio(clip: FittedClip, scratch: Path) -> Path:
            "-protocol_whitelist", "file", "-f", "wav", "-i", "file:" + clip.audio_path,
            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-f", "mp4", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    return out
+
+
+def debug_zip_stage(manifest: DatasetManifest, work_dir: Path) -> Path:
+    """The debug dataset of `manifest` under `debug-dataset/<key>/`, written once."""
+    out = DEBUG_DATASET.dir(work_dir, manifest=manifest) / "debug_dataset.zip"
+    if not out.is_file():
+        write_debug_dataset(manifest, out)
     return out

@@ -27,10 +27,9 @@ from urllib.parse import unquote, urljoin, urlparse, urlunparse
 import httpx
 
 from ltxcore.errors import RequestRejected
-from ltxcore.job.request import is_local_url
 from ltxcore.manifests import ArchiveRef
 from ltxcore.store.fs import filesystem
-from ltxcore.store.stage import content_key
+from ltxcore.store.keys import content_key
 
 Loc = tuple[str | int, ...]
 
@@ -45,6 +44,13 @@ _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 class _Transient(Exception):
     """A failure worth another attempt; its message is what the user sees if every attempt fails."""
+
+
+def is_local_url(url: str) -> bool:
+    """True for a plain path or a file:// URL: inputs only some deployments may read."""
+    scheme = urlparse(url).scheme.lower()
+    return scheme in ("", "file") or len(scheme) == 1  # a one-letter scheme is a Windows drive
+
 
 
 def fetch(
@@ -92,7 +98,7 @@ def _store(
             out.flush()
             os.fsync(out.fileno())
         sha = digest.hexdigest()
-        final = dest_dir / f"{content_key('fetch', 1, url=url, sha256=sha)}{_extension(url)}"
+        final = dest_dir / f"{FETCH.key(url=url, sha256=sha)}{_extension(url)}"
         os.replace(tmp, final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

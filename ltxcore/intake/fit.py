@@ -29,7 +29,6 @@ import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
-from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
 from ltxcore.media import ffmpeg_bin
 from ltxcore.media.probe import INPUT_GUARD
@@ -56,16 +55,6 @@ class FitSettings(BaseModel):
     audio_preserve_pitch: bool = True
     max_windows: int = Field(default=4, ge=1, description="Most end-aligned windows taken from one clip.")
     trigger_phrase: str = ""
-
-    @classmethod
-    def from_request(cls, req: ExtendSuffixRequest, **overrides: object) -> FitSettings:
-        width, height = req.size
-        values: dict[str, object] = dict(
-            num_frames=req.number_of_frames, fps=req.frame_rate, width=width, height=height,
-            auto_scale=req.auto_scale_input, with_audio=req.with_audio, audio_normalize=req.audio_normalize,
-            audio_preserve_pitch=req.audio_preserve_pitch, trigger_phrase=req.trigger_phrase,
-        )
-        return cls.model_validate(values | overrides)
 
     @property
     def window_s(self) -> float:

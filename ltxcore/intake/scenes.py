@@ -13,7 +13,7 @@ from scenedetect import ContentDetector, SceneManager
 from scenedetect.backends.pyav import VideoStreamAv
 
 from ltxcore.manifests import ExtractResult, SourceClip
-from ltxcore.store.stage import read_manifest, stage_lock, write_manifest
+from ltxcore.store.stage import compute_once
 
 DETECTOR_THRESHOLD = 27.0  # PySceneDetect's default for ContentDetector: hard cuts, not camera motion
 MIN_SCENE_S = 0.5  # shorter "scenes" are flashes or fades; they stay with their neighbour
@@ -28,17 +28,14 @@ def split_scenes(clip: SourceClip, threshold_s: float, out_dir: Path) -> list[So
     assert clip.probe is not None, "probe the clip before splitting it"
     if clip.duration <= threshold_s:
         return [clip]
-    cache = out_dir / "scenes.json"
-    done = read_manifest(cache, ExtractResult)
-    if done is not None:
-        return done.clips
-    with stage_lock(out_dir):
-        if (done := read_manifest(cache, ExtractResult)) is not None:
-            return done.clips
-        bounds = detect_cuts(Path(clip.path), clip.start, clip.stop, clip.probe.fps)
-        scenes = [_scene(clip, i, a, b) for i, (a, b) in enumerate(bounds)] if len(bounds) > 1 else [clip]
-        write_manifest(cache, ExtractResult(clips=scenes))
-        return scenes
+    probe = clip.probe
+
+    def detect(_out: Path) -> ExtractResult:
+        bounds = detect_cuts(Path(clip.path), clip.start, clip.stop, probe.fps)
+        return ExtractResult(clips=[_scene(clip, i, a, b) for i, (a, b) in enumerate(bounds)] if len(bounds) > 1
+                             else [clip])
+
+    return compute_once(out_dir, ExtractResult, detect, manifest="scenes.json").clips
 
 
 def detect_cuts(path: Path, start: float, stop: float, fps: float) -> list[tuple[float, float]]:

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 from ltxcore.job.request import ExtendSuffixResult, OutputFile
+from ltxcore.store.atomic import atomic_write_text, replace_atomically
 from ltxcore.store.fs import filesystem, is_remote
-from ltxcore.store.stage import atomic_write_text, replace_atomically
 
 RESULT_NAME = "result.json"
 _CONTENT_TYPES = {

@@ -14,46 +14,11 @@ from urllib.parse import urlparse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ltxcore.errors import ErrorDetail, RequestRejected
-
-Resolution = Literal["low", "medium", "high"]
-AspectRatio = Literal["16:9", "1:1", "9:16"]
-
-# (width, height) per resolution and aspect ratio: the endpoint's table. Every side is a multiple of 32 (VAE stride).
-BUCKETS: dict[tuple[str, str], tuple[int, int]] = {
-    ("low", "16:9"): (512, 288),
-    ("low", "1:1"): (512, 512),
-    ("low", "9:16"): (288, 512),
-    ("medium", "16:9"): (768, 448),
-    ("medium", "1:1"): (768, 768),
-    ("medium", "9:16"): (448, 768),
-    ("high", "16:9"): (960, 544),
-    ("high", "1:1"): (960, 960),
-    ("high", "9:16"): (544, 960),
-}
-
-DEFAULT_NEGATIVE_PROMPT = (
-    "worst quality, low quality, blurry, out of focus, jittery, shaky, inconsistent motion, distorted, deformed, "
-    "disfigured, morphing, flickering, warped, smeared, low resolution, pixelated, compression artifacts, "
-    "watermark, text, subtitles, static, frozen frame, abrupt cut, unnatural movement"
-)
+from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
+from ltxcore.intake.fetch import is_local_url
+from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 
 URL_SCHEMES = ("http", "https", "s3", "file")
-
-
-def bucket(resolution: Resolution, aspect_ratio: AspectRatio) -> tuple[int, int]:
-    """The (width, height) in pixels that clips are fitted to."""
-    return BUCKETS[(resolution, aspect_ratio)]
-
-
-def snap_frames(n: int) -> int:
-    """Snap a frame count DOWN to the nearest 8k+1 (the VAE's causal grid): 90 -> 89, 89 -> 89, 16 -> 9."""
-    return (n - 1) // 8 * 8 + 1
-
-
-def is_local_url(url: str) -> bool:
-    """True for a plain path or a file:// URL: inputs only some deployments may read."""
-    scheme = urlparse(url).scheme.lower()
-    return scheme in ("", "file") or len(scheme) == 1  # a one-letter scheme is a Windows drive
 
 
 def _check_url(url: str) -> str:

@@ -9,10 +9,11 @@ EXTEND_SUFFIX_FFPROBE, or put ffmpeg/ffprobe on PATH (Debian's ffmpeg 5.1 works 
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
 from pathlib import Path
+
+from ltxcore.settings import ToolSettings
 
 
 class FFmpegMissing(RuntimeError):
@@ -29,7 +30,7 @@ def _works(path: str) -> bool:
 
 @functools.cache
 def _find(name: str) -> str:
-    override = os.environ.get(f"EXTEND_SUFFIX_{name.upper()}")
+    override = getattr(ToolSettings(), name)
     if override:
         if not _works(override):
             raise FFmpegMissing(f"EXTEND_SUFFIX_{name.upper()}={override} does not run")

@@ -15,17 +15,18 @@ import safetensors.torch
 import torch
 
 from ltxcore import geometry
-from ltxcore.job.request import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.manifests import DatasetManifest, FittedClip, LatentCache, LatentClip
 from ltxcore.model.encode import audio_clip_bytes, batch_size_for, encode_audio, encode_video, video_clip_bytes
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts, prompt_bytes
-from ltxcore.store.stage import atomic_write_bytes, content_key, read_manifest, stage_lock, write_manifest
+from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
+from ltxcore.store.atomic import atomic_write_bytes
+from ltxcore.store.keys import content_key
+from ltxcore.store.stage import compute_once
+from ltxcore.store.stages import ENCODE
 
-STAGE = "encode"
-VERSION = 1
 MANIFEST = "latent_cache.json"
 DEFAULT_BUDGET = 4 << 30
 
@@ -74,15 +75,13 @@ def encode_dataset(
         raise ValueError("with_audio is set but some clips have no audio file")
     prompts = sorted({c.caption.strip() for c in manifest.clips} | {negative_prompt.strip(), ""}
                      | {p.strip() for p in extra_prompts})
-    key = content_key(STAGE, VERSION, dataset=manifest, model=spec.fingerprint(), dtype=str(dtype), prompts=prompts)
-    root = Path(out_root) / STAGE / key
-    done = read_manifest(root / MANIFEST, LatentCache)
-    if done is not None:
-        return done
-    with stage_lock(root):  # an identical run encoding right now: wait for it, then reuse what it wrote
-        return read_manifest(root / MANIFEST, LatentCache) or _encode(
-            manifest, spec, root, device, dtype, memory_budget_bytes, negative_prompt, prompts, progress
-        )
+    root = ENCODE.dir(out_root, dataset=manifest, model=spec.fingerprint(), dtype=str(dtype), prompts=prompts)
+    return compute_once(
+        root,
+        LatentCache,
+        lambda out: _encode(manifest, spec, out, device, dtype, memory_budget_bytes, negative_prompt, prompts, progress),
+        manifest=MANIFEST,
+    )
 
 
 def _encode(
@@ -112,7 +111,6 @@ def _encode(
         suffix_latent_frames=geometry.suffix_latent_frames(manifest.conditioning_frames),
         audio_suffix_steps=geometry.audio_suffix_steps(manifest.conditioning_frames, manifest.fps),
     )
-    write_manifest(root / MANIFEST, cache)
     return cache
 
 

@@ -59,7 +59,7 @@ def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float
 
     `flops_bucket=None` skips the FLOP count (the slow part: about 30 s on a CPU).
     """
-    from ltxcore.job.request import BUCKETS
+    from ltxcore.geometry import BUCKETS
 
     model = meta_transformer(preset)
     params = sum(p.numel() for p in model.parameters())

@@ -66,7 +66,7 @@ def lora_state_dict(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_lora(transformer: torch.nn.Module, path: str | Path) -> Path:
     """Write the adapter to `path` (a .safetensors file), atomically."""
-    from ltxcore.store.stage import atomic_write_bytes
+    from ltxcore.store.atomic import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(path, safetensors.torch.save(lora_state_dict(transformer), metadata={"format": "pt"}))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from ltxcore.settings import ToolSettings
 from ltxcore.store.fs import filesystem, is_remote
 
 TINY = "tiny"
@@ -21,7 +21,7 @@ TINY = "tiny"
 
 def cache_root() -> Path:
     """Where built presets and synced model copies live: $EXTEND_SUFFIX_CACHE or ~/.cache/extend-suffix."""
-    return Path(os.environ.get("EXTEND_SUFFIX_CACHE") or Path.home() / ".cache" / "extend-suffix")
+    return ToolSettings().cache
 
 
 class ModelSpec(BaseModel):

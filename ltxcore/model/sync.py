@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ltxcore.store.atomic import atomic_write_text, replace_atomically
 from ltxcore.store.fs import filesystem
-from ltxcore.store.stage import atomic_write_text, replace_atomically, stage_lock
+from ltxcore.store.stage import stage_lock
 
 MARKER = ".synced.json"
 

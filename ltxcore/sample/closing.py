@@ -18,8 +18,8 @@ import torch
 
 from ltxcore import geometry
 from ltxcore.errors import ErrorDetail, RequestRejected
+from ltxcore.geometry import snap_frames
 from ltxcore.intake.fit import FitSettings, fit_clip
-from ltxcore.job.request import snap_frames
 from ltxcore.manifests import ProbeInfo, SkippedClip, SourceClip, ValidationClip
 from ltxcore.media.probe import probe
 from ltxcore.model.encode import cut_audio_suffix, cut_video_suffix, encode_audio, encode_video

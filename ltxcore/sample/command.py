@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
-from ltxcore.job.request import DEFAULT_NEGATIVE_PROMPT, AspectRatio, Resolution, bucket, snap_frames
+from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
 from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
+from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings, ExtensionResult, extend_video, sample_parts
 from ltxcore.train.adapters import read_metadata
 

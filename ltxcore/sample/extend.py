@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltxcore import geometry
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
-from ltxcore.job.request import DEFAULT_NEGATIVE_PROMPT, ExtendSuffixRequest
 from ltxcore.media.mux import resample_wav, write_mp4, write_wav
 from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
 from ltxcore.model.loader import Components
 from ltxcore.model.lora import load_lora
 from ltxcore.model.text import encode_prompts
+from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.closing import Closing, Loc, closing_from_frames, encode_suffix, fit_closing
 from ltxcore.sample.decode import decode_audio, decode_video
 from ltxcore.sample.guidance import Guidance
@@ -72,18 +72,6 @@ class ExtendSettings(BaseModel):
         if self.conditioning_frames >= self.num_frames:
             raise ValueError(f"conditioning_frames ({self.conditioning_frames}) leaves no lead-in in {self.num_frames}")
         return self
-
-    @classmethod
-    def for_validation(cls, req: ExtendSuffixRequest, **overrides: object) -> ExtendSettings:
-        """The request's validation settings: previews use the validation size, length, rate and negative prompt."""
-        width, height = req.validation_size
-        values: dict[str, object] = dict(
-            num_frames=req.validation_number_of_frames, fps=req.validation_frame_rate, width=width, height=height,
-            conditioning_frames=req.conditioning_frames, with_audio=req.with_audio,
-            negative_prompt=req.validation_negative_prompt, stg_scale=req.stg_scale,
-            audio_normalize=req.audio_normalize,
-        )
-        return cls.model_validate(values | overrides)
 
     @property
     def lead_in_frames(self) -> int:

@@ -28,7 +28,7 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
 from ltxcore.sample.extend import ExtendSettings, Extension, extend_in_memory, sample_parts, write_extension
 from ltxcore.sample.seam import SeamMetric
-from ltxcore.store.stage import atomic_write_text
+from ltxcore.store.atomic import atomic_write_text
 
 MIN_WIDTH = 384  # entries narrower than this are scaled up by a whole factor
 LEAD_COLOUR = (220, 50, 50)

@@ -1,27 +1,27 @@
 """Object storage through fsspec: one way to open local paths, file:// and s3:// alike.
 
-S3 endpoint and credentials come from the environment: EXTEND_SUFFIX_S3_ENDPOINT (or AWS_ENDPOINT_URL) for
-S3-protocol servers other than AWS, and the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / profile chain.
+S3 endpoint and credentials are tool settings (ltxcore.settings): EXTEND_SUFFIX_S3_ENDPOINT (or AWS_ENDPOINT_URL)
+for S3-protocol servers other than AWS, and the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / profile chain.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import fsspec
 from fsspec import AbstractFileSystem
 
+from ltxcore.settings import ToolSettings
+
 
 def s3_options() -> dict[str, Any]:
-    """s3fs options from the environment (no region: it breaks bucket creation on S3-protocol servers)."""
+    """s3fs options from the tool settings (no region: it breaks bucket creation on S3-protocol servers)."""
+    tools = ToolSettings()
     opts: dict[str, Any] = {}
-    endpoint = os.environ.get("EXTEND_SUFFIX_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        opts["client_kwargs"] = {"endpoint_url": endpoint}
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        opts["key"], opts["secret"] = key, secret
+    if tools.s3_endpoint:
+        opts["client_kwargs"] = {"endpoint_url": tools.s3_endpoint}
+    if tools.aws_access_key_id and tools.aws_secret_access_key:
+        opts["key"], opts["secret"] = tools.aws_access_key_id, tools.aws_secret_access_key
     return opts
 
 

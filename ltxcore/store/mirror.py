@@ -17,8 +17,8 @@ from typing import Any, ParamSpec, TypeVar
 from pydantic import BaseModel
 
 from ltxcore.settings import JobSettings
+from ltxcore.store.atomic import replace_atomically
 from ltxcore.store.fs import filesystem
-from ltxcore.store.stage import replace_atomically
 
 P = ParamSpec("P")
 R = TypeVar("R")

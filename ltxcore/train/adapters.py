@@ -16,7 +16,7 @@ import safetensors.torch
 import torch
 
 from ltxcore.model import lora as model_lora
-from ltxcore.store.stage import atomic_write_bytes
+from ltxcore.store.atomic import atomic_write_bytes
 from ltxcore.train.rng import derive_seed
 
 METADATA_KEY = "extend_suffix"

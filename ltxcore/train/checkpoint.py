@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ltxcore.store.stage import atomic_write_bytes, atomic_write_text
+from ltxcore.store.atomic import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ content key, the Prefect task forwards progress events, and the manifest points 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,20 +15,11 @@ from ltxcore.model.lora import ATTENTION_TARGETS
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-class TrainConfig(BaseModel):
-    """One LoRA training run. Request fields come from `from_request`; the rest are trainer settings."""
+class TrainerSettings(BaseModel):
+    """How a deployment trains: every TrainConfig field that is not a request field (EXTEND_SUFFIX_TRAINER, JSON)."""
 
     model_config = _FROZEN
 
-    # From the request
-    rank: int = Field(default=32, ge=1, description="LoRA rank; alpha is always equal to it (see the LoRA notes).")
-    steps: int = Field(default=2000, ge=1, description="Optimizer steps (each of `grad_accum` micro-batches).")
-    learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate, reached after warm-up.")
-    conditioning_frames: int = Field(default=8, ge=8, multiple_of=8, description="Clean trailing pixel frames.")
-    frame_rate: float = Field(default=24, gt=0, description="Frames per second of the training clips.")
-    with_audio: bool = Field(default=False, description="Train audio jointly, with a clean closing audio window.")
-    trigger_phrase: str = Field(default="", description="Recorded in the LoRA metadata and config file.")
-    # Trainer settings
     seed: int = Field(default=42, description="Seeds LoRA init, data order, sigmas and noise.")
     batch_size: int = Field(default=1, ge=1, description="Clips per micro-batch.")
     grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
@@ -59,6 +50,19 @@ class TrainConfig(BaseModel):
     preview_every: int | None = Field(
         default=None, ge=1, description="Steps between validation previews rendered with the live LoRA; None = none."
     )
+
+
+class TrainConfig(TrainerSettings):
+    """One LoRA training run: the request's training fields (ltxcore.job.plan) on top of the trainer settings."""
+
+    # From the request
+    rank: int = Field(default=32, ge=1, description="LoRA rank; alpha is always equal to it (see the LoRA notes).")
+    steps: int = Field(default=2000, ge=1, description="Optimizer steps (each of `grad_accum` micro-batches).")
+    learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate, reached after warm-up.")
+    conditioning_frames: int = Field(default=8, ge=8, multiple_of=8, description="Clean trailing pixel frames.")
+    frame_rate: float = Field(default=24, gt=0, description="Frames per second of the training clips.")
+    with_audio: bool = Field(default=False, description="Train audio jointly, with a clean closing audio window.")
+    trigger_phrase: str = Field(default="", description="Recorded in the LoRA metadata and config file.")
     base_model: str = Field(default="tiny", description="Model spec name, recorded in the LoRA metadata.")
 
     @model_validator(mode="after")
@@ -72,20 +76,6 @@ class TrainConfig(BaseModel):
     def warmup_steps(self) -> int:
         return self.warmup if self.warmup is not None else min(100, self.steps // 20)
 
-    @classmethod
-    def from_request(cls, req: Any, **trainer_settings: Any) -> TrainConfig:
-        """The request's training fields (an `ExtendSuffixRequest`), plus deployment-side trainer settings."""
-        values: dict[str, Any] = {
-            "rank": req.rank,
-            "steps": req.number_of_steps,
-            "learning_rate": req.learning_rate,
-            "conditioning_frames": req.conditioning_frames,
-            "frame_rate": req.frame_rate,
-            "with_audio": req.with_audio,
-            "trigger_phrase": req.trigger_phrase,
-        }
-        values.update(trainer_settings)
-        return cls.model_validate(values)
 
 
 class TrainProgress(BaseModel):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ltxcore import geometry
 from ltxcore.model.lora import lora_config
-from ltxcore.store.stage import atomic_write_text
+from ltxcore.store.atomic import atomic_write_text
 from ltxcore.train.adapters import save_lora_file
 
 if TYPE_CHECKING:

@@ -1,0 +1,114 @@
+"""The one place a request becomes stage settings: `plan_job(request, settings)` gives every stage what it needs,
+so no stage below this module ever sees the request."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltxcore.intake.fit import FitSettings
+from ltxcore.intake.validation import ValidationEntry, ValidationSpec
+from ltxcore.job.request import ExtendSuffixRequest, billable_units
+from ltxcore.job.settings import JobSettings
+from ltxcore.sample.extend import ExtendSettings
+from ltxcore.store.stages import OUTPUTS
+from ltxcore.train.config import LoraRun, TrainConfig
+
+
+class JobPlan(BaseModel):
+    """Every stage's settings for one request on one deployment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    training_data_url: str
+    validation: ValidationSpec
+    with_audio: bool = Field(description="Every training clip must have an audio track.")
+    scene_threshold_s: float | None = Field(description="Scene-split clips longer than this; None = never split.")
+    fit: FitSettings
+    conditioning_frames: int
+    debug_dataset: bool
+    negative_prompt: str
+    prompts: list[str] = Field(description="The validation prompts, embedded with the dataset.")
+    train: TrainConfig
+    extend: ExtendSettings | None = Field(description="How previews and the reel extend; None without validation.")
+    billable_units: int = Field(description="What the run costs once training completes.")
+
+
+def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
+    width, height = settings.bucket_override or request.size
+    fit = FitSettings(
+        num_frames=request.number_of_frames,
+        fps=request.frame_rate,
+        width=width,
+        height=height,
+        auto_scale=request.auto_scale_input,
+        with_audio=request.with_audio,
+        audio_normalize=request.audio_normalize,
+        audio_preserve_pitch=request.audio_preserve_pitch,
+        trigger_phrase=request.trigger_phrase,
+    )
+    return JobPlan(
+        training_data_url=request.training_data_url,
+        validation=validation_spec(request),
+        with_audio=request.with_audio,
+        scene_threshold_s=request.split_input_duration_threshold if request.split_input_into_scenes else None,
+        fit=fit,
+        conditioning_frames=request.conditioning_frames,
+        debug_dataset=request.debug_dataset,
+        negative_prompt=request.validation_negative_prompt,
+        prompts=[v.prompt for v in request.validation],
+        train=train_config(request, settings),
+        extend=extend_settings(request, settings) if request.validation else None,
+        billable_units=billable_units(request.number_of_steps, True),
+    )
+
+
+def validation_spec(request: ExtendSuffixRequest) -> ValidationSpec:
+    return ValidationSpec(
+        entries=[ValidationEntry(video_url=v.video_url, prompt=v.prompt) for v in request.validation],
+        validation_frame_rate=request.validation_frame_rate,
+        conditioning_frames=request.conditioning_frames,
+        with_audio=request.with_audio,
+    )
+
+
+def train_config(request: ExtendSuffixRequest, settings: JobSettings) -> TrainConfig:
+    """The request's training fields on top of the deployment's trainer settings. On a GPU, gradient checkpointing
+    unless a setting says otherwise: the default request (768x768x89, rank 32) needs far more memory without it."""
+    trainer = settings.trainer.model_dump(exclude_unset=True)
+    if settings.torch_device().startswith("cuda"):
+        trainer.setdefault("gradient_checkpointing", True)
+    return TrainConfig.model_validate(
+        trainer
+        | {
+            "rank": request.rank,
+            "steps": request.number_of_steps,
+            "learning_rate": request.learning_rate,
+            "conditioning_frames": request.conditioning_frames,
+            "frame_rate": request.frame_rate,
+            "with_audio": request.with_audio,
+            "trigger_phrase": request.trigger_phrase,
+            "base_model": settings.model,
+        }
+    )
+
+
+def extend_settings(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSettings:
+    """Previews and the reel use the validation size, length, rate and negative prompt."""
+    width, height = settings.bucket_override or request.validation_size
+    return ExtendSettings(
+        num_frames=request.validation_number_of_frames,
+        fps=request.validation_frame_rate,
+        width=width,
+        height=height,
+        conditioning_frames=request.conditioning_frames,
+        with_audio=request.with_audio,
+        negative_prompt=request.validation_negative_prompt,
+        stg_scale=request.stg_scale,
+        audio_normalize=request.audio_normalize,
+        steps=settings.sample_steps,
+    )
+
+
+def output_prefix(settings: JobSettings, request: ExtendSuffixRequest, run: LoraRun) -> str:
+    """Outputs go under a prefix unique to this request and its trained LoRA."""
+    return f"{settings.output_root.rstrip('/')}/{OUTPUTS.key(request=request, run=run)}"

@@ -1,0 +1,92 @@
+"""Deployment settings: where a job runs and what it may touch. Every `EXTEND_SUFFIX_*` variable is a field here
+(the tool settings it extends included), read once where a job enters (the flow, the CLI) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from ltxcore.settings import PREFIX, ToolSettings
+from ltxcore.train.config import TrainerSettings
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (width, height); ValueError for anything else."""
+    w, sep, h = text.strip().lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) <= 0 or int(h) <= 0:
+        raise ValueError(f"expected WIDTHxHEIGHT in pixels, e.g. 64x64 (got {text!r})")
+    return int(w), int(h)
+
+
+class JobSettings(ToolSettings):
+    work_root: str = Field(default_factory=lambda: str(Path.cwd() / "runs"), description="Stage store (a directory).")
+    output_root: str = Field(
+        default="", description="Where outputs are published: a directory or an s3:// prefix; default <work>/outputs."
+    )
+    model: str = Field(default="tiny", description="'tiny', a diffusers-layout directory or an s3:// prefix.")
+    allow_local_inputs: bool = Field(
+        default=False,
+        validation_alias=f"{PREFIX}ALLOW_LOCAL",
+        description="Accept local paths and file:// URLs as inputs.",
+    )
+    allow_private_hosts: bool = Field(default=False, description="Accept URLs resolving to private/loopback hosts.")
+    device: str = Field(default="auto", description="'auto', 'cpu' or 'cuda'.")
+    bucket_override: tuple[int, int] | None = Field(
+        default=None,
+        description="WxH replacing every resolution bucket: for smoke tests and the tiny-model demo only, where a "
+        "512-960 px bucket would spend minutes in a toy VAE.",
+    )
+    train_deployment: str | None = Field(
+        default=None, description="flow/deployment that trains (a GPU pool); unset trains in the job's own process."
+    )
+    stage_mirror: str | None = Field(
+        default=None, description="s3:// prefix mirroring every stage's files, for workers that share no disk."
+    )
+    sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
+    trainer: TrainerSettings = Field(default_factory=TrainerSettings, description="Trainer settings (JSON).")
+    task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
+    lock_dir: str | None = Field(default=None, description="Prefect lock files; default $PREFECT_HOME/locks.")
+    progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
+
+    @field_validator("bucket_override", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _output_root(self) -> JobSettings:
+        if not self.output_root:
+            object.__setattr__(self, "output_root", f"{self.work_root.rstrip('/')}/outputs")
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        """The deployment settings as environment variables (for a subprocess or a deployment's job variables)."""
+        env = {
+            f"{PREFIX}WORK_ROOT": self.work_root,
+            f"{PREFIX}OUTPUT_ROOT": self.output_root,
+            f"{PREFIX}MODEL": self.model,
+            f"{PREFIX}ALLOW_LOCAL": str(self.allow_local_inputs).lower(),
+            f"{PREFIX}ALLOW_PRIVATE_HOSTS": str(self.allow_private_hosts).lower(),
+            f"{PREFIX}DEVICE": self.device,
+            f"{PREFIX}TRAINER": self.trainer.model_dump_json(exclude_defaults=True),
+            f"{PREFIX}SAMPLE_STEPS": str(self.sample_steps),
+            f"{PREFIX}TASK_RUNNER": self.task_runner,
+            f"{PREFIX}PROGRESS_BAR": str(self.progress_bar).lower(),
+        }
+        optional = {
+            "TRAIN_DEPLOYMENT": self.train_deployment,
+            "STAGE_MIRROR": self.stage_mirror,
+            "LOCK_DIR": self.lock_dir,
+            "BUCKET_OVERRIDE": "{}x{}".format(*self.bucket_override) if self.bucket_override else None,
+        }
+        env.update({f"{PREFIX}{k}": v for k, v in optional.items() if v})
+        return env
+
+    def torch_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
