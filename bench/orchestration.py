@@ -28,8 +28,8 @@ def measure(clips: int = 3) -> dict:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from ltxcore.intake.fit import FitSettings
+    from ltxcore.job.settings import JobSettings
     from ltxcore.media.synth import make_demo_archive
-    from ltxcore.settings import JobSettings
     from tasks import dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-orch-"))

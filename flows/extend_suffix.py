@@ -1,6 +1,6 @@
 """The extend-suffix job as people see it in the Prefect UI: one flow that reads like the pipeline diagram.
 
-validate -> fetch validation clips -> fetch archive -> extract -> probe -> split (mapped) -> fit (mapped)
+validate -> plan -> validation clips -> fetch archive -> extract -> probe -> split (mapped) -> fit (mapped)
 -> build dataset -> encode -> train -> render validation -> publish
 
 Every stage is content-addressed, so a retried run or a new run of the same request finds the finished stages
@@ -16,23 +16,22 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed, State
 from pydantic_core import to_jsonable_python
 
-from flows.runners import task_runner_from_env
+from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
-from ltxcore.intake.fit import FitSettings
-from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, billable_units, validate_request
+from ltxcore.job.plan import output_prefix, plan_job
+from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult
+from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
-from ltxcore.settings import JobSettings
-from ltxcore.store.keys import content_key
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 
 
 # The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER; see flows/runners.py).
-@flow(name="extend-suffix", log_prints=True, persist_result=True, task_runner=task_runner_from_env())
+@flow(name="extend-suffix", log_prints=True, persist_result=True, task_runner=task_runner(JobSettings().task_runner))
 def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
     """Train a backward-extension LoRA for LTX-2.3 from a zip of videos."""
-    settings = JobSettings.from_env()
+    settings = JobSettings()
     try:
         return _run(request, settings)
     except RequestRejected as exc:
@@ -40,45 +39,32 @@ def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
 
 
 def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixResult:
-    logger = get_run_logger()
-    # 1. the contract: cross-field rules and where inputs may come from (the schema already held the field limits)
-    validate_request(request, allow_local=settings.allow_local_inputs)
+    # 1. the contract: cross-field rules and where inputs may come from (the schema already held the field limits),
+    # then every stage's settings
+    plan = plan_job(request, settings)
     work = settings.work_root
     # 2. intake: validation clips first (small, and a bad one must fail before the heavy work)
-    validation = dataset.check_validation_clips(request, settings)
-    archive = dataset.fetch_archive(request.training_data_url, settings)
-    extracted = dataset.extract(archive, work)
-    probed = dataset.probe(extracted, work, request.with_audio)
+    validation = dataset.validation_clips(plan.validation, settings)
+    archive = dataset.fetch_archive(plan.training_data_url, settings)
+    probed = dataset.probe(dataset.extract(archive, work), work, plan.with_audio)
     sources = probed.clips
-    if request.split_input_into_scenes:
-        scenes = dataset.split.map(
-            probed.clips, unmapped(request.split_input_duration_threshold), unmapped(work)
-        ).result()
-        sources = [s for group in scenes for s in group]
-    width, height = settings.train_size(request.size)
-    fit_settings = FitSettings.from_request(request, width=width, height=height)
-    fitted = dataset.fit.map(sources, unmapped(fit_settings), unmapped(work)).result()
-    manifest = dataset.build(fitted, probed.skipped, fit_settings, request.conditioning_frames, validation)
+    if plan.scene_threshold_s is not None:
+        scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
+        sources = [scene for group in scenes for scene in group]
+    fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
+    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
     for warning in manifest.warnings:
-        logger.warning(warning)
-    debug_zip = dataset.debug_zip(manifest, work) if request.debug_dataset else None
+        get_run_logger().warning(warning)
+    debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None
     # 3. model: encode once, then train (resuming from the newest checkpoint if a run was cut short)
-    prompts = [v.prompt for v in request.validation]
-    cache = model.encode(manifest, settings, request.validation_negative_prompt, prompts)
-    extend = None
-    if validation:
-        vw, vh = settings.bucket_override or request.validation_size
-        extend = ExtendSettings.for_validation(request, width=vw, height=vh, steps=settings.sample_steps)
-    config = TrainConfig.from_request(request, base_model=settings.model, **settings.trainer_settings())
-    run = _train(cache, config, settings, validation, extend)
+    cache = model.encode(manifest, settings, plan.negative_prompt, plan.prompts)
+    run = _train(cache, plan.train, settings, validation, plan.extend)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
-    video = model.render(run, cache, validation, extend, settings) if extend else None
+    video = model.render(run, cache, validation, plan.extend, settings) if plan.extend else None
     # 5. publish under a prefix unique to this request
-    prefix = f"{settings.output_root.rstrip('/')}/{content_key('outputs', 1, request=request, run=run)}"
-    return publish.publish(
-        prefix, run.lora_path, run.config_path, billable_units(request.number_of_steps, True), video, debug_zip
-    )
+    prefix = output_prefix(settings, request, run)
+    return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip)
 
 
 def _train(

@@ -13,16 +13,11 @@ results must live in shared storage (PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK).
 
 from __future__ import annotations
 
-import os
-
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-ENV = "EXTEND_SUFFIX_TASK_RUNNER"
+from ltxcore.settings import PREFIX
 
-
-def task_runner_from_env() -> TaskRunner:
-    return task_runner(os.environ.get(ENV, "threads"))
-
+ENV = f"{PREFIX}TASK_RUNNER"
 
 def task_runner(setting: str) -> TaskRunner:
     """The task runner a setting names (see the module docstring); ValueError for one it does not."""

@@ -5,9 +5,9 @@ different machines need a shared result store (PREFECT_RESULTS_DEFAULT_STORAGE_B
 
 from prefect import flow
 
+from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
-from ltxcore.settings import JobSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import model
 
@@ -17,4 +17,4 @@ def train_lora_stage(
     cache: LatentCache, config: TrainConfig, validation: list[ValidationClip], extend: ExtendSettings | None = None
 ) -> LoraRun:
     """Train (or resume) the suffix LoRA on a GPU worker."""
-    return model.train(cache, config, JobSettings.from_env(), validation, extend)
+    return model.train(cache, config, JobSettings(), validation, extend)

@@ -1,15 +1,16 @@
-"""What every stage task shares: content-addressed cache keys, the transient-fault retry rule, progress forwarding."""
+"""Prefect-only helpers every stage task shares: cache keys from the stage registry, the lock policy, the
+transient-fault retry rule, progress forwarding and the stage mirror around each task."""
 
 from __future__ import annotations
 
-import os
+import functools
 import socket
 import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -20,28 +21,37 @@ from prefect.settings import PREFECT_HOME
 from tqdm import tqdm
 
 from ltxcore.errors import RequestRejected
-from ltxcore.store.keys import content_key
+from ltxcore.job.settings import JobSettings
+from ltxcore.store.mirror import StageMirror
+from ltxcore.store.stage import Stage
 from tasks.locks import KernelLockManager
 
 CACHE_FOR = timedelta(days=30)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def stage_key(stage: str, version: int) -> Callable[[TaskRunContext, dict[str, Any]], str]:
-    """A Prefect cache key fn: the stage's content key (inputs, parameters, stage version), and no run id, so a new
-    run of the same request, or a retry of a failed one, finds every finished stage `Cached`."""
+def stage_key(stage: Stage, *inputs: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
+    """A Prefect cache key fn from the stage's declaration: its name and version, and the task parameters that are
+    its inputs (`settings.model` picks one deployment setting). No run id and no unrelated setting, so a new run of
+    the same request, or a retry of a failed one, finds every finished stage `Cached`."""
 
     def key(_ctx: TaskRunContext, parameters: dict[str, Any]) -> str:
-        return f"{stage}-{content_key(stage, version, **parameters)}"
+        parts = {}
+        for name in inputs:
+            head, _, attr = name.partition(".")
+            parts[name] = getattr(parameters[head], attr) if attr else parameters[head]
+        return f"{stage.name}-{stage.key(**parts)}"
 
     return key
 
 
-def locked_stage_policy(stage: str, version: int) -> CachePolicy:
+def locked_stage_policy(stage: Stage, *inputs: str) -> CachePolicy:
     """The stage key with SERIALIZABLE isolation: of two identical submissions at once, one computes and the other
     waits for the lock and then reads the first one's result as `Cached`. The kernel drops a killed process's lock
     (see tasks.locks); across machines use prefect-redis's RedisLockManager instead."""
-    locks = Path(os.environ.get("EXTEND_SUFFIX_LOCK_DIR") or Path(PREFECT_HOME.value()) / "locks")
-    return CachePolicy.from_cache_key_fn(stage_key(stage, version)).configure(
+    locks = Path(JobSettings().lock_dir or Path(PREFECT_HOME.value()) / "locks")
+    return CachePolicy.from_cache_key_fn(stage_key(stage, *inputs)).configure(
         isolation_level="SERIALIZABLE", lock_manager=KernelLockManager(locks)
     )
 
@@ -65,6 +75,24 @@ IO_RETRIES: dict[str, Any] = {
 }
 
 
+def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
+    """Fetch the files a stage's arguments name before it runs, and mirror the files its result names after
+    (EXTEND_SUFFIX_STAGE_MIRROR; read here because a task may run in a Dask worker's own process)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        settings = JobSettings()
+        mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
+        if mirror is not None:
+            mirror.pull([args, kwargs])
+        result = fn(*args, **kwargs)
+        if mirror is not None:
+            mirror.push(result)
+        return result
+
+    return wrapper
+
+
 class ProgressForwarder:
     """Turns ltxcore progress callbacks into a Prefect progress artifact and throttled log lines."""
 
@@ -75,11 +103,7 @@ class ProgressForwarder:
         self.update_every_s = update_every_s  # one API call per step would slow a fast loop down
         self._last_log = self._last_update = 0.0
         # The CLI asks for a terminal progress bar too; a served deployment has no terminal to draw it on.
-        self.bar = (
-            tqdm(desc=description, unit="step", file=sys.stderr)
-            if os.environ.get("EXTEND_SUFFIX_PROGRESS_BAR") == "1"
-            else None
-        )
+        self.bar = tqdm(desc=description, unit="step", file=sys.stderr) if JobSettings().progress_bar else None
 
     def __call__(self, done: int, total: int, message: str) -> None:
         now = time.monotonic()

@@ -1,4 +1,4 @@
-"""Intake stages as Prefect tasks: each wraps one ltxcore function and returns a small manifest."""
+"""Intake stages as Prefect tasks: each wraps one ltxcore call and returns a small manifest."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from ltxcore.intake import build as dataset
-from ltxcore.intake import validation
-from ltxcore.intake.debug_zip import write_debug_dataset
+from ltxcore.intake import build
+from ltxcore.intake.debug_zip import debug_zip_stage
 from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
-from ltxcore.job.request import ExtendSuffixRequest
+from ltxcore.intake.validation import ValidationSpec, check_validation_clips
+from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import (
     ArchiveRef,
     DatasetManifest,
@@ -23,101 +23,104 @@ from ltxcore.manifests import (
     SourceClip,
     ValidationClip,
 )
-from ltxcore.settings import JobSettings
-from ltxcore.store.keys import content_key
-from ltxcore.store.mirror import mirrored
-from tasks.common import CACHE_FOR, IO_RETRIES, stage_key
+from ltxcore.store import stages
+from tasks.common import CACHE_FOR, IO_RETRIES, mirrored, stage_key
+
+ALLOWED = ("settings.allow_local_inputs", "settings.allow_private_hosts")
 
 
-@task(name="check-validation-clips", cache_key_fn=stage_key("validation", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
+@task(
+    name="check-validation-clips",
+    cache_key_fn=stage_key(stages.VALIDATION, "spec", *ALLOWED),
+    cache_expiration=CACHE_FOR,
+    **IO_RETRIES,
+)
 @mirrored
-def check_validation_clips(request: ExtendSuffixRequest, settings: JobSettings) -> list[ValidationClip]:
-    return validation.check_validation_clips(
-        request,
+def validation_clips(spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
+    return check_validation_clips(
+        spec,
         Path(settings.work_root),
         allow_local=settings.allow_local_inputs,
         allow_private_hosts=settings.allow_private_hosts,
     )
 
 
-@task(name="fetch-archive", cache_key_fn=stage_key("fetch", 1), cache_expiration=CACHE_FOR, **IO_RETRIES)
+@task(name="fetch-archive", cache_key_fn=stage_key(stages.FETCH, "url", *ALLOWED), cache_expiration=CACHE_FOR,
+      **IO_RETRIES)
 @mirrored
 def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
     return fetch(
         url,
-        Path(settings.work_root) / "fetch",
-        loc=dataset.LOC,
+        Path(settings.work_root) / stages.FETCH.name,
+        loc=build.LOC,
         allow_local=settings.allow_local_inputs,
         allow_private_hosts=settings.allow_private_hosts,
     )
 
 
-@task(name="extract-archive", cache_key_fn=stage_key("extract", 1), cache_expiration=CACHE_FOR)
+@task(name="extract-archive", cache_key_fn=stage_key(stages.EXTRACT, "archive"), cache_expiration=CACHE_FOR)
 @mirrored
 def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
-    return dataset.extract_stage(archive, Path(work_root))
+    return build.extract_stage(archive, Path(work_root))
 
 
-@task(name="probe-clips", cache_key_fn=stage_key("probe", 1), cache_expiration=CACHE_FOR)
+@task(name="probe-clips", cache_key_fn=stage_key(stages.PROBE, "clips", "with_audio"), cache_expiration=CACHE_FOR)
 @mirrored
 def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
-    probed = dataset.probe_stage(clips, Path(work_root))
-    if with_audio:
-        dataset.require_audio(probed.clips)  # before decoding anything
-    return probed
+    return build.probe_stage(clips, Path(work_root), with_audio=with_audio)
 
 
 @task(
-    name="split-scenes", task_run_name="split-{clip.id}", cache_key_fn=stage_key("split", 1), cache_expiration=CACHE_FOR
+    name="split-scenes",
+    task_run_name="split-{clip.id}",
+    cache_key_fn=stage_key(stages.SPLIT, "clip", "threshold_s"),
+    cache_expiration=CACHE_FOR,
 )
 @mirrored
 def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceClip]:
-    return dataset.split_stage(clip, threshold_s, Path(work_root))
+    return build.split_stage(clip, threshold_s, Path(work_root))
 
 
-@task(name="fit-clip", task_run_name="fit-{clip.id}", cache_key_fn=stage_key("fit", 1), cache_expiration=CACHE_FOR)
+@task(
+    name="fit-clip",
+    task_run_name="fit-{clip.id}",
+    cache_key_fn=stage_key(stages.FIT, "clip", "settings"),
+    cache_expiration=CACHE_FOR,
+)
 @mirrored
 def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
-    return dataset.fit_stage(clip, settings, Path(work_root))
+    return build.fit_stage(clip, settings, Path(work_root))
 
 
-@task(name="build-dataset", cache_key_fn=stage_key("dataset", 1), cache_expiration=CACHE_FOR)
+@task(
+    name="build-dataset",
+    cache_key_fn=stage_key(stages.DATASET, "fitted", "skipped", "settings", "conditioning_frames"),
+    cache_expiration=CACHE_FOR,
+)
 @mirrored
-def build(
+def dataset(
     fitted: list[FitResult],
     skipped: list[SkippedClip],
     settings: FitSettings,
     conditioning_frames: int,
-    validation: list[ValidationClip],
+    work_root: str,
 ) -> DatasetManifest:
-    manifest = dataset.build_dataset(
-        [c for r in fitted for c in r.clips],
-        [*skipped, *(r.skipped for r in fitted if r.skipped)],
-        settings,
-        conditioning_frames=conditioning_frames,
-        validation=validation,
-    )
+    manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root))
     report = summary(manifest)
-    rows = [
-        {k: r[k] for k in ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")}
-        | {"status": "kept"}
-        for r in report["kept"]
-    ]
+    columns = ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")
+    rows = [{k: r[k] for k in columns} | {"status": "kept"} for r in report["kept"]]
     rows += [{"file": s["file"], "status": f"skipped: {s['reason']}"} for s in report["skipped"]]
+    counts = report["counts"]
     create_table_artifact(
         rows,
         key="dataset-report",
-        description=f"{report['counts']['kept_clips']} training windows from "
-        f"{report['counts']['kept_files']} files; {report['counts']['skipped']} skipped. "
-        + " ".join(report["warnings"]),
+        description=f"{counts['kept_clips']} training windows from {counts['kept_files']} files; "
+        f"{counts['skipped']} skipped. " + " ".join(report["warnings"]),
     )
     return manifest
 
 
-@task(name="debug-dataset", cache_key_fn=stage_key("debug-dataset", 1), cache_expiration=CACHE_FOR)
+@task(name="debug-dataset", cache_key_fn=stage_key(stages.DEBUG_DATASET, "manifest"), cache_expiration=CACHE_FOR)
 @mirrored
 def debug_zip(manifest: DatasetManifest, work_root: str) -> str:
-    out = Path(work_root) / "debug-dataset" / content_key("debug-dataset", 1, manifest=manifest) / "debug_dataset.zip"
-    if not out.is_file():
-        write_debug_dataset(manifest, out)
-    return str(out)
+    return str(debug_zip_stage(manifest, Path(work_root)))

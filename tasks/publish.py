@@ -9,8 +9,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from ltxcore.job import publish as publishing
 from ltxcore.job.request import ExtendSuffixResult
-from ltxcore.store.mirror import mirrored
-from tasks.common import IO_RETRIES
+from tasks.common import IO_RETRIES, mirrored
 
 
 @task(name="publish", **IO_RETRIES)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli.app import app
+from cli.main import app
 
 runner = CliRunner()
 EXE = Path(sys.executable).with_name("extend-suffix")

@@ -15,8 +15,10 @@ from ltxcore.intake.debug_zip import write_debug_dataset
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
 from ltxcore.intake.validation import check_validation_clips
-from ltxcore.job.prepare import prepare
+from ltxcore.job.plan import plan_job, validation_spec
+from ltxcore.job.prepare import prepare as prepare_plan
 from ltxcore.job.request import ExtendSuffixRequest
+from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import FittedClip, SkippedClip
 
 SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
@@ -26,6 +28,12 @@ def request(url: str | Path, **kw: object) -> ExtendSuffixRequest:
     base: dict[str, object] = dict(training_data_url=str(url), number_of_frames=17, frame_rate=24,
                                    resolution="low", aspect_ratio="16:9")
     return ExtendSuffixRequest.model_validate(base | kw)
+
+
+def prepare(req: ExtendSuffixRequest, work: Path, allow_local: bool = True):
+    """The CLI's prepare: the plan for a CLI deployment on this work dir, then every intake stage."""
+    settings = JobSettings(work_root=str(work), allow_local_inputs=allow_local, device="cpu")
+    return prepare_plan(plan_job(req, settings), settings)
 
 
 def skip(file: str, type: str) -> SkippedClip:
@@ -95,14 +103,14 @@ def test_validation_clip_too_short_or_silent_is_named(tmp_path: Path) -> None:
     req = request(tmp_path / "x.zip", with_audio=True, validation=[{"video_url": str(fine)},
                                                                    {"video_url": str(short)}])
     with pytest.raises(RequestRejected) as err:
-        check_validation_clips(req, tmp_path / "w", allow_local=True)
+        check_validation_clips(validation_spec(req), tmp_path / "w", allow_local=True)
     assert {(d.loc, d.type) for d in err.value.details} == {
         (("body", "validation", 1, "video_url"), "too_short"),
         (("body", "validation", 1, "video_url"), "missing_audio"),
     }
     # At a lower validation rate the same clip is long enough: 8 frames needed, 0.5 s x 16 fps = 8.
-    ok = check_validation_clips(request(tmp_path / "x.zip", validation_frame_rate=16,
-                                        validation=[{"video_url": str(fine), "prompt": "p"}]),
+    ok = check_validation_clips(validation_spec(request(tmp_path / "x.zip", validation_frame_rate=16,
+                                        validation=[{"video_url": str(fine), "prompt": "p"}])),
                                 tmp_path / "w", allow_local=True)
     assert [(v.index, v.prompt, v.probe.num_frames) for v in ok] == [(0, "p", 12)]
 
@@ -154,7 +162,7 @@ def test_prepare_with_audio_and_debug_dataset(archive: Path, tmp_path: Path) -> 
                   resolution="low", aspect_ratio="1:1")
     manifest = prepare(req, tmp_path / "work")
     assert manifest.with_audio and all(c.audio_path for c in manifest.clips)
-    (debug,) = (tmp_path / "work" / "dataset").glob("*/debug_dataset.zip")
+    (debug,) = (tmp_path / "work" / "debug-dataset").glob("*/debug_dataset.zip")
     with zipfile.ZipFile(debug) as zf:
         names = set(zf.namelist())
         assert {"manifest.json", "summary.json"} <= names

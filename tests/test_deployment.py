@@ -25,8 +25,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
-from ltxcore.settings import JobSettings
 
 EXE = Path(sys.executable).with_name("extend-suffix")
 T = TypeVar("T")

@@ -14,8 +14,8 @@ from safetensors import safe_open
 
 from ltxcore.errors import TOO_SHORT_MESSAGE
 from ltxcore.job.request import parse_request
+from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
-from ltxcore.settings import JobSettings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -11,8 +11,8 @@ import pytest
 
 from flows.runners import ENV, task_runner
 from ltxcore.intake.fit import FitSettings
+from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
-from ltxcore.settings import JobSettings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -21,10 +21,8 @@ from ltxcore.manifests import (
     FittedClip,
     SkippedClip,
     SourceClip,
-    ValidationClip,
 )
 from ltxcore.media.probe import probe_clips
-from ltxcore.store.keys import content_key
 from ltxcore.store.stage import compute_once
 from ltxcore.store.stages import DATASET, EXTRACT, FIT, PROBE, SPLIT
 

@@ -29,7 +29,7 @@ import httpx
 from ltxcore.errors import RequestRejected
 from ltxcore.manifests import ArchiveRef
 from ltxcore.store.fs import filesystem
-from ltxcore.store.keys import content_key
+from ltxcore.store.stages import FETCH
 
 Loc = tuple[str | int, ...]
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.validation import ValidationEntry, ValidationSpec
-from ltxcore.job.request import ExtendSuffixRequest, billable_units
+from ltxcore.job.request import ExtendSuffixRequest, billable_units, validate_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.store.stages import OUTPUTS
@@ -34,6 +34,9 @@ class JobPlan(BaseModel):
 
 
 def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
+    """Check the request's cross-field rules and input sources (RequestRejected, before anything is written), then
+    derive every stage's settings."""
+    validate_request(request, allow_local=settings.allow_local_inputs)
     width, height = settings.bucket_override or request.size
     fit = FitSettings(
         num_frames=request.number_of_frames,

@@ -1,52 +1,33 @@
-"""The CLI's pre-flight recipe: every intake stage in order, without Prefect."""
+"""The CLI's pre-flight recipe: every intake stage in the flow's order, as plain calls without Prefect. Each stage
+function is the one the Prefect tasks call, so the CLI and the flow share every directory and every cached result."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ltxcore.intake.build import LOC, build_dataset, extract_stage, fit_stage, probe_stage, require_audio, split_stage
-from ltxcore.intake.debug_zip import write_debug_dataset
+from ltxcore.intake import build
+from ltxcore.intake.debug_zip import debug_zip_stage
 from ltxcore.intake.fetch import fetch
-from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.validation import check_validation_clips
-from ltxcore.job.request import ExtendSuffixRequest, ensure_sources_allowed
-from ltxcore.manifests import DatasetManifest, FittedClip
-from ltxcore.store.atomic import write_manifest
-from ltxcore.store.stages import DATASET
+from ltxcore.job.plan import JobPlan
+from ltxcore.job.settings import JobSettings
+from ltxcore.manifests import DatasetManifest, FitResult
+from ltxcore.store.stages import FETCH
 
 
-def prepare(
-    request: ExtendSuffixRequest, work_dir: Path, *, allow_local: bool = True, allow_private_hosts: bool = False,
-    size: tuple[int, int] | None = None,
-) -> DatasetManifest:
-    """Run every intake stage under `work_dir/<stage>/<key>/`; a stage whose manifest exists is not redone.
-
-    `size` replaces the request's bucket (a deployment's smoke-test setting, see `JobSettings.bucket_override`).
-    """
-    ensure_sources_allowed(request, allow_local)
-    width, height = size or request.size
-    settings = FitSettings.from_request(request, width=width, height=height)
+def prepare(plan: JobPlan, settings: JobSettings) -> DatasetManifest:
+    """Run every intake stage under the work root; a stage whose manifest exists is not redone."""
+    work = Path(settings.work_root)
+    allow = {"allow_local": settings.allow_local_inputs, "allow_private_hosts": settings.allow_private_hosts}
     # Validation entries first: they are small, and a bad one must fail the job before the heavy work.
-    validation = check_validation_clips(request, work_dir, allow_local=allow_local,
-                                        allow_private_hosts=allow_private_hosts)
-    archive = fetch(request.training_data_url, work_dir / "fetch", loc=LOC, allow_local=allow_local,
-                    allow_private_hosts=allow_private_hosts)
-    clips = probe_stage(extract_stage(archive, work_dir), work_dir)
-    if request.with_audio:
-        require_audio(clips.clips)  # before decoding anything: the user fixes the archive and resubmits
-    sources = clips.clips
-    if request.split_input_into_scenes:
-        sources = [s for c in clips.clips for s in split_stage(c, request.split_input_duration_threshold, work_dir)]
-    fitted: list[FittedClip] = []
-    skipped = list(clips.skipped)
-    for clip in sources:
-        result = fit_stage(clip, settings, work_dir)
-        fitted += result.clips
-        skipped += [result.skipped] if result.skipped else []
-    manifest = build_dataset(fitted, skipped, settings, conditioning_frames=request.conditioning_frames,
-                             validation=validation)
-    out = DATASET.dir(work_dir, manifest=manifest, debug=request.debug_dataset)
-    if request.debug_dataset and not (out / "debug_dataset.zip").is_file():
-        write_debug_dataset(manifest, out / "debug_dataset.zip")
-    write_manifest(out / "dataset.json", manifest)
+    check_validation_clips(plan.validation, work, **allow)
+    archive = fetch(plan.training_data_url, work / FETCH.name, loc=build.LOC, **allow)
+    probed = build.probe_stage(build.extract_stage(archive, work), work, with_audio=plan.with_audio)
+    sources = probed.clips
+    if plan.scene_threshold_s is not None:
+        sources = [scene for clip in sources for scene in build.split_stage(clip, plan.scene_threshold_s, work)]
+    fitted: list[FitResult] = [build.fit_stage(clip, plan.fit, work) for clip in sources]
+    manifest = build.dataset_stage(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
+    if plan.debug_dataset:
+        debug_zip_stage(manifest, work)
     return manifest

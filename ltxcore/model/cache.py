@@ -23,7 +23,6 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts, prompt_bytes
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.store.atomic import atomic_write_bytes
-from ltxcore.store.keys import content_key
 from ltxcore.store.stage import compute_once
 from ltxcore.store.stages import ENCODE
 
@@ -79,7 +78,9 @@ def encode_dataset(
     return compute_once(
         root,
         LatentCache,
-        lambda out: _encode(manifest, spec, out, device, dtype, memory_budget_bytes, negative_prompt, prompts, progress),
+        lambda out: _encode(
+            manifest, spec, out, device, dtype, memory_budget_bytes, negative_prompt, prompts, progress
+        ),
         manifest=MANIFEST,
     )
 

@@ -100,3 +100,8 @@ def _load_part(root: Path, part: str, device: torch.device, dtype: torch.dtype) 
         model = cls.from_pretrained(root, subfolder=part, torch_dtype=dtype, local_files_only=True)
     model.requires_grad_(False)
     return model.to(device).eval()
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    """bf16 weights on a GPU; fp32 on a CPU, where bf16 matmuls are slow and tests want exact numbers."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
-from ltxcore.model.loader import load_components
+from ltxcore.model.loader import default_dtype, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings, ExtensionResult, extend_video, sample_parts
@@ -46,6 +46,6 @@ def extend_command(lora: Path, video: Path, prompt: str, output: Path, *, frames
         seed=seed,
     )
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    dtype = default_dtype(dev)
     components = load_components(ModelSpec.parse(model), sample_parts(settings.with_audio), device=dev, dtype=dtype)
     return extend_video(components, Path(video), prompt, settings, Path(output), lora_path=Path(lora), repeat=repeat)

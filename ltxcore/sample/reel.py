@@ -23,7 +23,7 @@ from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.media.mux import write_mp4
 from ltxcore.model.cache import cached_text
 from ltxcore.model.forward import TextBatch
-from ltxcore.model.loader import Components, load_components
+from ltxcore.model.loader import Components, default_dtype, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
 from ltxcore.sample.extend import ExtendSettings, Extension, extend_in_memory, sample_parts, write_extension
@@ -86,7 +86,7 @@ def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Pat
     if components is None:
         assert spec is not None, "give a model spec or loaded components"
         dev = torch.device(device)
-        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+        dtype = default_dtype(dev)
         parts = sample_parts(settings.with_audio, with_text=texts is None)
         components = load_components(spec, parts, device=dev, dtype=dtype)
     out_dir = Path(out_dir)

@@ -4,24 +4,19 @@ and every file a stage's inputs name is fetched from there if this worker does n
 Stage outputs live under `<work root>/<stage>/<content key>/...`, the same relative path on every worker, so a local
 path maps to exactly one mirrored object. Paths are found by walking the task's arguments and result (pydantic
 manifests, lists, dicts, strings) for absolute paths under the work root. Set EXTEND_SUFFIX_STAGE_MIRROR=s3://...;
-unset, the decorator does nothing.
+unset, there is no mirror (tasks.common.mirrored applies it around every task).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
-from ltxcore.settings import JobSettings
 from ltxcore.store.atomic import replace_atomically
 from ltxcore.store.fs import filesystem
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def paths_in(value: Any, root: Path) -> Iterator[Path]:
@@ -47,9 +42,9 @@ class StageMirror:
         self.fs, _ = filesystem(self.remote)
 
     @classmethod
-    def from_env(cls) -> StageMirror | None:
-        settings = JobSettings.from_env()
-        return cls(Path(settings.work_root).resolve(), settings.stage_mirror) if settings.stage_mirror else None
+    def maybe(cls, work_root: str, remote: str | None) -> StageMirror | None:
+        """The mirror of `work_root` on `remote`, or None when the deployment sets no mirror."""
+        return cls(Path(work_root).resolve(), remote) if remote else None
 
     def _key(self, path: Path) -> str:
         _, key = filesystem(f"{self.remote}/{path.relative_to(self.root).as_posix()}")
@@ -123,19 +118,3 @@ class CheckpointMirror:
         self.mirror.push_dir(self.run_dir, self._kept)
         self._pushed = newest
         return True
-
-
-def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
-    """Fetch the files a stage's arguments name before it runs, and mirror the files its result names after."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        mirror = StageMirror.from_env()
-        if mirror is not None:
-            mirror.pull([args, kwargs])
-        result = fn(*args, **kwargs)
-        if mirror is not None:
-            mirror.push(result)
-        return result
-
-    return wrapper

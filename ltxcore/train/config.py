@@ -98,6 +98,11 @@ class TrainProgress(BaseModel):
     def fraction(self) -> float:
         return self.step / self.total
 
+    def describe(self) -> str:
+        """One line for a progress bar or a log."""
+        val = f" val_loss {self.val_loss:.4f}" if self.val_loss is not None else ""
+        return f"loss {self.loss:.4f} lr {self.lr:.2e} {self.tokens_per_s:.0f} tok/s ETA {self.eta_s:.0f}s{val}"
+
 
 class ValidationPoint(BaseModel):
     """The held-out loss at one step (step 0 = the base model, before any update)."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ltxcore.model.loader import load_components
+from ltxcore.model.loader import default_dtype, load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.train.adapters import attach_lora, lora_parameters
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
@@ -217,7 +217,7 @@ class Session:
 
 def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device,
                 transformer: torch.nn.Module | None = None) -> torch.nn.Module:
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = default_dtype(device)
     model = transformer or load_components(spec, {"transformer"}, device=device, dtype=dtype).transformer
     attach_lora(model, config.rank, config.target_modules, config.seed)  # adapters fp32 even over bf16 weights
     if config.base_quantization == "int8":

@@ -1,0 +1,193 @@
+"""Verbs that go through Prefect: run and demo (the flow in this process), serve and submit (deployments, the API)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.common import (
+    EXIT_REJECTED,
+    BucketOpt,
+    ModelOpt,
+    PrivateHostsOpt,
+    RequestArg,
+    WorkDirOpt,
+    bucket_size,
+    read_source,
+    rejections,
+)
+
+if TYPE_CHECKING:  # the CLI starts fast: torch and Prefect load only for the verb that needs them
+    from ltxcore.job.request import ExtendSuffixRequest
+    from ltxcore.job.settings import JobSettings
+
+
+def run(
+    source: RequestArg,
+    work_dir: WorkDirOpt = Path("runs"),
+    model: ModelOpt = "tiny",
+    bucket: BucketOpt = None,
+    allow_private_hosts: PrivateHostsOpt = False,
+) -> None:
+    """Run the whole job through the Prefect flow; the last stdout line is the ExtendSuffixResult as JSON."""
+    from ltxcore.job.request import parse_request
+
+    with rejections():
+        request = parse_request(read_source(source), allow_local=True)
+        size = bucket_size(bucket)
+    run_flow(request, _local_settings(work_dir, model, size, allow_private_hosts))
+
+
+def _local_settings(
+    work_dir: Path, model: str, size: tuple[int, int] | None, allow_private_hosts: bool, **more: object
+) -> JobSettings:
+    from ltxcore.job.settings import JobSettings
+
+    work = work_dir.resolve()
+    return JobSettings(
+        work_root=str(work),
+        output_root=str(work / "outputs"),
+        model=model,
+        allow_local_inputs=True,
+        allow_private_hosts=allow_private_hosts,
+        bucket_override=size,
+        progress_bar=True,
+        **more,
+    )
+
+
+def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
+    """The flow in this process. It reads its deployment settings from the environment, as on a worker, so the CLI
+    sets them there: this process is the deployment."""
+    os.environ.update(settings.to_env())
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    from flows.extend_suffix import extend_suffix
+
+    state = extend_suffix(request, return_state=True)
+    outcome = state.result(raise_on_failure=False)
+    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
+    where = f"{ui}/runs/flow-run/{state.state_details.flow_run_id}"
+    hint = (
+        f"open {where}"
+        if ui
+        else f".venv/bin/prefect server start, then open http://127.0.0.1:4200/runs/flow-run/"
+        f"{state.state_details.flow_run_id}"
+    )
+    typer.echo(f"==> to look at this run in the Prefect UI: {hint}", err=True)
+    if state.is_completed():
+        typer.echo(outcome.model_dump_json())
+        return
+    if isinstance(outcome, dict) and outcome.get("status") == 422:
+        typer.echo(json.dumps(outcome))
+        raise typer.Exit(EXIT_REJECTED)
+    typer.echo(f"the job failed: {state.message}", err=True)
+    raise typer.Exit(1)
+
+
+def demo(
+    work_dir: WorkDirOpt = Path("runs/demo"),
+    steps: Annotated[int, typer.Option(help="Training steps (100..20000).")] = 100,
+) -> None:
+    """README's main job: synthesise a small dataset and run the whole job on the tiny preset."""
+    from ltxcore.job.request import parse_request
+    from ltxcore.media.synth import make_demo_archive
+    from ltxcore.train.config import TrainerSettings
+
+    work_dir = work_dir.resolve()
+    typer.echo(f"==> synthesising a small dataset under {work_dir / 'data'}", err=True)
+    archive, closing = make_demo_archive(work_dir / "data", clips=6, seconds=2.0, size=(96, 96))
+    with rejections():
+        request = parse_request(
+            {
+                "training_data_url": str(archive),
+                "trigger_phrase": "sks",
+                "number_of_steps": steps,
+                "number_of_frames": 25,
+                "conditioning_frames": 8,
+                "resolution": "low",
+                "with_audio": True,
+                "validation": [{"video_url": str(closing), "prompt": "sks a white square glides across a dark room"}],
+                "validation_number_of_frames": 25,
+            }
+        )
+    (work_dir / "request.json").write_text(request.model_dump_json(indent=2))
+    typer.echo(f"==> request: {work_dir / 'request.json'} (64x64 bucket: the tiny model's outputs are noise)", err=True)
+    trainer = TrainerSettings(checkpoint_every=50, validate_every=25, preview_every=50)
+    run_flow(request, _local_settings(work_dir, "tiny", (64, 64), False, trainer=trainer, sample_steps=10))
+
+
+def serve(
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "extend-suffix",
+    limit: Annotated[int, typer.Option(help="Runs at a time (one per GPU).")] = 1,
+    train_deployment: Annotated[
+        str | None, typer.Option(help="Train through this flow/deployment (a GPU pool) instead of in-process.")
+    ] = None,
+    serve_training: Annotated[
+        bool, typer.Option(help="Also serve the train-lora flow here, as <name>-train, and train through it.")
+    ] = False,
+    only_training: Annotated[bool, typer.Option(help="Serve only the train-lora flow (on a GPU machine).")] = False,
+) -> None:
+    """Serve the extend-suffix deployment: the UI form comes from the request model, the API triggers runs.
+
+    Deployment settings come from the environment (EXTEND_SUFFIX_*); local inputs stay refused unless
+    EXTEND_SUFFIX_ALLOW_LOCAL=true, since anyone who can reach the API could otherwise read this machine's files.
+    """
+    from prefect import serve as serve_all
+
+    from flows.extend_suffix import extend_suffix
+    from flows.train_stage import train_lora_stage
+
+    train_name = f"{name}-train"
+    if serve_training and not train_deployment:
+        train_deployment = f"train-lora/{train_name}"
+    if train_deployment:
+        os.environ["EXTEND_SUFFIX_TRAIN_DEPLOYMENT"] = train_deployment  # the flow runs started here inherit it
+    deployments = []
+    if not only_training:
+        deployments.append(
+            extend_suffix.to_deployment(
+                name=name,
+                tags=["extend-suffix"],
+                concurrency_limit=None if train_deployment else limit,
+                description="Train a backward-extension LoRA for LTX-2.3 from a zip of videos.",
+            )
+        )
+    if serve_training or only_training:
+        deployments.append(
+            train_lora_stage.to_deployment(
+                name=train_name,
+                tags=["extend-suffix", "gpu"],
+                concurrency_limit=limit,
+                description="The training stage alone, for a GPU machine.",
+            )
+        )
+    serve_all(*deployments, limit=max(limit, len(deployments) + 1))
+
+
+def submit(
+    source: RequestArg,
+    deployment: Annotated[str, typer.Option(help="flow/deployment to run.")] = "extend-suffix/extend-suffix",
+    follow: Annotated[bool, typer.Option(help="Print the run's logs until it ends.")] = True,
+) -> None:
+    """Submit a request to a Prefect server (PREFECT_API_URL) and follow the run; last line = result JSON."""
+    from flows.remote import follow_run, submit_request
+    from ltxcore.job.request import parse_request
+
+    with rejections():
+        request = parse_request(read_source(source), allow_local=False)  # a remote worker cannot read this machine
+    run_id = submit_request(deployment, request)
+    typer.echo(f"submitted flow run {run_id}", err=True)
+    if not follow:
+        typer.echo(json.dumps({"flow_run_id": str(run_id)}))
+        return
+    state, outcome = follow_run(run_id, lambda line: typer.echo(line, err=True))
+    if state == "COMPLETED":
+        typer.echo(json.dumps(outcome))
+        return
+    typer.echo(json.dumps(outcome) if outcome else f"the run ended {state}")
+    raise typer.Exit(EXIT_REJECTED if isinstance(outcome, dict) and outcome.get("status") == 422 else 1)

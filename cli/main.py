@@ -1,0 +1,30 @@
+"""The `extend-suffix` command line. Each verb calls the same functions the flow and the tests call.
+
+Exit codes: 0 success, 2 the request was rejected (the 422 body is printed on stdout), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli import jobs, local
+
+app = typer.Typer(
+    name="extend-suffix",
+    help="Train LTX-2.3 LoRAs that extend a video backward in time, and use them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(local.check)
+app.command()(local.prepare)
+app.command("model-info")(local.model_info)
+app.command()(local.extend)
+app.command()(jobs.run)
+app.command()(jobs.demo)
+app.command()(jobs.serve)
+app.command()(jobs.submit)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

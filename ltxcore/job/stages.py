@@ -1,0 +1,95 @@
+"""The model stages of the job (encode, train, render), each one call for a Prefect task or a script: where the stage
+writes, which model and device it uses, the stage mirror around training, and the live previews."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ltxcore.job.settings import JobSettings
+from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
+from ltxcore.model.cache import Progress, encode_dataset
+from ltxcore.model.loader import default_dtype
+from ltxcore.model.spec import ModelSpec
+from ltxcore.sample.extend import ExtendSettings
+from ltxcore.sample.preview import live_previewer
+from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation
+from ltxcore.store.mirror import CheckpointMirror, StageMirror
+from ltxcore.store.stages import REEL, TRAIN
+from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
+from ltxcore.train.loop import train_lora
+
+
+def encode_stage(
+    dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: Sequence[str], progress: Progress
+) -> LatentCache:
+    device = settings.torch_device()
+    return encode_dataset(
+        dataset,
+        ModelSpec.parse(settings.model),
+        Path(settings.work_root),
+        device=device,
+        dtype=default_dtype(device),
+        negative_prompt=negative_prompt,
+        extra_prompts=list(prompts),
+        progress=progress,
+    )
+
+
+def train_stage(
+    cache: LatentCache,
+    config: TrainConfig,
+    settings: JobSettings,
+    validation: Sequence[ValidationClip],
+    extend: ExtendSettings | None,
+    *,
+    progress: Callable[[TrainProgress], None],
+    on_preview: Callable[[int, ValidationReel], None],
+    log: Callable[[str], None],
+) -> LoraRun:
+    """Train (or resume) under `train/<key>/`. With a stage mirror, checkpoints fetched from it first (a worker that
+    died left them there) and pushed as they are written; with validation clips, previews with the live LoRA."""
+    out = TRAIN.dir(settings.work_root, cache=cache, config=config)
+    mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
+    checkpoints = CheckpointMirror(mirror, out.resolve()) if mirror else None
+    if checkpoints and (restored := checkpoints.restore()):
+        log(f"fetched {len(restored)} checkpoint files from the stage mirror; resuming from them")
+
+    def step_done(p: TrainProgress) -> None:
+        progress(p)
+        if checkpoints:
+            checkpoints.push_if_new()  # the checkpoint a step writes goes up after the next step
+
+    spec = ModelSpec.parse(settings.model)
+    device = settings.torch_device()
+    preview = None
+    if validation and extend:
+        preview = live_previewer(
+            cache, validation, extend, spec, device, default_dtype(device), out / "previews", on_preview
+        )
+    try:
+        return train_lora(cache, config, out, spec=spec, device=device, progress=step_done, preview=preview)
+    finally:
+        if checkpoints:
+            checkpoints.push_if_new()  # e.g. the checkpoint written on SIGTERM, before the run stopped
+
+
+def render_stage(
+    run: LoraRun,
+    cache: LatentCache,
+    validation: Sequence[ValidationClip],
+    extend: ExtendSettings,
+    settings: JobSettings,
+) -> ValidationReel:
+    """Extend every validation clip backward with the trained LoRA. The prompts' embeddings come from the latent
+    cache, so the text encoder is not loaded."""
+    assert run.lora_path, "render after training finished"
+    return render_validation(
+        validation,
+        Path(run.lora_path),
+        extend,
+        REEL.dir(settings.work_root, run=run, clips=validation, extend=extend),
+        spec=ModelSpec.parse(settings.model),
+        device=settings.torch_device(),
+        texts=cached_validation_texts(cache, validation, extend.negative_prompt),
+    )

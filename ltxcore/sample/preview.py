@@ -1,0 +1,41 @@
+"""Validation previews during training: the reel rendered with the live, adapted transformer at a training step,
+without a second copy of the transformer and, with the prompts' embeddings from the latent cache, without the text
+encoder beside the training model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from ltxcore.manifests import LatentCache, ValidationClip
+from ltxcore.model.loader import load_components
+from ltxcore.model.spec import ModelSpec
+from ltxcore.sample.extend import ExtendSettings, sample_parts
+from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation
+
+
+def live_previewer(
+    cache: LatentCache,
+    validation: Sequence[ValidationClip],
+    extend: ExtendSettings,
+    spec: ModelSpec,
+    device: str,
+    dtype: torch.dtype,
+    out: Path,
+    on_reel: Callable[[int, ValidationReel], None],
+) -> Callable[[int, torch.nn.Module], None]:
+    """A `preview(step, model)` callback for `train_lora`; `on_reel(step, reel)` hears of each rendered reel."""
+    texts = cached_validation_texts(cache, validation, extend.negative_prompt)
+    parts = sample_parts(extend.with_audio, with_text=texts is None)  # lazy: the transformer is provided, not loaded
+    components = load_components(spec, parts, device=device, dtype=dtype)
+
+    def preview(step: int, model: torch.nn.Module) -> None:
+        components.provide("transformer", model)
+        reel = render_validation(
+            validation, None, extend, out, components=components, step_label=f"step-{step:05d}", texts=texts
+        )
+        on_reel(step, reel)
+
+    return preview
