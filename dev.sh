@@ -40,7 +40,8 @@ case "${1:-help}" in
         exit $rc ;;
     lint)
         setup
-        exec "$VENV/bin/ruff" check . ;;
+        "$VENV/bin/ruff" check .
+        exec "$VENV/bin/ruff" format --check . ;;
     *)
         echo "usage: ./dev.sh demo|test|setup|lint" >&2
         exit 2 ;;

@@ -30,9 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ltxcore.intake.fit import X264, FitSettings, fit_clip, plan_windows  # noqa: E402
+from ltxcore.intake.fit import FitSettings, fit_clip, plan_windows  # noqa: E402
 from ltxcore.manifests import SourceClip  # noqa: E402
 from ltxcore.media import ffmpeg_bin  # noqa: E402
+from ltxcore.media.ffmpeg_bin import X264  # noqa: E402
 from ltxcore.media.probe import probe  # noqa: E402
 
 SETTINGS = FitSettings(num_frames=89, fps=24, width=768, height=768, max_windows=4)

@@ -29,8 +29,8 @@ from ltxcore.model.forward import TextBatch
 from ltxcore.model.random_weights import random_transformer, shrink
 from ltxcore.model.spec import ModelSpec
 from ltxcore.train.config import TrainConfig
+from ltxcore.train.files import RunFiles
 from ltxcore.train.metrics import peak_memory_mb
-from ltxcore.train.outputs import RunFiles
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs
 

@@ -29,8 +29,8 @@ def run_one(args: argparse.Namespace) -> dict:
     from ltxcore.model.spec import ModelSpec
     from ltxcore.model.text import encode_prompts
     from ltxcore.train.config import TrainConfig
+    from ltxcore.train.files import RunFiles
     from ltxcore.train.metrics import peak_memory_mb
-    from ltxcore.train.outputs import RunFiles
     from ltxcore.train.session import Session
     from ltxcore.train.synthetic import GlidingBlobs
 

@@ -17,7 +17,7 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts
 from ltxcore.train import TrainConfig, train_lora
 from ltxcore.train.checkpoint import load_latest
-from ltxcore.train.distributed import DataParallel
+from ltxcore.train.parallel import DataParallel
 from ltxcore.train.synthetic import GlidingBlobs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ CLIPS = 5
 
 def _torchrun(out: Path, config: Path) -> list[dict]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "ltxcore.train.distributed", "--out", str(out), "--config", str(config),
+           "-m", "ltxcore.train", "--out", str(out), "--config", str(config),
            "--synthetic", str(CLIPS), "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -11,7 +11,7 @@ from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts
 from ltxcore.train import TrainConfig
-from ltxcore.train.outputs import RunFiles
+from ltxcore.train.files import RunFiles
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs
 

@@ -16,11 +16,12 @@ from diffusers import LTX2Pipeline
 from ltxcore.manifests import LatentCache, LatentClip
 from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
 from ltxcore.model.loader import load_components
+from ltxcore.model.lora import read_metadata
 from ltxcore.model.spec import ModelSpec
 from ltxcore.train import TrainConfig, TrainingInterrupted, TrainProgress, train_lora
-from ltxcore.train.adapters import is_audio_module, read_metadata
+from ltxcore.train.adapters import is_audio_module
 from ltxcore.train.checkpoint import load_latest
-from ltxcore.train.outputs import RunFiles, finish_run
+from ltxcore.train.files import RunFiles
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs
 
@@ -102,7 +103,7 @@ def test_video_only_run_trains_no_audio_and_loads_in_diffusers(tmp_path: Path, t
     now = dict(session.model.named_parameters())
     assert all(torch.equal(now[n], p) for n, p in audio.items())  # untouched, bitwise
     assert sum(not torch.equal(now[n], p) for n, p in video.items()) == len(video)  # every video adapter moved
-    run = finish_run(session)
+    run = session.finish()
 
     lora = safetensors.torch.load_file(run.lora_path)
     assert lora and not [k for k in lora if is_audio_module(k)]

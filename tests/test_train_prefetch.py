@@ -11,7 +11,7 @@ import torch
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.spec import ModelSpec
 from ltxcore.train import TrainConfig
-from ltxcore.train.outputs import RunFiles
+from ltxcore.train.files import RunFiles
 from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs

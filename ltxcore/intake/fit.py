@@ -31,12 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
 from ltxcore.media import ffmpeg_bin
+from ltxcore.media.ffmpeg_bin import X264
 from ltxcore.media.probe import INPUT_GUARD
 
 PEAK = 10 ** (-1 / 20)  # peak normalisation target: -1 dBFS, headroom for the codec and the vocoder
-# superfast keeps CABAC and deblocking (ultrafast drops both and blocks show); crf 16 is visually transparent.
-# Encoding is a third of the cost of fitting a 1080p clip, so the preset matters (see bench/fit.py).
-X264 = ("-c:v", "libx264", "-preset", "superfast", "-crf", "16", "-pix_fmt", "yuv420p")
 _EPS = 1e-4  # probe rounds durations to 1e-6 s, up to 3e-5 of a frame at 60 fps: an exact clip must still count
 
 

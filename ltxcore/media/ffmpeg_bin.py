@@ -15,6 +15,10 @@ from pathlib import Path
 
 from ltxcore.settings import ToolSettings
 
+# superfast keeps CABAC and deblocking (ultrafast drops both and blocks show); crf 16 is visually transparent.
+# Encoding is a third of the cost of fitting a 1080p clip, so the preset matters (see bench/fit.py).
+X264 = ("-c:v", "libx264", "-preset", "superfast", "-crf", "16", "-pix_fmt", "yuv420p")
+
 
 class FFmpegMissing(RuntimeError):
     pass

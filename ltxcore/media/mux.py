@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ltxcore.intake.fit import X264
 from ltxcore.media import ffmpeg_bin
+from ltxcore.media.ffmpeg_bin import X264
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:

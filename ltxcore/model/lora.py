@@ -8,10 +8,12 @@ adapter trained with alpha != rank has alpha / rank folded into lora_B when save
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import safetensors
 import safetensors.torch
 import torch
 
@@ -108,3 +110,11 @@ def lora_config(*, trigger_phrase: str, rank: int, targets: Sequence[str], condi
         "frames": {"num_frames": num_frames, "frame_rate": frame_rate, "width": width, "height": height},
         "with_audio": with_audio,
     }
+
+
+METADATA_KEY = "extend_suffix"
+
+
+def read_metadata(path: Path) -> dict[str, object]:
+    with safetensors.safe_open(str(path), "pt") as f:
+        return json.loads((f.metadata() or {})[METADATA_KEY])

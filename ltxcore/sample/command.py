@@ -12,10 +12,10 @@ import torch
 
 from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
 from ltxcore.model.loader import default_dtype, load_components
+from ltxcore.model.lora import read_metadata
 from ltxcore.model.spec import ModelSpec
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings, ExtensionResult, extend_video, sample_parts
-from ltxcore.train.adapters import read_metadata
 
 DEFAULT_CONDITIONING_FRAMES = 8
 

@@ -16,10 +16,9 @@ import safetensors.torch
 import torch
 
 from ltxcore.model import lora as model_lora
+from ltxcore.model.lora import METADATA_KEY
 from ltxcore.store.atomic import atomic_write_bytes
 from ltxcore.train.rng import derive_seed
-
-METADATA_KEY = "extend_suffix"
 
 
 def attach_lora(model: torch.nn.Module, rank: int, targets: tuple[str, ...], seed: int) -> None:
@@ -67,8 +66,3 @@ def save_lora_file(path: Path, model: torch.nn.Module, trained: dict[str, torch.
     # several keys would make two identical runs write different bytes (and break content hashing of the file).
     text = {METADATA_KEY: json.dumps(metadata, sort_keys=True)}
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=text))
-
-
-def read_metadata(path: Path) -> dict[str, object]:
-    with safetensors.safe_open(str(path), "pt") as f:
-        return json.loads((f.metadata() or {})[METADATA_KEY])

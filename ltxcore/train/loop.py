@@ -23,11 +23,11 @@ from ltxcore.model.spec import ModelSpec
 from ltxcore.store.stage import stage_lock
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.data import LatentSource, as_source
-from ltxcore.train.outputs import RunFiles, finish_run
+from ltxcore.train.files import RunFiles
 from ltxcore.train.session import Session
 
 if TYPE_CHECKING:
-    from ltxcore.train.distributed import DataParallel
+    from ltxcore.train.parallel import DataParallel
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def train_lora(
     `preview(step, model)` is called every `config.preview_every` steps (not at the last one, whose outputs the caller
     renders from the finished LoRA) with the live, adapted transformer, so a user can watch the LoRA learn. It must not
     draw from the global RNGs; the sampler uses its own seeded generators.
-    `parallel` makes this process one rank of a data-parallel run (see `ltxcore.train.distributed`).
+    `parallel` makes this process one rank of a data-parallel run (see `ltxcore.train.parallel`).
     """
     if isinstance(cache, LatentCache) and (cache.conditioning_frames, cache.fps) != (
         config.conditioning_frames, config.frame_rate
@@ -104,7 +104,7 @@ def _loop(
                     preview(done, session.model)
             if _end_of_step(session, done, received, stop_after):
                 return session.manifest(finished=False)
-    return finish_run(session)
+    return session.finish()
 
 
 def _end_of_step(session: Session, done: int, received: list[int], stop_after: int | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -11,21 +12,24 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ltxcore import geometry
 from ltxcore.model.loader import default_dtype, load_components
+from ltxcore.model.lora import lora_config
 from ltxcore.model.spec import ModelSpec
-from ltxcore.train.adapters import attach_lora, lora_parameters
+from ltxcore.store.atomic import atomic_write_text
+from ltxcore.train.adapters import attach_lora, lora_parameters, save_lora_file
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress, ValidationPoint
 from ltxcore.train.data import ClipOrder, LatentSource, load_batch, split_holdout
+from ltxcore.train.files import RunFiles
 from ltxcore.train.metrics import MetricsLog, eta_seconds, peak_memory_mb, plot_losses
-from ltxcore.train.outputs import RunFiles
 from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.rng import capture_rng, generator, restore_rng
 from ltxcore.train.schedule import lr_at, set_lr
 from ltxcore.train.step import Prepared, SuffixPlan, batch_losses, prepare_batch, prepared_losses, tokens_in
 
 if TYPE_CHECKING:
-    from ltxcore.train.distributed import DataParallel
+    from ltxcore.train.parallel import DataParallel
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +217,27 @@ class Session:
             final_loss_audio=mean("loss_audio") if self.config.with_audio and last else None,
             validation=self.validation_points(),
         )
+
+    def finish(self) -> LoraRun:
+        """Write the LoRA (bf16, `diffusion_model.` keys, metadata), the config file and the final plot."""
+        cfg = self.config
+        _, frames, height, width = self.cache.load(0, with_audio=False).video.shape  # [128, F', H', W']
+        config = lora_config(
+            trigger_phrase=cfg.trigger_phrase, rank=cfg.rank, targets=cfg.target_modules,
+            conditioning_frames=cfg.conditioning_frames, num_frames=geometry.pixel_frames(frames),
+            frame_rate=cfg.frame_rate, width=width * geometry.VAE_SPATIAL, height=height * geometry.VAE_SPATIAL,
+            with_audio=cfg.with_audio, base_model=cfg.base_model,
+        )
+        config["steps"] = self.step
+        config["validation"] = [p.model_dump() for p in self.validation_points()]
+        config["training"] = cfg.model_dump(mode="json")
+        metadata = {"training_type": config["training_type"], "base_model": cfg.base_model, "rank": cfg.rank,
+                    "alpha": cfg.rank, "target_modules": list(cfg.target_modules), "trigger_phrase": cfg.trigger_phrase,
+                    "steps": self.step, "conditioning_frames": cfg.conditioning_frames, "with_audio": cfg.with_audio}
+        save_lora_file(self.files.lora, self.model, self.params, metadata)
+        atomic_write_text(self.files.config, json.dumps(config, indent=2))
+        self.plot()
+        return self.manifest(finished=True, lora_path=str(self.files.lora), config_path=str(self.files.config))
 
 
 def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device,
