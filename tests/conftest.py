@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -105,3 +106,30 @@ def tiny_text() -> object:
 
     components = load_components(ModelSpec.parse("tiny"), {"text_encoder", "tokenizer", "connectors"})
     return encode_prompts(components, ["a red ball moves right"])
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that logs an ERROR (here or through Prefect's loggers, which do not propagate) fails, unless it is
+    marked `logs_errors` with the reason it expects one: a silent traceback in a log is a bug like any other."""
+    recorder = _ErrorRecords()
+    loggers = [logging.getLogger(), logging.getLogger("prefect")]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(recorder)
+    if recorder.records and request.node.get_closest_marker("logs_errors") is None:
+        lines = "\n".join(f"{r.name}: {r.getMessage()[:300]}" for r in recorder.records[:5])
+        pytest.fail(f"the test logged {len(recorder.records)} ERROR record(s):\n{lines}")
