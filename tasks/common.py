@@ -32,15 +32,17 @@ R = TypeVar("R")
 
 
 def stage_key(stage: Stage, *inputs: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
-    """A Prefect cache key fn from the stage's declaration: its name and version, and the task parameters that are
-    its inputs (`settings.model` picks one deployment setting). No run id and no unrelated setting, so a new run of
+    """A Prefect cache key fn from the stage's declaration: `<name>-<key>` over the task parameters that are its
+    inputs (`archive.sha256` picks one field, hashed under its own name). Where those are the parts the library
+    keys the stage's directory by, the two keys are the same hash; a task whose result also depends on a check
+    (probe's audio rule, fetch's allow-lists) adds that input. No run id and no unrelated setting, so a new run of
     the same request, or a retry of a failed one, finds every finished stage `Cached`."""
 
     def key(_ctx: TaskRunContext, parameters: dict[str, Any]) -> str:
         parts = {}
         for name in inputs:
             head, _, attr = name.partition(".")
-            parts[name] = getattr(parameters[head], attr) if attr else parameters[head]
+            parts[attr or head] = getattr(parameters[head], attr) if attr else parameters[head]
         return f"{stage.name}-{stage.key(**parts)}"
 
     return key

@@ -58,7 +58,7 @@ def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
     )
 
 
-@task(name="extract-archive", cache_key_fn=stage_key(stages.EXTRACT, "archive"), cache_expiration=CACHE_FOR)
+@task(name="extract-archive", cache_key_fn=stage_key(stages.EXTRACT, "archive.sha256"), cache_expiration=CACHE_FOR)
 @mirrored
 def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
     return build.extract_stage(archive, Path(work_root))

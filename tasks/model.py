@@ -32,7 +32,7 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
 
 @task(
     name="train-lora",
-    cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config", *MODEL),
+    cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config"),
     cache_expiration=CACHE_FOR,
 )
 @mirrored
@@ -85,7 +85,7 @@ def train(
 
 @task(
     name="render-validation",
-    cache_policy=locked_stage_policy(stages.REEL, "run", "validation", "extend", *MODEL),
+    cache_policy=locked_stage_policy(stages.REEL, "run", "validation", "extend"),
     cache_expiration=CACHE_FOR,
 )
 @mirrored

@@ -85,7 +85,7 @@ _STAGE_CODE = """
 import os, sys, time
 from pathlib import Path
 from ltxcore.manifests import ExtractResult
-from ltxcore.store.stage import run_stage
+from ltxcore.store.stage import Stage
 
 work = Path(sys.argv[1])
 
@@ -96,7 +96,7 @@ def run(out: Path) -> ExtractResult:
     time.sleep(1.0)
     return ExtractResult(clips=[])
 
-print(run_stage(work, "demo", 1, {"a": 1}, ExtractResult, run).model_dump_json())
+print(Stage("demo", 1).run(work, {"a": 1}, ExtractResult, run).model_dump_json())
 """
 
 

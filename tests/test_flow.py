@@ -90,6 +90,9 @@ def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path
     assert (config["lora"]["rank"], config["lora"]["alpha"], config["steps"]) == (8, 8, 100)
     assert (Path(job_env.output_root).glob("*/result.json")).__next__().is_file()
 
+    # A deployment setting no stage of this request depends on (no validation clips, so no reel) must not reach
+    # any cache key: before stage keys came from the stage registry, every task hashed all settings and missed.
+    os.environ["EXTEND_SUFFIX_SAMPLE_STEPS"] = "7"
     second = extend_suffix(request, return_state=True)
     assert second.is_completed() and second.result() == result
     states = task_states(second.state_details.flow_run_id,

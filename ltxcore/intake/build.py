@@ -95,7 +95,7 @@ def probe_stage(clips: ExtractResult, work_dir: Path, *, with_audio: bool) -> Ex
 
 
 def split_stage(clip: SourceClip, threshold_s: float, work_dir: Path) -> list[SourceClip]:
-    out = SPLIT.dir(work_dir, clip=clip, threshold=threshold_s)
+    out = SPLIT.dir(work_dir, clip=clip, threshold_s=threshold_s)
     return split_scenes(clip, threshold_s, out)
 
 
@@ -119,6 +119,7 @@ def dataset_stage(
     """Every fitted window and every skipped file into the dataset, written as `dataset/<key>/dataset.json`."""
     clips = [c for r in fitted for c in r.clips]
     skips = [*skipped, *(r.skipped for r in fitted if r.skipped)]
+    # Built (and refused) before anything is written: a rejected dataset leaves no directory behind.
     manifest = build_dataset(clips, skips, settings, conditioning_frames=conditioning_frames)
-    return compute_once(DATASET.dir(work_dir, manifest=manifest), DatasetManifest, lambda _out: manifest,
-                        manifest="dataset.json")
+    parts = {"fitted": fitted, "skipped": skipped, "settings": settings, "conditioning_frames": conditioning_frames}
+    return compute_once(DATASET.dir(work_dir, **parts), DatasetManifest, lambda _out: manifest, manifest="dataset.json")

@@ -88,7 +88,7 @@ def render_stage(
         validation,
         Path(run.lora_path),
         extend,
-        REEL.dir(settings.work_root, run=run, clips=validation, extend=extend),
+        REEL.dir(settings.work_root, run=run, validation=validation, extend=extend),
         spec=ModelSpec.parse(settings.model),
         device=settings.torch_device(),
         texts=cached_validation_texts(cache, validation, extend.negative_prompt),
