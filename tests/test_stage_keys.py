@@ -1,0 +1,42 @@
+"""Each stage is declared once: its directory and its Prefect cache key come from the same Stage and parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ltxcore.intake.fit import FitSettings
+from ltxcore.manifests import ArchiveRef, ProbeInfo, SourceClip
+from ltxcore.store import stages
+from ltxcore.store.stage import Stage
+from tasks.common import stage_key
+
+
+def test_the_prefect_key_of_a_stage_is_its_directory_key(tmp_path: Path) -> None:
+    archive = ArchiveRef(url="https://x/clips.zip", path="/w/fetch/a.zip", sha256="ab" * 32, size=10)
+    key = stage_key(stages.EXTRACT, "archive.sha256")(None, {"archive": archive, "work_root": str(tmp_path)})
+    assert key == f"extract-{stages.EXTRACT.dir(tmp_path, sha256=archive.sha256).name}"
+
+    probe = ProbeInfo(width=64, height=64, fps=24, num_frames=48, duration=2.0)
+    clip = SourceClip(id="a", path="/w/a.mp4", rel_path="a.mp4", probe=probe)
+    fit = FitSettings(num_frames=17, fps=24, width=64, height=64)
+    params = {"clip": clip, "settings": fit, "work_root": "/elsewhere"}
+    assert stage_key(stages.FIT, "clip", "settings")(None, params) == (
+        f"fit-{stages.FIT.dir(tmp_path, clip=clip, settings=fit).name}"
+    )
+    # The work root and anything not named are not inputs; a changed input or version is a new key.
+    other = {**params, "work_root": "/again"}
+    assert stage_key(stages.FIT, "clip", "settings")(None, other) == stage_key(stages.FIT, "clip", "settings")(
+        None, params
+    )
+    changed = {**params, "settings": fit.model_copy(update={"fps": 25})}
+    assert stage_key(stages.FIT, "clip", "settings")(None, changed) != stage_key(stages.FIT, "clip", "settings")(
+        None, params
+    )
+    assert Stage("fit", 3).key(clip=clip, settings=fit) != stages.FIT.key(clip=clip, settings=fit)
+
+
+def test_every_stage_is_declared_once_with_a_distinct_name() -> None:
+    declared = [v for v in vars(stages).values() if isinstance(v, Stage)]
+    assert len(declared) == 12
+    assert len({s.name for s in declared}) == len(declared)
+    assert {s.version for s in declared} == {2}
