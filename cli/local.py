@@ -20,6 +20,7 @@ from cli.common import (
     rejections,
 )
 from ltxcore.errors import RequestRejected
+from ltxcore.sample.command import ExtendOptions
 
 
 def check(source: RequestArg) -> None:
@@ -96,49 +97,16 @@ def extend(
     video: Annotated[Path, typer.Option("--video", help="The closing clip to extend backward.")],
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt (include the trigger phrase).")],
     output: Annotated[Path, typer.Option("--output", help="Where to write the extended mp4.")],
-    frames: Annotated[int, typer.Option(help="Frames per extension, snapped down to 8k+1.")] = 89,
-    fps: Annotated[int, typer.Option(help="Frame rate.")] = 24,
-    resolution: Annotated[str, typer.Option(help="low, medium or high.")] = "high",
-    aspect: Annotated[str, typer.Option(help="16:9, 1:1 or 9:16.")] = "1:1",
-    with_audio: Annotated[bool | None, typer.Option("--with-audio/--no-audio", help="Default: as trained.")] = None,
-    seed: Annotated[int, typer.Option(help="Noise seed.")] = 42,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 30,
-    stg_scale: Annotated[float, typer.Option(help="Spatio-temporal guidance (0 = off).")] = 1.0,
-    modality_scale: Annotated[
-        float, typer.Option(help="Audio-video modality guidance when audio is generated (1 = off; one more pass).")
-    ] = 3.0,
-    repeat: Annotated[int, typer.Option(help="Chain N extensions backward for a longer lead-in.")] = 1,
+    options: ExtendOptions,
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
 ) -> None:
     """Extend a closing clip backward with a trained LoRA: generated lead-in + the clip's own closing frames."""
-    from ltxcore.geometry import bucket as bucket_of
     from ltxcore.sample.command import extend_command
 
-    try:
-        bucket_of(resolution, aspect)  # type: ignore[arg-type]
-    except KeyError:
-        reject(RequestRejected.one(("resolution",), f"unknown resolution/aspect {resolution!r} {aspect!r}"))
     for path, name in ((lora, "--lora"), (video, "--video")):
         if not path.is_file():
             reject(RequestRejected.one((name,), f"{path} does not exist", "file_missing"))
     with rejections():
-        result = extend_command(
-            lora,
-            video,
-            prompt,
-            output,
-            frames=frames,
-            fps=fps,
-            resolution=resolution,  # type: ignore[arg-type]
-            aspect=aspect,  # type: ignore[arg-type]
-            with_audio=with_audio,
-            seed=seed,
-            steps=steps,
-            stg_scale=stg_scale,
-            modality_scale=modality_scale,
-            repeat=repeat,
-            model=model,
-            size=bucket_size(bucket),
-        )
+        result = extend_command(lora, video, prompt, output, options, model=model, size=bucket_size(bucket))
     typer.echo(result.model_dump_json())

@@ -8,6 +8,8 @@ from __future__ import annotations
 import typer
 
 from cli import jobs, local
+from cli.options import options_from
+from ltxcore.sample.command import ExtendOptions
 
 app = typer.Typer(
     name="extend-suffix",
@@ -20,7 +22,7 @@ app = typer.Typer(
 app.command()(local.check)
 app.command()(local.prepare)
 app.command("model-info")(local.model_info)
-app.command()(local.extend)
+app.command()(options_from(ExtendOptions)(local.extend))
 app.command()(jobs.run)
 app.command()(jobs.demo)
 app.command()(jobs.serve)

@@ -159,3 +159,22 @@ def test_prepare_prints_the_422_body_for_an_archive_of_short_clips(tmp_path: Pat
     assert result.exit_code == 2
     body = json.loads(result.stdout)
     assert body["detail"][0]["msg"] == "All training videos are too short to be trainable"
+
+
+def test_extend_options_come_from_its_settings_model_and_refuse_bad_values_by_flag(tmp_path: Path) -> None:
+    from ltxcore.sample.command import ExtendOptions
+
+    help_text = runner.invoke(app, ["extend", "--help"], env={"COLUMNS": "240"}).stdout
+    for name, field in ExtendOptions.model_fields.items():
+        assert f"--{name.replace('_', '-')}" in help_text, name
+    assert "--with-audio" in help_text and "--no-with-audio" in help_text
+    lora, video = tmp_path / "l.safetensors", tmp_path / "v.mp4"
+    lora.write_bytes(b"x")
+    video.write_bytes(b"x")
+    args = ["extend", "--lora", str(lora), "--video", str(video), "--prompt", "p", "--output", str(tmp_path / "o.mp4")]
+    result = runner.invoke(app, [*args, "--frames", "5", "--aspect", "4:3", "--conditioning-frames", "12"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    body = json.loads(result.stdout)
+    assert [d["loc"] for d in body["detail"]] == [["--frames"], ["--aspect"], ["--conditioning-frames"]]
+    assert body["detail"][0]["msg"] == "--frames: input should be greater than or equal to 9"
+    assert not (tmp_path / "o.mp4").exists()

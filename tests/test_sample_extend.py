@@ -192,7 +192,7 @@ def test_a_clip_of_exactly_the_suffix_length_is_led_by_a_repeated_frame(tmp_path
 
 def test_the_extend_command_takes_the_suffix_length_from_the_lora_file(
         spec: ModelSpec, closing: Path, tmp_path: Path) -> None:
-    from ltxcore.sample.command import extend_command
+    from ltxcore.sample.command import ExtendOptions, extend_command
     from ltxcore.train.adapters import lora_parameters, save_lora_file
 
     trained = load_components(spec, {"transformer"}).transformer
@@ -200,8 +200,8 @@ def test_the_extend_command_takes_the_suffix_length_from_the_lora_file(
     lora = tmp_path / "lora.safetensors"
     save_lora_file(lora, trained, lora_parameters(trained, with_audio=False),
                    {"conditioning_frames": 16, "with_audio": False})
-    result = extend_command(lora, closing, "a white square", tmp_path / "cli.mp4", frames=20, resolution="low",
-                            aspect="9:16", steps=2, cfg=1.0, stg_scale=0.0, model=str(spec.local_dir()))
+    options = ExtendOptions(frames=20, resolution="low", aspect="9:16", steps=2, cfg=1.0, stg_scale=0.0)
+    result = extend_command(lora, closing, "a white square", tmp_path / "cli.mp4", options, model=str(spec.local_dir()))
     assert (result.num_frames, result.conditioning_frames, result.lead_in_frames) == (17, 16, 1)
     assert (result.width, result.height, result.has_audio) == (288, 512, False)
     assert frame_count(tmp_path / "cli.mp4") == 17
