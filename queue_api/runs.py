@@ -11,13 +11,14 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterDeploymentId,
+    FlowRunFilterExpectedStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
     LogFilter,
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.client.schemas.sorting import FlowRunSort, LogSort
+from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
@@ -49,16 +50,14 @@ def queue_status(run: FlowRun) -> str:
 
 def queue_position(client: SyncPrefectClient, run: FlowRun) -> int:
     """How many runs of the same deployment wait ahead of this one (0: next to start), whoever submitted them."""
-    waiting = client.read_flow_runs(
+    ahead_or_same = client.count_flow_runs(
         flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[run.deployment_id]),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(WAITING))),
-        ),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-        limit=1000,
+            expected_start_time=FlowRunFilterExpectedStartTime(before_=run.expected_start_time),  # inclusive
+        )
     )
-    ids = [r.id for r in waiting]
-    return ids.index(run.id) if run.id in ids else 0
+    return max(0, ahead_or_same - 1)  # not counting the run itself
 
 
 def run_logs(client: SyncPrefectClient, run_id: UUID) -> list[dict[str, Any]]:
