@@ -16,6 +16,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     LogFilter,
     LogFilterFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import LogSort
@@ -28,6 +30,7 @@ from flows.remote import result_artifact
 WAITING = (StateType.SCHEDULED, StateType.PENDING)
 FINAL = (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
 MAX_LOG_LINES = 5000  # a status poll never pages through more than this
+PAGE = 200  # the most rows the Prefect API returns at once
 
 
 def read_owned(client: SyncPrefectClient, run_id: UUID, tag: str) -> FlowRun | None:
@@ -61,27 +64,42 @@ def queue_position(client: SyncPrefectClient, run: FlowRun) -> int:
 
 
 def run_logs(client: SyncPrefectClient, run_id: UUID) -> list[dict[str, Any]]:
-    """The run's Prefect logs (the flow's and every stage's), oldest first, as the protocol's log entries."""
-    logs: list[dict[str, Any]] = []
-    while len(logs) < MAX_LOG_LINES:
+    """The run's Prefect logs (the flow's and every stage's), oldest first, as the protocol's log entries; a stage's
+    lines start with its name (`[train-lora] ...`), since a bare "Finished in state Completed()" says little."""
+    found = []
+    while len(found) < MAX_LOG_LINES:
         page = client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
             sort=LogSort.TIMESTAMP_ASC,
-            offset=len(logs),
-            limit=200,
+            offset=len(found),
+            limit=PAGE,
         )
-        logs.extend(
-            {
-                "message": log.message,
-                "level": logging.getLevelName(log.level),
-                "source": "user",
-                "timestamp": log.timestamp.isoformat(),
-            }
-            for log in page
-        )
-        if len(page) < 200:
+        found.extend(page)
+        if len(page) < PAGE:
             break
-    return logs
+    stages = _stage_names(client, {log.task_run_id for log in found if log.task_run_id})
+    return [
+        {
+            "message": f"[{stages[log.task_run_id]}] {log.message}" if log.task_run_id in stages else log.message,
+            "level": logging.getLevelName(log.level),
+            "source": "user",
+            "timestamp": log.timestamp.isoformat(),
+        }
+        for log in found
+    ]
+
+
+def _stage_names(client: SyncPrefectClient, task_run_ids: set[UUID]) -> dict[UUID, str]:
+    """Stage name per task run: the task run's name without Prefect's random suffix (`fetch-archive-3c1`)."""
+    names: dict[UUID, str] = {}
+    ids = sorted(task_run_ids)
+    for start in range(0, len(ids), PAGE):
+        chunk = ids[start : start + PAGE]
+        for task_run in client.read_task_runs(
+            task_run_filter=TaskRunFilter(id=TaskRunFilterId(any_=chunk)), limit=PAGE
+        ):
+            names[task_run.id] = task_run.name.rsplit("-", 1)[0]
+    return names
 
 
 @dataclass(frozen=True)

@@ -22,4 +22,6 @@ def serve(host: str, port: int, tls_cert: Path | None = None, tls_key: Path | No
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level="info",
+        # Clients keep idle connections open; on shutdown give in-flight polls a moment, not forever.
+        timeout_graceful_shutdown=5,
     )

@@ -63,12 +63,17 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 @contextlib.contextmanager
 def api_process(
-    root: Path, deployment: str, *, tls: tuple[Path, Path] | None = None, env: dict[str, str] | None = None
+    root: Path,
+    deployment: str,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """`extend-suffix api` in its own process on loopback, pointed at the test's Prefect API; yields its base URL."""
     from prefect.settings import PREFECT_API_URL
 
-    port = free_port()
+    port = port or free_port()
     args = [str(EXE), "api", "--host", "127.0.0.1", "--port", str(port)]
     if tls:
         args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
