@@ -8,6 +8,8 @@ import contextlib
 import datetime
 import ipaddress
 import os
+import re
+import ssl
 import subprocess
 import sys
 import time
@@ -93,7 +95,7 @@ def api_process(
         while True:
             assert proc.poll() is None, log_path.read_text()
             try:
-                httpx.get(f"{base}/", verify=str(tls[0]) if tls else True, timeout=2)
+                httpx.get(f"{base}/", verify=ssl.create_default_context(cafile=tls[0]) if tls else True, timeout=2)
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the API never started:\n" + log_path.read_text()
@@ -266,3 +268,30 @@ def test_a_download_token_names_one_file_under_the_output_root_until_it_expires(
 def test_an_invalid_download_link_is_404(api: httpx.Client) -> None:
     r = api.get("/files/abc.def/lora.safetensors")
     assert r.status_code == 404 and "invalid or has expired" in r.json()["detail"]
+
+
+def test_an_s3_output_becomes_a_presigned_url_that_downloads_it(s3_bucket: str, tmp_path: Path) -> None:
+    from ltxcore.storage import filesystem
+    from queue_api.urls import downloadable
+
+    fs, path = filesystem(f"{s3_bucket}/outputs/k/lora.safetensors")
+    fs.pipe_file(path, b"lora bytes")
+    signer = FileSigner("s3cret", ttl_s=600, output_root=str(tmp_path))
+    entry = {"url": f"{s3_bucket}/outputs/k/lora.safetensors", "file_name": "lora.safetensors", "file_size": 10}
+    result = downloadable({"lora_file": entry, "billable_units": 100}, "https://api.example", signer)
+    url = result["lora_file"]["url"]
+    assert url.startswith(os.environ["EXTEND_SUFFIX_S3_ENDPOINT"] + "/")
+    expires = int(re.search(r"Expires=(\d+)", url).group(1))
+    assert abs(expires - (time.time() + 600)) < 60  # the link lives for the configured TTL
+    assert httpx.get(url).content == b"lora bytes"
+    assert "Signature=" in url and "AWSAccessKeyId=test" in url  # (moto serves it without checking the signature)
+    assert result["lora_file"] == {**entry, "url": url} and result["billable_units"] == 100
+
+
+def test_the_api_refuses_to_start_without_keys_and_says_why(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_SUFFIX_API_KEYS")}
+    out = subprocess.run([str(EXE), "api", "--port", "1"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "no API keys configured" in out.stderr and "Traceback" not in out.stderr
+    env["EXTEND_SUFFIX_API_KEYS"] = "not-a-digest"
+    out = subprocess.run([str(EXE), "api", "--port", "1"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "sha256 hex digests" in out.stderr
