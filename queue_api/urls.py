@@ -10,12 +10,15 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 from ltxcore.storage import filesystem, is_remote
+
+log = logging.getLogger(__name__)
 
 FILE_ROUTE = "/files"
 OUTPUT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset")
@@ -39,8 +42,11 @@ class FileSigner:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
 
     def token(self, path: Path, now: float | None = None) -> str:
+        """A token for `path`, which must lie under the output root; it carries the path relative to the root, so a
+        link shows nothing of the server's disk layout."""
+        relative = path.resolve().relative_to(self.output_root)  # ValueError outside the root
         expires = int((time.time() if now is None else now) + self.ttl_s)
-        payload = json.dumps({"p": str(path), "e": expires}, separators=(",", ":")).encode()
+        payload = json.dumps({"p": relative.as_posix(), "e": expires}, separators=(",", ":")).encode()
         return f"{_b64(payload)}.{self._mac(payload)}"
 
     def path(self, token: str, now: float | None = None) -> Path | None:
@@ -55,8 +61,8 @@ class FileSigner:
         claims = json.loads(payload)
         if claims["e"] < (time.time() if now is None else now):
             return None
-        path = Path(claims["p"]).resolve()
-        # Tokens are only minted for published outputs; the root check keeps a leaked secret from reading the disk.
+        path = (self.output_root / claims["p"]).resolve()
+        # Tokens are only minted under the root; checking again keeps a leaked secret from reading the rest of the disk.
         if not path.is_relative_to(self.output_root) or not path.is_file():
             return None
         return path
@@ -72,7 +78,12 @@ def download_url(url: str, base_url: str, signer: FileSigner) -> str:
         fs, path = filesystem(url)
         return fs.sign(path, expiration=signer.ttl_s)
     path = local_path(url).resolve()
-    return f"{base_url.rstrip('/')}{FILE_ROUTE}/{signer.token(path)}/{quote(path.name)}"
+    try:
+        token = signer.token(path)
+    except ValueError:  # not under this API's output root: it cannot serve the file, so leave the URL as it is
+        log.warning("%s is outside EXTEND_SUFFIX_OUTPUT_ROOT (%s): no download link for it", url, signer.output_root)
+        return url
+    return f"{base_url.rstrip('/')}{FILE_ROUTE}/{token}/{quote(path.name)}"
 
 
 def local_path(url: str) -> Path:

@@ -248,6 +248,11 @@ def test_a_bad_request_is_the_same_422_body_and_creates_no_run(api: httpx.Client
 
 
 def test_a_download_token_names_one_file_under_the_output_root_until_it_expires(tmp_path: Path) -> None:
+    import base64
+    import json
+
+    from queue_api.urls import download_url
+
     root = tmp_path / "outputs"
     (root / "k").mkdir(parents=True)
     lora = root / "k" / "lora.safetensors"
@@ -256,13 +261,21 @@ def test_a_download_token_names_one_file_under_the_output_root_until_it_expires(
     outside.write_text("no")
     signer = FileSigner("s3cret", ttl_s=60, output_root=str(root))
     token = signer.token(lora, now=1000.0)
+    payload, mac = token.split(".")
+    assert json.loads(base64.urlsafe_b64decode(payload + "==")) == {"p": "k/lora.safetensors", "e": 1060}
     assert signer.path(token, now=1059.0) == lora.resolve()
     assert signer.path(token, now=1061.0) is None  # expired
-    payload, mac = token.split(".")
     assert signer.path(f"{payload}.{mac[:-2]}AA", now=1000.0) is None  # tampered signature
     assert FileSigner("other", 60, str(root)).path(token, now=1000.0) is None  # another server's secret
-    assert signer.path(signer.token(outside, now=1000.0), now=1000.0) is None  # outside the root, even if signed
-    assert signer.path(signer.token(root / "k" / ".." / ".." / "secret.txt", now=1000.0), now=1000.0) is None
+    with pytest.raises(ValueError):
+        signer.token(root / "k" / ".." / ".." / "secret.txt")  # no token is minted outside the root
+    # Even a correctly signed token cannot climb out of the root.
+    escape = json.dumps({"p": "../secret.txt", "e": 2000}, separators=(",", ":")).encode()
+    forged = f"{base64.urlsafe_b64encode(escape).rstrip(b'=').decode()}.{signer._mac(escape)}"
+    assert signer.path(forged, now=1000.0) is None
+    url = download_url(lora.as_uri(), "https://h:1/", signer)
+    assert url.startswith("https://h:1/files/") and url.endswith("/lora.safetensors")
+    assert download_url(outside.as_uri(), "https://h:1/", signer) == outside.as_uri()  # not ours to serve
 
 
 def test_an_invalid_download_link_is_404(api: httpx.Client) -> None:
