@@ -112,8 +112,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         with_logs = (logs or "").lower() in ("1", "true", "yes")
         body: dict[str, Any] = {
             "status": runs.queue_status(run),
-            "request_id": request_id,
-            **queue_urls(base_url(request), settings.app_id, request_id),
+            "request_id": str(run.id),
+            **queue_urls(base_url(request), settings.app_id, str(run.id)),
             "logs": None,
         }
         with get_client(sync_client=True) as client:

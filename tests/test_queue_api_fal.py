@@ -34,6 +34,7 @@ from test_queue_api_http import (
 )
 
 from ltxcore.demo_data import make_demo_archive
+from ltxcore.errors import TOO_SHORT_MESSAGE
 from ltxcore.settings import JobSettings
 from queue_api.auth import key_digest, owner_tag
 
@@ -173,6 +174,24 @@ def test_fal_client_subscribe_with_logs_returns_the_result(fal: tuple) -> None:
     )
 
 
+def test_fal_client_gets_the_422_body_of_a_run_that_failed_on_the_users_mistake(fal: tuple) -> None:
+    fal_client, archive_url, _ = fal
+    client = fal_client.SyncClient(key=KEY_A)
+    # 121 frames at 24 fps need 5 s clips; these are 1.5 s: valid on its face, refused once the clips are probed.
+    handle = client.submit(ENDPOINT, {**REQUEST, "number_of_frames": 121, "training_data_url": archive_url})
+    deadline = time.monotonic() + 300
+    while not isinstance(status := client.status(ENDPOINT, handle.request_id), fal_client.Completed):
+        assert time.monotonic() < deadline, "the run never ended"
+        time.sleep(1)
+    assert status.error_type == "request_rejected" and "too short" in status.error
+    assert prefect_run(handle.request_id)["state"]["type"] == "FAILED"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.result(ENDPOINT, handle.request_id)
+    assert err.value.status_code == 422
+    body = err.value.response.json()
+    assert body["billable_units"] == 0 and body["detail"][0]["msg"] == TOO_SHORT_MESSAGE
+
+
 def test_fal_client_cancel_stops_a_running_job_and_a_queued_one(fal: tuple) -> None:
     fal_client, archive_url, _ = fal
     client = fal_client.SyncClient(key=KEY_A)
@@ -196,10 +215,10 @@ def test_fal_client_cancel_stops_a_running_job_and_a_queued_one(fal: tuple) -> N
         time.sleep(0.5)
     status = client.status(ENDPOINT, running.request_id, with_logs=True)
     assert isinstance(status, fal_client.Completed) and status.error_type == "request_cancelled"
-    with pytest.raises(fal_client.client.FalClientHTTPError) as err:
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
         client.result(ENDPOINT, running.request_id)
     assert err.value.status_code == 400 and "cancelled" in err.value.message
-    with pytest.raises(fal_client.client.FalClientHTTPError) as err:
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
         client.cancel(ENDPOINT, running.request_id)
     assert err.value.status_code == 400
 
@@ -207,7 +226,7 @@ def test_fal_client_cancel_stops_a_running_job_and_a_queued_one(fal: tuple) -> N
 def test_fal_client_sees_a_bad_request_as_its_error_with_the_422_detail(fal: tuple) -> None:
     fal_client, archive_url, _ = fal
     before = flow_run_count()
-    with pytest.raises(fal_client.client.FalClientHTTPError) as err:
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
         fal_client.SyncClient(key=KEY_A).submit(ENDPOINT, {"training_data_url": archive_url, "conditioning_frames": 12})
     assert err.value.status_code == 422
     detail = err.value.message  # the client hands over the body's `detail`
@@ -218,10 +237,10 @@ def test_fal_client_sees_a_bad_request_as_its_error_with_the_422_detail(fal: tup
 def test_fal_client_with_a_wrong_key_is_refused_and_nothing_is_created(fal: tuple) -> None:
     fal_client, archive_url, _ = fal
     before = flow_run_count()
-    with pytest.raises(fal_client.client.FalClientHTTPError) as err:
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
         fal_client.SyncClient(key="not-a-key").submit(ENDPOINT, {**REQUEST, "training_data_url": archive_url})
     assert err.value.status_code == 401 and "API key" in err.value.message
-    with pytest.raises(fal_client.client.FalClientHTTPError) as err:
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
         fal_client.SyncClient(key="not-a-key").status(APP, "6f1c1f3c-7a4b-4a52-9a0e-0c3d2f0e9b11")
     assert err.value.status_code == 401
     assert flow_run_count() == before
