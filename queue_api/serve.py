@@ -14,6 +14,9 @@ def serve(host: str, port: int, tls_cert: Path | None = None, tls_key: Path | No
     """Serve until interrupted. Settings come from the environment (EXTEND_SUFFIX_API_*, PREFECT_API_URL)."""
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path} does not exist")
     app = create_app(ApiSettings.from_env())
     uvicorn.run(
         app,
