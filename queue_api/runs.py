@@ -1,4 +1,4 @@
-"""The Prefect side of the queue API: create, read, position, logs, result and cancel of one key's flow runs."""
+"""The Prefect side of the queue API: read, queue position, logs, outcome and cancel of one key's flow runs."""
 
 from __future__ import annotations
 
