@@ -191,3 +191,22 @@ def submit(
         return
     typer.echo(json.dumps(outcome) if outcome else f"the run ended {state}")
     raise typer.Exit(EXIT_REJECTED if isinstance(outcome, dict) and outcome.get("status") == 422 else 1)
+
+
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8443,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate (chain) for https.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
+) -> None:
+    """Serve the hosted queue API (what fal's client speaks) in front of the deployment on PREFECT_API_URL.
+
+    Keys: EXTEND_SUFFIX_API_KEYS (sha256 hex digests) or EXTEND_SUFFIX_API_KEYS_FILE; see README, "Queue API".
+    """
+    from queue_api.serve import serve as serve_api
+
+    try:
+        serve_api(host, port, tls_cert, tls_key)
+    except ValueError as exc:  # a setting is wrong: say which, no traceback
+        typer.echo(f"extend-suffix api: {exc}", err=True)
+        raise typer.Exit(EXIT_REJECTED) from None

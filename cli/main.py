@@ -27,6 +27,7 @@ app.command()(jobs.run)
 app.command()(jobs.demo)
 app.command()(jobs.serve)
 app.command()(jobs.submit)
+app.command()(jobs.api)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

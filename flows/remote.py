@@ -24,10 +24,17 @@ from ltxcore.job.request import ExtendSuffixRequest
 RESULT_KEY = "extend-suffix-result"
 
 
-def submit_request(deployment: str, request: ExtendSuffixRequest, idempotency_key: str | None = None) -> UUID:
-    """Create a flow run of `deployment` with the request as its parameter; returns at once."""
+def submit_request(
+    deployment: str, request: ExtendSuffixRequest, idempotency_key: str | None = None, tags: list[str] | None = None
+) -> UUID:
+    """Create a flow run of `deployment` with the request as its parameter (and `tags`, e.g. the queue API's owner
+    tag); returns at once."""
     run = run_deployment(
-        deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0, idempotency_key=idempotency_key
+        deployment,
+        parameters={"request": request.model_dump(mode="json")},
+        timeout=0,
+        idempotency_key=idempotency_key,
+        tags=tags,
     )
     return run.id
 

@@ -47,7 +47,7 @@ def test_check_names_a_missing_request_file(tmp_path: Path) -> None:
 def test_installed_entry_point_lists_every_verb() -> None:
     out = subprocess.run([str(EXE), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
-    for verb in ("check", "prepare", "model-info", "run", "demo", "extend", "serve", "submit"):
+    for verb in ("check", "prepare", "model-info", "run", "demo", "extend", "serve", "submit", "api"):
         assert verb in out.stdout
 
 
