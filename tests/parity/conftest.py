@@ -26,8 +26,9 @@ class Twins:
 @pytest.fixture(scope="module")
 def twins(one_torch_thread: None) -> Iterator[Twins]:
     ours = seeded_diffusers_transformer(CONFIG, seed=3)
-    yield Twins(diffusers=ours, official=official_twin(ours),
-                official_1_0=official_twin(ours, newer_cross_timestep=False))
+    yield Twins(
+        diffusers=ours, official=official_twin(ours), official_1_0=official_twin(ours, newer_cross_timestep=False)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
 from ltx_core.guidance.perturbations import BatchedPerturbationConfig
-from ltx_core.model.transformer.model import LTXModel, LTXModelType
 from ltx_core.model.transformer.modality import Modality
+from ltx_core.model.transformer.model import LTXModel, LTXModelType
 from ltx_core.model.transformer.rope import LTXRopeType
 from ltx_core.tools import AudioLatentTools, VideoLatentTools
 from ltx_core.types import AudioLatentShape, VideoLatentShape
@@ -53,19 +53,27 @@ def official_twin(diffusers_model: torch.nn.Module, *, newer_cross_timestep: boo
     assert not c.use_prompt_embeddings, "2.3 projects the text in the connectors (no caption projection here)"
     model = LTXModel(
         model_type=LTXModelType.AudioVideo,
-        num_attention_heads=c.num_attention_heads, attention_head_dim=c.attention_head_dim,
-        in_channels=c.in_channels, out_channels=c.out_channels, num_layers=c.num_layers,
-        cross_attention_dim=c.cross_attention_dim, norm_eps=c.norm_eps,
+        num_attention_heads=c.num_attention_heads,
+        attention_head_dim=c.attention_head_dim,
+        in_channels=c.in_channels,
+        out_channels=c.out_channels,
+        num_layers=c.num_layers,
+        cross_attention_dim=c.cross_attention_dim,
+        norm_eps=c.norm_eps,
         positional_embedding_theta=c.rope_theta,
         positional_embedding_max_pos=[c.pos_embed_max_pos, c.base_height, c.base_width],
         timestep_scale_multiplier=c.timestep_scale_multiplier,
-        audio_num_attention_heads=c.audio_num_attention_heads, audio_attention_head_dim=c.audio_attention_head_dim,
-        audio_in_channels=c.audio_in_channels, audio_out_channels=c.audio_out_channels,
+        audio_num_attention_heads=c.audio_num_attention_heads,
+        audio_attention_head_dim=c.audio_attention_head_dim,
+        audio_in_channels=c.audio_in_channels,
+        audio_out_channels=c.audio_out_channels,
         audio_cross_attention_dim=c.audio_cross_attention_dim,
         audio_positional_embedding_max_pos=[c.audio_pos_embed_max_pos],
         av_ca_timestep_scale_multiplier=c.cross_attn_timestep_scale_multiplier,
-        rope_type=LTXRopeType(c.rope_type), double_precision_rope=c.rope_double_precision,
-        apply_gated_attention=c.gated_attn, cross_attention_adaln=c.cross_attn_mod,
+        rope_type=LTXRopeType(c.rope_type),
+        double_precision_rope=c.rope_double_precision,
+        apply_gated_attention=c.gated_attn,
+        cross_attention_adaln=c.cross_attn_mod,
     )
     result = model.load_state_dict(official_state_dict(diffusers_model), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
@@ -108,20 +116,39 @@ def audio_positions(batch: int, steps: int) -> torch.Tensor:
     return tools.create_initial_state("cpu", torch.float32).positions
 
 
-def official_velocity(model: LTXModel, video: torch.Tensor, video_sigmas: torch.Tensor, sigma: torch.Tensor,
-                      text: TextBatch, geometry: VideoGeometry, audio: torch.Tensor | None = None,
-                      audio_sigmas: torch.Tensor | None = None, audio_sigma: torch.Tensor | None = None,
-                      perturbations: BatchedPerturbationConfig | None = None,
-                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def official_velocity(
+    model: LTXModel,
+    video: torch.Tensor,
+    video_sigmas: torch.Tensor,
+    sigma: torch.Tensor,
+    text: TextBatch,
+    geometry: VideoGeometry,
+    audio: torch.Tensor | None = None,
+    audio_sigmas: torch.Tensor | None = None,
+    audio_sigma: torch.Tensor | None = None,
+    perturbations: BatchedPerturbationConfig | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The official model's velocities for the same arguments as `ltxcore.model.forward.predict_velocity` (sigmas in
     [0, 1]: the official model multiplies by 1000 itself). audio None: the official video-only call (audio=None)."""
     b = video.shape[0]
-    v = Modality(latent=video, sigma=sigma, timesteps=video_sigmas, positions=video_positions(b, geometry),
-                 context=text.video, context_mask=text.mask)
+    v = Modality(
+        latent=video,
+        sigma=sigma,
+        timesteps=video_sigmas,
+        positions=video_positions(b, geometry),
+        context=text.video,
+        context_mask=text.mask,
+    )
     a = None
     if audio is not None:
-        a = Modality(latent=audio, sigma=audio_sigma, timesteps=audio_sigmas,
-                     positions=audio_positions(b, audio.shape[1]), context=text.audio, context_mask=text.mask)
+        a = Modality(
+            latent=audio,
+            sigma=audio_sigma,
+            timesteps=audio_sigmas,
+            positions=audio_positions(b, audio.shape[1]),
+            context=text.audio,
+            context_mask=text.mask,
+        )
     with torch.no_grad():
         return model(v, a, perturbations or BatchedPerturbationConfig.empty(b))
 
@@ -140,22 +167,39 @@ class Case:
     geometry: VideoGeometry
 
 
-def suffix_case(config: dict[str, Any], seed: int = 7, *, batch: int = 2, suffix_frames: int = 1,
-                audio_steps: int = 13, audio_suffix: int = 4) -> Case:
+def suffix_case(
+    config: dict[str, Any],
+    seed: int = 7,
+    *,
+    batch: int = 2,
+    suffix_frames: int = 1,
+    audio_steps: int = 13,
+    audio_suffix: int = 4,
+) -> Case:
     """3 latent frames of 2x2 tokens at 24 fps (the last `suffix_frames` clean), 13 audio steps (the last 4 clean)."""
     gen = torch.Generator().manual_seed(seed)
     geo = VideoGeometry(frames=3, height=2, width=2, fps=24.0)
     sigma = torch.rand(batch, generator=gen) * 0.8 + 0.1  # [B]
     audio_sigma = torch.rand(batch, generator=gen) * 0.8 + 0.1  # [B], drawn independently
     video_sigmas = sigma[:, None].repeat(1, geo.tokens)  # [B, Nv]
-    video_sigmas[:, -suffix_frames * geo.height * geo.width:] = 0.0
+    video_sigmas[:, -suffix_frames * geo.height * geo.width :] = 0.0
     audio_sigmas = audio_sigma[:, None].repeat(1, audio_steps)  # [B, Na]
     audio_sigmas[:, -audio_suffix:] = 0.0
     text_len = 16
     mask = torch.ones(batch, text_len, dtype=torch.int64)
     mask[0, :5] = 0  # left padding on one row
-    text = TextBatch(video=torch.randn(batch, text_len, config["cross_attention_dim"], generator=gen),
-                     audio=torch.randn(batch, text_len, config["audio_cross_attention_dim"], generator=gen), mask=mask)
-    return Case(video=torch.randn(batch, geo.tokens, 128, generator=gen), video_sigmas=video_sigmas, sigma=sigma,
-                audio=torch.randn(batch, audio_steps, 128, generator=gen), audio_sigmas=audio_sigmas,
-                audio_sigma=audio_sigma, text=text, geometry=geo)
+    text = TextBatch(
+        video=torch.randn(batch, text_len, config["cross_attention_dim"], generator=gen),
+        audio=torch.randn(batch, text_len, config["audio_cross_attention_dim"], generator=gen),
+        mask=mask,
+    )
+    return Case(
+        video=torch.randn(batch, geo.tokens, 128, generator=gen),
+        video_sigmas=video_sigmas,
+        sigma=sigma,
+        audio=torch.randn(batch, audio_steps, 128, generator=gen),
+        audio_sigmas=audio_sigmas,
+        audio_sigma=audio_sigma,
+        text=text,
+        geometry=geo,
+    )

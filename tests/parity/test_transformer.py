@@ -12,24 +12,44 @@ from ltx_core.guidance.perturbations import (
     PerturbationConfig,
     PerturbationType,
 )
+
+from ltxcore.model.forward import predict_velocity
 from parity.conftest import CONFIG
 from parity.names import DIFFUSERS_TO_OFFICIAL, to_diffusers, to_official
 from parity.oracle import Case, official_velocity, seeded_diffusers_transformer
-
-from ltxcore.model.forward import predict_velocity
 
 EXACT = 1e-5  # fp32 on CPU: the measured differences are 0.0; this leaves room for another BLAS
 
 
 def ours(twins, case: Case, **kwargs):
     with torch.no_grad():
-        return predict_velocity(twins.diffusers, case.video, case.video_sigmas, case.sigma, case.text, case.geometry,
-                                case.audio, case.audio_sigmas, case.audio_sigma, **kwargs)
+        return predict_velocity(
+            twins.diffusers,
+            case.video,
+            case.video_sigmas,
+            case.sigma,
+            case.text,
+            case.geometry,
+            case.audio,
+            case.audio_sigmas,
+            case.audio_sigma,
+            **kwargs,
+        )
 
 
 def theirs(model, case: Case, perturbations: BatchedPerturbationConfig | None = None):
-    return official_velocity(model, case.video, case.video_sigmas, case.sigma, case.text, case.geometry, case.audio,
-                             case.audio_sigmas, case.audio_sigma, perturbations)
+    return official_velocity(
+        model,
+        case.video,
+        case.video_sigmas,
+        case.sigma,
+        case.text,
+        case.geometry,
+        case.audio,
+        case.audio_sigmas,
+        case.audio_sigma,
+        perturbations,
+    )
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -60,8 +80,17 @@ def test_velocity_with_clean_suffixes_and_independent_sigmas_matches_the_officia
         assert max(max_diff(vv, ov), max_diff(va, oa)) > 1e-3, variant
     with torch.no_grad():
         s = 1 / 1000  # sigmas the transformer would see without the x1000
-        uv, _ = predict_velocity(twins.diffusers, case.video, case.video_sigmas * s, case.sigma * s, case.text,
-                                 case.geometry, case.audio, case.audio_sigmas * s, case.audio_sigma * s)
+        uv, _ = predict_velocity(
+            twins.diffusers,
+            case.video,
+            case.video_sigmas * s,
+            case.sigma * s,
+            case.text,
+            case.geometry,
+            case.audio,
+            case.audio_sigmas * s,
+            case.audio_sigma * s,
+        )
     assert max_diff(uv, ov) > 1e-2
 
 
@@ -87,8 +116,12 @@ def test_video_only_matches_the_official_call_without_audio(twins, case: Case) -
 def test_stg_on_one_block_matches_the_official_self_attention_skip(twins, case: Case, block: int) -> None:
     # Row 0 plain, row 1 with video and audio self-attention skipped in `block` (diffusers skips both together).
     v, a = ours(twins, case, stg_blocks=[block], perturbation_mask=torch.tensor([1.0, 0.0]))
-    skip = PerturbationConfig([Perturbation(PerturbationType.SKIP_VIDEO_SELF_ATTN, [block]),
-                               Perturbation(PerturbationType.SKIP_AUDIO_SELF_ATTN, [block])])
+    skip = PerturbationConfig(
+        [
+            Perturbation(PerturbationType.SKIP_VIDEO_SELF_ATTN, [block]),
+            Perturbation(PerturbationType.SKIP_AUDIO_SELF_ATTN, [block]),
+        ]
+    )
     ov, oa = theirs(twins.official, case, BatchedPerturbationConfig([PerturbationConfig.empty(), skip]))
     assert max_diff(v, ov) < EXACT and max_diff(a, oa) < EXACT
     plain_v, plain_a = ours(twins, case)
@@ -98,8 +131,12 @@ def test_stg_on_one_block_matches_the_official_self_attention_skip(twins, case: 
 
 def test_modality_isolation_matches_the_official_cross_attention_skip(twins, case: Case) -> None:
     v, a = ours(twins, case, isolate_modalities=True)
-    both = PerturbationConfig([Perturbation(PerturbationType.SKIP_A2V_CROSS_ATTN, None),
-                               Perturbation(PerturbationType.SKIP_V2A_CROSS_ATTN, None)])
+    both = PerturbationConfig(
+        [
+            Perturbation(PerturbationType.SKIP_A2V_CROSS_ATTN, None),
+            Perturbation(PerturbationType.SKIP_V2A_CROSS_ATTN, None),
+        ]
+    )
     ov, oa = theirs(twins.official, case, BatchedPerturbationConfig([both, both]))
     assert max_diff(v, ov) < EXACT and max_diff(a, oa) < EXACT
     plain_v, _ = ours(twins, case)
