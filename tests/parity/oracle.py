@@ -10,16 +10,19 @@ per-token timesteps and the gate keeps the other modality's sigma. The project f
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
 from ltx_core.guidance.perturbations import BatchedPerturbationConfig
 from ltx_core.model.transformer.modality import Modality
-from ltx_core.model.transformer.model import LTXModel, LTXModelType
-from ltx_core.model.transformer.rope import LTXRopeType
+from ltx_core.model.transformer.model import LTXModel
+from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
 from ltx_core.tools import AudioLatentTools, VideoLatentTools
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 
@@ -43,43 +46,78 @@ def seeded_diffusers_transformer(config: dict[str, Any], seed: int) -> torch.nn.
     return model.requires_grad_(False).eval()
 
 
-def official_twin(diffusers_model: torch.nn.Module, *, newer_cross_timestep: bool = True) -> LTXModel:
-    """The official `LTXModel` with the diffusers model's configuration and weights (strict load, both ways).
-
-    `newer_cross_timestep`: apply the ltx-core 1.1.4 scale-shift change (see the module doc); False: 1.0.0 as shipped.
-    """
+def official_config(diffusers_model: torch.nn.Module) -> dict[str, Any]:
+    """The official checkpoint config (`{"transformer": ...}`, what `LTXModelConfigurator.from_config` reads from a
+    checkpoint's metadata) equivalent to a diffusers transformer's config."""
     c = diffusers_model.config
     assert c.gated_attn == c.audio_gated_attn and c.cross_attn_mod == c.audio_cross_attn_mod, "one switch officially"
     assert not c.use_prompt_embeddings, "2.3 projects the text in the connectors (no caption projection here)"
-    model = LTXModel(
-        model_type=LTXModelType.AudioVideo,
-        num_attention_heads=c.num_attention_heads,
-        attention_head_dim=c.attention_head_dim,
-        in_channels=c.in_channels,
-        out_channels=c.out_channels,
-        num_layers=c.num_layers,
-        cross_attention_dim=c.cross_attention_dim,
-        norm_eps=c.norm_eps,
-        positional_embedding_theta=c.rope_theta,
-        positional_embedding_max_pos=[c.pos_embed_max_pos, c.base_height, c.base_width],
-        timestep_scale_multiplier=c.timestep_scale_multiplier,
-        audio_num_attention_heads=c.audio_num_attention_heads,
-        audio_attention_head_dim=c.audio_attention_head_dim,
-        audio_in_channels=c.audio_in_channels,
-        audio_out_channels=c.audio_out_channels,
-        audio_cross_attention_dim=c.audio_cross_attention_dim,
-        audio_positional_embedding_max_pos=[c.audio_pos_embed_max_pos],
-        av_ca_timestep_scale_multiplier=c.cross_attn_timestep_scale_multiplier,
-        rope_type=LTXRopeType(c.rope_type),
-        double_precision_rope=c.rope_double_precision,
-        apply_gated_attention=c.gated_attn,
-        cross_attention_adaln=c.cross_attn_mod,
+    fixed = dict(  # the values the official configurator insists on (it checks each one)
+        dropout=0.0,
+        attention_bias=True,
+        activation_fn="gelu-approximate",
+        num_embeds_ada_norm=1000,
+        use_linear_projection=False,
+        only_cross_attention=False,
+        cross_attention_norm=True,
+        double_self_attention=False,
+        upcast_attention=False,
+        standardization_norm="rms_norm",
+        norm_elementwise_affine=False,
+        qk_norm="rms_norm",
+        positional_embedding_type="rope",
+        use_audio_video_cross_attention=True,
+        share_ff=False,
+        av_cross_ada_norm=True,
+        use_middle_indices_grid=True,
     )
+    return {
+        "transformer": fixed
+        | dict(
+            num_attention_heads=c.num_attention_heads,
+            attention_head_dim=c.attention_head_dim,
+            in_channels=c.in_channels,
+            out_channels=c.out_channels,
+            num_layers=c.num_layers,
+            cross_attention_dim=c.cross_attention_dim,
+            norm_eps=c.norm_eps,
+            positional_embedding_theta=c.rope_theta,
+            positional_embedding_max_pos=[c.pos_embed_max_pos, c.base_height, c.base_width],
+            timestep_scale_multiplier=c.timestep_scale_multiplier,
+            audio_num_attention_heads=c.audio_num_attention_heads,
+            audio_attention_head_dim=c.audio_attention_head_dim,
+            audio_in_channels=c.audio_in_channels,
+            audio_out_channels=c.audio_out_channels,
+            audio_cross_attention_dim=c.audio_cross_attention_dim,
+            audio_positional_embedding_max_pos=[c.audio_pos_embed_max_pos],
+            av_ca_timestep_scale_multiplier=c.cross_attn_timestep_scale_multiplier,
+            rope_type=c.rope_type,
+            frequencies_precision="float64" if c.rope_double_precision else "float32",
+            apply_gated_attention=c.gated_attn,
+            cross_attention_adaln=c.cross_attn_mod,
+            caption_proj_before_connector=True,  # 2.3: no caption projection inside the transformer
+        )
+    }
+
+
+def official_twin(diffusers_model: torch.nn.Module, *, newer_cross_timestep: bool = True) -> LTXModel:
+    """The official `LTXModel`, built by its configurator, with the diffusers model's weights (strict load).
+
+    `newer_cross_timestep`: apply the ltx-core 1.1.4 scale-shift change (see the module doc); False: 1.0.0 as shipped.
+    """
+    model = LTXModelConfigurator.from_config(official_config(diffusers_model))
     result = model.load_state_dict(official_state_dict(diffusers_model), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     if newer_cross_timestep:
         own_timestep_scale_shift(model)
     return model.requires_grad_(False).eval()
+
+
+def write_official_checkpoint(diffusers_model: torch.nn.Module, path: Path) -> Path:
+    """The diffusers model's weights as an official bf16 checkpoint: official names, config in the metadata."""
+    tensors = {k: v.to(torch.bfloat16).contiguous() for k, v in official_state_dict(diffusers_model).items()}
+    safetensors.torch.save_file(tensors, str(path), metadata={"config": json.dumps(official_config(diffusers_model))})
+    return path
 
 
 def own_timestep_scale_shift(model: LTXModel) -> None:
