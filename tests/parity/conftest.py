@@ -8,12 +8,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from ltxcore.model.tiny import TRANSFORMER
-from parity.oracle import Case, official_twin, seeded_diffusers_transformer, suffix_case
-
-# The tiny preset's transformer: 2.3's switches (gated attention, prompt AdaLN, split RoPE, no caption projection,
-# perturbed_attn for STG) at toy widths, two blocks.
-CONFIG = dict(TRANSFORMER)
+from parity.oracle import CONFIG, Case, official_twin, seeded_diffusers_transformer, suffix_case
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,13 @@ from ltx_core.tools import AudioLatentTools, VideoLatentTools
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 
 from ltxcore.model.forward import AUDIO_MEL_BINS, TextBatch, VideoGeometry
+from ltxcore.model.tiny import TRANSFORMER
 from parity.names import official_state_dict
 
 AUDIO_CHANNELS = 8
+# The tiny preset's transformer: 2.3's switches (gated attention, prompt AdaLN, split RoPE, no caption projection,
+# perturbed_attn for STG) at toy widths, two blocks.
+CONFIG: dict[str, Any] = dict(TRANSFORMER)
 
 
 def seeded_diffusers_transformer(config: dict[str, Any], seed: int) -> torch.nn.Module:

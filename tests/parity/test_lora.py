@@ -15,9 +15,9 @@ from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
 from ltxcore.model.forward import predict_velocity
 from ltxcore.model.lora import ATTENTION_TARGETS, DIFFUSERS_ONLY_MODULES, FF_TARGETS, check_portable_targets
 from ltxcore.train.adapters import attach_lora, lora_parameters, save_lora_file
-from parity.conftest import CONFIG
 from parity.names import DIFFUSERS_TO_OFFICIAL, official_state_dict
 from parity.oracle import (
+    CONFIG,
     Case,
     official_velocity,
     own_timestep_scale_shift,
