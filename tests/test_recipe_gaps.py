@@ -147,6 +147,9 @@ def test_a_distilled_scheduler_config_gets_the_official_distilled_sigmas() -> No
         ltx2_scheduler(distilled, 30)
     (detail,) = err.value.body()["detail"]
     assert detail["loc"] == ["steps"] and "steps must be 8 (got 30)" in detail["msg"]
+    # A config without dynamic shift that would still bend the given sigmas is not a distilled one we can honour.
+    with pytest.raises(ValueError, match="shift 1"):
+        ltx2_scheduler(FlowMatchEulerDiscreteScheduler(**DISTILLED_SCHEDULER | {"shift": 3.0}), 8)
 
 
 def test_sampling_on_the_distilled_schedule_recovers_the_clean_latents() -> None:

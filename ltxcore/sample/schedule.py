@@ -69,7 +69,9 @@ def _distilled(scheduler: FlowMatchEulerDiscreteScheduler, steps: int) -> FlowMa
     cfg = scheduler.config
     reshapes = cfg.get("shift", 1.0) != 1.0 or cfg.get("shift_terminal") or any(
         cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"))
-    assert not reshapes, "a distilled scheduler config must leave the given sigmas as they are"
+    if reshapes:  # the model directory's config, not our code: say what is wrong with it
+        raise ValueError("a scheduler without dynamic shift (distilled weights) must leave the given sigmas as they "
+                         "are: shift 1, no shift_terminal, no karras/exponential/beta sigmas")
     sched = copy.deepcopy(scheduler)
     sched.set_timesteps(sigmas=np.array(DISTILLED_SIGMA_VALUES))
     sched.set_begin_index(0)
