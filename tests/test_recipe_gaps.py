@@ -64,14 +64,14 @@ def test_a_silent_closing_clip_is_refused_for_an_audio_extension(tmp_path: Path)
     with pytest.raises(RequestRejected) as err:
         extend_in_memory(components, silent, "a white square", SETTINGS)
     (detail,) = err.value.body()["detail"]
-    assert (detail["loc"], detail["type"], err.value.status) == (["video"], "audio_missing", 422)
+    assert (detail["loc"], detail["type"], err.value.status) == (["video"], "missing_audio", 422)
     assert "no audio track" in detail["msg"] and "--no-audio" in detail["msg"]
     assert components.loaded() == []  # refused before any part was loaded
     # Too short AND silent: both mistakes in one answer.
     short = _clip(tmp_path / "short.mp4", 5 / FPS, audio=False)
     with pytest.raises(RequestRejected) as both:
         extend_in_memory(components, short, "a white square", SETTINGS)
-    assert sorted(d["type"] for d in both.value.body()["detail"]) == ["audio_missing", "too_short"]
+    assert sorted(d["type"] for d in both.value.body()["detail"]) == ["missing_audio", "too_short"]
 
 
 def test_the_extend_command_answers_422_for_a_silent_clip_under_an_audio_lora(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_the_extend_command_answers_422_for_a_silent_clip_under_an_audio_lora(tm
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     body = json.loads(result.stdout)
-    assert body["status"] == 422 and body["detail"][0]["type"] == "audio_missing"
+    assert body["status"] == 422 and body["detail"][0]["type"] == "missing_audio"
     assert not (tmp_path / "out.mp4").exists()
 
 

@@ -222,7 +222,7 @@ def silent_closing(info: ProbeInfo, with_audio: bool, loc: Loc) -> ErrorDetail |
     under a silent clip: that case is refused rather than sampled."""
     if not with_audio or info.has_audio:
         return None
-    return ErrorDetail(loc=loc, type="audio_missing",
+    return ErrorDetail(loc=loc, type="missing_audio",
                        msg="the video has no audio track, but the extension generates audio (the LoRA was trained "
                        "with audio, always with the closing clip's own sound); give a clip with sound, or extend "
                        "without audio (--no-audio)")
