@@ -170,3 +170,25 @@ def official_run(
         x0s = [x0 * m + c * (1 - m) for x0, m, c in zip(x0s, masks, clean, strict=True)]
         states = [euler.step(x, x0, sigmas, i) for x, x0 in zip(states, x0s, strict=True)]
     return states[0], states[1]
+
+
+def test_the_guided_x0_of_a_video_only_extension_matches_the_official_guider(twins, case: Case) -> None:
+    video, _, text = _one_row(case, 1)
+    sigma = float(case.sigma[1])
+    g = Guidance(cfg=3.0, stg_scale=1.0, rescale=0.7, modality=3.0, stg_blocks=(0,))  # no audio: nothing to isolate
+    with torch.no_grad():
+        v, a = guided_x0(twins.diffusers, video, None, sigma, text, case.geometry, g)
+    stg = PerturbationConfig([Perturbation(PerturbationType.SKIP_VIDEO_SELF_ATTN, [0])])
+    s = torch.tensor([sigma])
+    x0 = {}
+    for role, row, perturbation in (("cond", 0, None), ("uncond", 1, None), ("stg", 0, stg)):
+        t = TextBatch(video=text.video[row : row + 1], audio=text.audio[row : row + 1], mask=text.mask[row : row + 1])
+        config = None if perturbation is None else BatchedPerturbationConfig([perturbation])
+        ov, _ = official_velocity(twins.official, video.x, video.sigmas, s, t, case.geometry, perturbations=config)
+        x0[role] = video.x - video.sigmas[..., None] * ov
+    params = MultiModalGuiderParams(cfg_scale=3.0, stg_scale=1.0, rescale_scale=0.7, modality_scale=1.0, stg_blocks=[0])
+    official = MultiModalGuider(params).calculate(x0["cond"], x0["uncond"], x0["stg"], 0.0)
+    diff = float((v - official).abs().max())
+    print(f"video-only guided x0 max difference: {diff:.1e}")
+    assert a is None and diff < 1e-5
+    assert float((x0["cond"] - official).abs().max()) > 1e-2
