@@ -19,6 +19,9 @@ setup() {
     "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
     # scenedetect hard-requires the GUI opencv (system libGL); its real needs come with the project.
     "$VENV/bin/python" -m pip install -q -c constraints.txt --no-deps scenedetect
+    # The official LTX-2 code, a test oracle only (tests/parity): it declares torch~=2.7 and torchaudio, so it goes in
+    # without its dependencies; what the oracle imports needs only einops and scipy (the dev extras).
+    "$VENV/bin/python" -m pip install -q -c constraints.txt --no-deps ltx-core
     echo "$want" > "$stamp"
 }
 

@@ -23,6 +23,14 @@ ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 FF_TARGETS = ("ff.net.0.proj", "ff.net.2", "audio_ff.net.0.proj", "audio_ff.net.2")
 ADAPTER = "default"
 TRAINING_TYPE = "extend-suffix"
+# diffusers module names that ComfyUI and ltx-core call otherwise (diffusers' conversion tables: patchify_proj,
+# adaln_single, prompt_adaln_single, av_ca_*_adaln_single, q_norm/k_norm). A `diffusion_model.` key under one of these
+# names matches nothing there and is dropped without a word, so an adapter on such a module is refused.
+DIFFUSERS_ONLY_MODULES = frozenset({
+    "proj_in", "audio_proj_in", "time_embed", "audio_time_embed", "prompt_adaln", "audio_prompt_adaln",
+    "av_cross_attn_video_scale_shift", "av_cross_attn_video_a2v_gate", "av_cross_attn_audio_scale_shift",
+    "av_cross_attn_audio_v2a_gate", "norm_q", "norm_k",
+})
 
 
 def lora_targets(include_ff: bool = False) -> list[str]:
@@ -40,6 +48,7 @@ def attach_lora(transformer: torch.nn.Module, rank: int, targets: Sequence[str] 
 
     if rank < 1:
         raise ValueError(f"LoRA rank must be >= 1 (got {rank})")
+    check_portable_targets(transformer, targets or lora_targets())
     config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank,
                         target_modules=list(targets or lora_targets()), init_lora_weights=True)
     transformer.requires_grad_(False)
@@ -50,6 +59,24 @@ def attach_lora(transformer: torch.nn.Module, rank: int, targets: Sequence[str] 
         p.requires_grad_(True)
     assert params, f"no module matched the LoRA targets {config.target_modules}"
     return params
+
+
+def check_portable_targets(transformer: torch.nn.Module, targets: Sequence[str]) -> None:
+    """Refuse targets that reach a module ComfyUI and ltx-core name differently (their keys would be dropped there).
+
+    Matching is peft's for a list of targets: a module matches when its name is the target or ends in "." + target.
+    """
+    for name, _ in transformer.named_modules():
+        target = next((t for t in targets if name == t or name.endswith("." + t)), None)
+        if target is None:
+            continue
+        foreign = DIFFUSERS_ONLY_MODULES.intersection(name.split("."))
+        if foreign:
+            raise ValueError(
+                f"LoRA target {target!r} reaches {name}, whose name ({sorted(foreign)[0]}) exists only in diffusers: "
+                "ComfyUI and the official LTX-2 loader would silently drop its adapter. Target the attention or "
+                "feed-forward modules inside transformer_blocks (or proj_out) instead."
+            )
 
 
 def lora_state_dict(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:

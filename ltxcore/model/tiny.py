@@ -122,6 +122,17 @@ def build_tiny(out_dir: Path, seed: int = 0) -> None:
     pipe.save_pretrained(out_dir, safe_serialization=True)
 
 
+def tiny_video_vae(seed: int = 0, *, timestep_conditioning: bool = False) -> torch.nn.Module:
+    """The preset's video VAE on its own, seeded. `timestep_conditioning=True` gives its decoder the timestep
+    embedding some LTX VAE checkpoints have (2.3's has none), so the decode path for those can be tested."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    torch.manual_seed(seed)  # module initialisers draw from the global generator
+    vae = AutoencoderKLLTX2Video(**VIDEO_VAE, timestep_conditioning=timestep_conditioning)
+    _random_latent_stats(vae, 128, torch.Generator().manual_seed(seed + 500))
+    return vae.requires_grad_(False).eval()
+
+
 def _random_latent_stats(vae: torch.nn.Module, channels: int, g: torch.Generator) -> None:
     """Non-trivial per-channel statistics, so that a missing normalisation shows up in tests."""
     vae.latents_mean.copy_(torch.randn(channels, generator=g) * 0.1)

@@ -8,14 +8,27 @@ import torch
 from ltxcore.model.forward import denormalise_audio, denormalise_video, unpack_audio
 from ltxcore.model.loader import Components
 
+# The official video decoder's values for a timestep-conditioned decoder (ltx-core `VideoDecoder`): the normalised
+# latents are blended with this much noise, and the decoder is told this timestep (it multiplies by 1000 itself).
+DECODE_TIMESTEP = 0.05
+DECODE_NOISE_SCALE = 0.025
+
 
 @torch.no_grad()
-def decode_video(components: Components, latents: torch.Tensor) -> np.ndarray:
-    """Normalised [1, 128, F', h, w] -> uint8 frames [8(F'-1)+1, 32h, 32w, 3]."""
+def decode_video(components: Components, latents: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """Normalised [1, 128, F', h, w] -> uint8 frames [8(F'-1)+1, 32h, 32w, 3].
+
+    The 2.3 VAE decodes without timestep conditioning. A VAE whose config says its decoder is timestep-conditioned is
+    decoded the official way: z <- (1 - 0.025) z + 0.025 noise (noise drawn on the CPU from `seed`), timestep 0.05.
+    """
     vae = components.vae
-    z = denormalise_video(latents.float(), vae).to(components.device, vae.dtype)  # [1, 128, F', h, w]
-    # The 2.3 VAE decodes without timestep conditioning; a checkpoint that has it gets timestep 0 (a clean latent).
-    temb = torch.zeros(z.shape[0], device=z.device, dtype=z.dtype) if vae.config.timestep_conditioning else None
+    z = latents.float()  # [1, 128, F', h, w]
+    temb = None
+    if vae.config.timestep_conditioning:
+        noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed)).to(z.device)  # [1, 128, F', h, w]
+        z = (1 - DECODE_NOISE_SCALE) * z + DECODE_NOISE_SCALE * noise
+        temb = torch.full((z.shape[0],), DECODE_TIMESTEP, device=components.device, dtype=vae.dtype)  # [1]
+    z = denormalise_video(z, vae).to(components.device, vae.dtype)  # [1, 128, F', h, w]
     pixels = vae.decode(z, temb, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
     pixels = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [3, F, H, W]
     return pixels.permute(1, 2, 3, 0).cpu().numpy()  # [F, H, W, 3]

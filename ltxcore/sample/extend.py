@@ -18,14 +18,17 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltxcore import geometry
+from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
+from ltxcore.manifests import ProbeInfo
 from ltxcore.media.mux import resample_wav, write_mp4, write_wav
+from ltxcore.media.probe import probe
 from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
 from ltxcore.model.loader import Components
 from ltxcore.model.lora import load_lora
 from ltxcore.model.text import encode_prompts
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
-from ltxcore.sample.closing import Closing, Loc, closing_from_frames, encode_suffix, fit_closing
+from ltxcore.sample.closing import Closing, Loc, closing_from_frames, encode_suffix, fit_closing, too_short
 from ltxcore.sample.decode import decode_audio, decode_video
 from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
@@ -183,17 +186,34 @@ def extend_in_memory(components: Components, closing_video: Path, prompt: str, s
     `lora_path`: a LoRA file (the model layer's format) loaded into the transformer first; None uses the transformer
     as it is (a training loop's live adapter, or the base model). `text`: the prompt's and the negative prompt's
     embeddings (two rows) if already encoded; otherwise the components' text encoder encodes them. A clip too short
-    for the suffix raises `RequestRejected` at `loc` before any model work.
+    for the suffix, or without sound when audio is generated, raises `RequestRejected` at `loc` before any model work.
     """
+    info = probe(Path(closing_video))
+    errors = [e for e in (too_short(info, settings.conditioning_frames, settings.fps, loc),
+                          silent_closing(info, settings.with_audio, loc)) if e is not None]
+    if errors:  # both mistakes at once, before any model work
+        raise RequestRejected(errors)
     with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
         closing = fit_closing(Path(closing_video), Path(tmp), num_frames=settings.num_frames, fps=settings.fps,
                               width=settings.width, height=settings.height,
                               conditioning_frames=settings.conditioning_frames, with_audio=settings.with_audio,
-                              audio_normalize=settings.audio_normalize, loc=loc)
+                              audio_normalize=settings.audio_normalize, info=info, loc=loc)
         if lora_path is not None:
             load_lora(components.transformer, lora_path)
         text = encode_text(components, prompt, settings.negative_prompt) if text is None else text.to(components.device)
         return extend_repeat(components, closing, text, settings, repeat, Path(tmp))
+
+
+def silent_closing(info: ProbeInfo, with_audio: bool, loc: Loc) -> ErrorDetail | None:
+    """The 422 detail for a silent clip in a joint audio extension, else None. Training always kept the closing audio
+    window clean, like the closing frames, so a LoRA trained with audio never learned to invent the whole soundtrack
+    under a silent clip: that case is refused rather than sampled."""
+    if not with_audio or info.has_audio:
+        return None
+    return ErrorDetail(loc=loc, type="missing_audio",
+                       msg="the video has no audio track, but the extension generates audio (the LoRA was trained "
+                       "with audio, always with the closing clip's own sound); give a clip with sound, or extend "
+                       "without audio (--no-audio)")
 
 
 def write_extension(ext: Extension, settings: ExtendSettings, out_path: Path, repeat: int = 1) -> ExtensionResult:
