@@ -43,6 +43,7 @@ def make_video(
     codec: str = "libx264",
     pattern: str = "testsrc2",
     tone_from: float = 0.0,
+    sar: str | None = None,
 ) -> Path:
     """A synthetic clip of `seconds` at `fps`, `size` = (width, height), optionally with a sine tone.
 
@@ -50,8 +51,10 @@ def make_video(
     vfr: the second half of the clip runs at a third of the frame rate (timestamps say so; mp4 keeps them).
     rotation: display-matrix rotation in degrees counter-clockwise (ffmpeg's `-display_rotation`).
     pattern: "testsrc2" (moving test card), "halves" (top half white, bottom half black: shows orientation) or
-        "counter" (flat grey whose brightness is COUNTER_STEP x the frame index: shows which frames were taken).
+        "counter" (flat grey whose brightness is COUNTER_STEP x the frame index: shows which frames were taken) or
+        "box" (a white box, square as DISPLAYED, half the picture high, centred on black: shows squashing).
     tone_from: the tone is silent before this time (s), to check that audio stays aligned with video.
+    sar: sample aspect ratio "num/den" written into the stream (non-square pixels, as DV or anamorphic video).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
@@ -70,9 +73,15 @@ def make_video(
     elif pattern == "halves":
         args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
         vgraph = "[0:v]drawbox=x=0:y=0:w=iw:h=ih/2:color=white:t=fill,format=yuv420p[v]"
+    elif pattern == "box":
+        args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
+        vgraph = (f"[0:v]setsar={sar or 1},drawbox=x=(iw-ih/2/sar)/2:y=ih/4:w=ih/2/sar:h=ih/2:color=white:t=fill,"
+                  "format=yuv420p[v]")
     else:
         args += ["-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r={fps}:d={seconds}"]
         vgraph = "[0:v]format=yuv420p[v]"
+    if sar:
+        vgraph = vgraph.replace("[v]", f",setsar={sar}[v]")
     if vfr:
         # Frames of the second half are kept one in three: their timestamps stay, so the rate varies.
         half = int(seconds * fps / 2)
@@ -97,6 +106,27 @@ def make_video(
     _ffmpeg(*args, str(tmp))
     _ffmpeg("-display_rotation", str(rotation), "-i", str(tmp), "-c", "copy", str(path))
     tmp.unlink()
+    return path
+
+
+def cut_with_edit_list(src: Path, dst: Path, start: float, seconds: float) -> Path:
+    """A stream-copy cut (`-ss` before `-i`, `-c copy`), as editors and `ffmpeg -c copy` make them: the mp4 keeps
+    the packets back to the previous keyframe and an edit list that tells players to skip them."""
+    _ffmpeg("-ss", f"{start}", "-i", str(src), "-t", f"{seconds}", "-c", "copy", str(dst))
+    return dst
+
+
+def make_sparse_vfr(path: Path, starts_ms: Sequence[int], size: tuple[int, int] = (96, 64)) -> Path:
+    """A "counter" clip whose frame k is shown from `starts_ms[k]` milliseconds (long irregular gaps, as webcams and
+    screen recorders write); the last frame lasts 100 ms, so the clip ends at starts_ms[-1] + 100."""
+    w, h = size
+    expr = "0"
+    for k, t in reversed(list(enumerate(starts_ms))):
+        expr = f"if(eq(N,{k}),{t},{expr})"
+    graph = (f"[0:v]format=yuv420p,geq=lum='min(16+N*{COUNTER_STEP},235)':cb=128:cr=128,"
+             f"settb=1/1000,setpts='{expr}'[v]")  # a millisecond time base: the times are exact
+    _ffmpeg("-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r=10:d={len(starts_ms) / 10}", "-filter_complex", graph,
+            "-map", "[v]", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", str(path))
     return path
 
 

@@ -12,9 +12,9 @@ Which frames a clip gives (the window plan):
 
 How it is produced: ONE ffmpeg process per clip decodes from the earliest window's start to the clip's end once
 (the input is seeked, so the part before is never decoded), converts the rate with the `fps` filter, scales to
-fill and centre-crops, and splits into one encoder per window; the audio goes the same way at 16 kHz stereo
-float32. Frames stream through ffmpeg; nothing holds the video in memory. Rotation is honoured by ffmpeg's
-autorotate, which applies the display matrix before our filters.
+fill and centre-crops by the display aspect (non-square pixels too), and splits into one encoder per window; the
+audio goes the same way at 16 kHz stereo float32. Frames stream through ffmpeg; nothing holds the video in memory.
+Rotation is honoured by ffmpeg's autorotate, which applies the display matrix before our filters.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def _video_graph(plan: list[Window], s: FitSettings) -> str:
         chain.append(f"setpts=(PTS-STARTPTS)/{plan[0].speed:.9f}")
     chain += [
         f"fps=fps={s.fps:g}:start_time=0",  # rate first: at 30/60 -> 24 fps, dropped frames are never scaled
-        f"scale={s.width}:{s.height}:force_original_aspect_ratio=increase",  # fill the bucket...
+        _fill_scale(s.width, s.height),  # fill the bucket by the DISPLAY aspect (non-square pixels too)...
         f"crop={s.width}:{s.height}",  # ...then cut the overflow evenly from both sides
         "setsar=1", "format=yuv420p",
         "tpad=stop_mode=clone:stop=2",  # rounding at the very end may lose a frame; never more
@@ -160,6 +160,15 @@ def _video_graph(plan: list[Window], s: FitSettings) -> str:
     ]
     trims = [f"[vs{i}]trim=start_frame={i * n}:end_frame={(i + 1) * n},setpts=PTS-STARTPTS[v{i}]" for i in range(k)]
     return "[0:v:0]" + ",".join(chain) + ";" + ";".join(trims)
+
+
+def _fill_scale(width: int, height: int) -> str:
+    """Scale so the picture covers width x height at its display aspect (`dar` = iw * sar / ih): the side that
+    overflows is rounded up to even. `force_original_aspect_ratio` would judge by the stored pixels and squash
+    a DV or anamorphic frame, whose pixels are not square."""
+    wider = f"gt(dar,{width}/{height})"
+    return (f"scale=w='if({wider},ceil({height}*dar/2)*2,{width})'"
+            f":h='if({wider},{height},ceil({width}/dar/2)*2)'")
 
 
 def _audio_graph(plan: list[Window], s: FitSettings) -> str:
