@@ -168,6 +168,11 @@ def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) ->
                     return
                 finally:
                     resp.close()
+            except httpx.RemoteProtocolError as exc:
+                if "location header" in str(exc).lower():  # httpx parses Location itself and refuses a bad one
+                    raise RequestRejected.one(loc, f"{url} redirects to an invalid URL ({exc})",
+                                              "url_invalid") from None
+                raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
             except (httpx.TransportError, httpx.StreamError) as exc:
                 raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
     raise RequestRejected.one(loc, f"{url} redirects more than {MAX_REDIRECTS} times", "too_many_redirects")
@@ -177,9 +182,9 @@ def _redirect_target(url: str, location: str, loc: Loc) -> str:
     """The URL a redirect points at, refused (at `loc`) when it is not a well-formed http(s) URL."""
     try:
         target = urljoin(url, location)
-    except ValueError:
-        target = location
-    problem = url_problem(target) if urlparse(target).scheme in ("http", "https") else "is not an http(s) URL"
+        problem = url_problem(target) if urlparse(target).scheme in ("http", "https") else "is not an http(s) URL"
+    except ValueError as exc:  # an unclosed IPv6 bracket fails in urllib itself
+        problem = f"is not a valid URL ({exc})"
     if problem:
         raise RequestRejected.one(loc, f"{url} redirects to {location!r}, which {problem}", "url_invalid")
     return target
@@ -261,10 +266,12 @@ def forbidden_address(ip: IP) -> str | None:
 
     An IPv6 address that carries an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`,
     NAT64 `64:ff9b::a.b.c.d`, 6to4 `2002:aabb:ccdd::`, Teredo `2001:0::`) reaches that IPv4 host through a
-    translator or tunnel, so the embedded address is judged too."""
-    for address, role in [(ip, "an address"), *((v4, f"an IPv6 form of {v4}") for v4 in embedded_ipv4(ip))]:
+    translator or tunnel, so it is judged by the IPv4 address it embeds (Teredo: its server and its client)."""
+    embedded = embedded_ipv4(ip)
+    for address in embedded or [ip]:
         if (not address.is_global or address.is_multicast or address.is_reserved or address.is_loopback
                 or address.is_link_local or address.is_unspecified):
+            role = f"an IPv6 form of {address}" if embedded else "an address"
             return f"{role} in a loopback, private or reserved range"
     return None
 
