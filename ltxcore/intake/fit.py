@@ -76,28 +76,41 @@ class Window(BaseModel):
     speed: float = 1.0
 
 
+def whole_frames(seconds: float, fps: float) -> int:
+    """Whole frames `seconds` of video give at `fps`: a clip exactly n frames long counts n, though its probed
+    duration is rounded to 1e-6 s (8 frames at 24 fps probe as 0.333333 s, which is 7.99999 frames)."""
+    return math.floor(seconds * fps + _EPS)
+
+
 def plan_windows(clip: SourceClip, s: FitSettings) -> list[Window] | SkippedClip:
     """End-aligned, non-overlapping windows (earliest first), or the reason the clip gives none."""
     assert clip.probe is not None, "probe the clip before fitting it"
-    available = math.floor(clip.duration * s.fps + _EPS)  # frames at the target rate
+    available = whole_frames(clip.duration, s.fps)
     if available >= s.num_frames:
         count = min(s.max_windows, available // s.num_frames)
         ends = [clip.stop - i * s.window_s for i in range(count)]
         return [Window(start=e - s.window_s, end=e) for e in reversed(ends)]
     if s.auto_scale and clip.probe.num_frames >= 2:
         return [Window(start=clip.start, end=clip.stop, speed=clip.duration / s.window_s)]
-    return SkippedClip(
-        file=clip.rel_path, type="too_short",
-        reason=f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; {s.num_frames} are needed "
-        f"({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips",
-    )
+    return skipped(clip, "too_short", f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; "
+                   f"{s.num_frames} are needed ({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips")
+
+
+def skipped(clip: SourceClip, type: str, reason: str) -> SkippedClip:
+    """Why `clip` gives no window. A scene of a longer file also names its time range in that file, so the user
+    can tell which shot was dropped."""
+    if clip.end is None and clip.start == 0:
+        return SkippedClip(file=clip.rel_path, reason=reason, type=type)
+    start, end = round(clip.start, 3), round(clip.stop, 3)
+    return SkippedClip(file=clip.rel_path, type=type, start=start, end=end,
+                       reason=f"the scene from {start:.2f} s to {end:.2f} s: {reason}")
 
 
 def fit_clip(clip: SourceClip, settings: FitSettings, out_dir: Path) -> list[FittedClip] | SkippedClip:
     """Write the clip's windows as `<id>-w<k>.mp4` (+ `.wav`) in `out_dir`; w0 is the window at the clip's end."""
     assert clip.probe is not None, "probe the clip before fitting it"
     if settings.with_audio and not clip.probe.has_audio:
-        return SkippedClip(file=clip.rel_path, reason="has no audio track, and with_audio is on", type="no_audio")
+        return skipped(clip, "no_audio", "has no audio track, and with_audio is on")
     plan = plan_windows(clip, settings)
     if isinstance(plan, SkippedClip):
         return plan
@@ -110,7 +123,7 @@ def fit_clip(clip: SourceClip, settings: FitSettings, out_dir: Path) -> list[Fit
         for t in tmp:
             for ext in (".mp4", ".wav"):
                 t.with_suffix(ext).unlink(missing_ok=True)
-        return SkippedClip(file=clip.rel_path, reason=failure, type="unreadable")
+        return skipped(clip, "unreadable", failure)
     if settings.with_audio and settings.audio_normalize:
         for t in tmp:
             peak_normalize(t.with_suffix(".wav"))
