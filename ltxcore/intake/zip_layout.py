@@ -66,6 +66,8 @@ def data_spans(path: Path, infos: list[zipfile.ZipInfo]) -> list[tuple[int, int,
     spans = []
     with path.open("rb") as f:
         for info in infos:
+            if not 0 <= info.header_offset < size:  # a damaged end record shifts every offset, even below 0
+                raise ValueError(f"entry {info.filename!r} points at offset {info.header_offset}, outside the file")
             f.seek(info.header_offset)
             head = f.read(_LOCAL_HEADER.size)
             if len(head) < _LOCAL_HEADER.size or head[:4] != _LOCAL_SIGNATURE:
