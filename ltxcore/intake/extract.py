@@ -199,6 +199,7 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
     skipped: list[SkippedClip] = []
     budget = [limits.max_total_bytes]
     captions = CaptionIndex(files)
+    ids: set[str] = set()
     for name in sorted(files):
         ext = _ext(name)
         if ext in IMAGE_EXTENSIONS:
@@ -219,8 +220,13 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
             skipped.append(SkippedClip(file=name, reason=exc.reason, type="bad_caption"))
             continue
         cid = clip_id(name)
+        if cid in ids:  # two names with one slug and one 32-bit hash: never overwrite
+            skipped.append(SkippedClip(file=name, reason=f"its clip id {cid} collides with another entry's; rename it",
+                                       type="duplicate_name"))
+            continue
         path = out_dir / f"{cid}{ext}"
         _inflate(zf, files[name], path, limits, budget)
+        ids.add(cid)
         clips.append(SourceClip(id=cid, path=str(path), rel_path=name, caption=caption))
     return ExtractResult(clips=clips, skipped=skipped)
 
