@@ -1,9 +1,8 @@
 """Probe a video with ffprobe, which may only ever open that one local file.
 
-Every ffmpeg/ffprobe input in this project goes through `INPUT_GUARD`: the `file` protocol only (no http, no
-pipes) and a demuxer allow-list of the real container formats, so a crafted "video" (an HLS or concat playlist
-saved as .avi, say) is refused instead of being followed to other local files or to the network. Declared sizes
-and durations are checked before any frame is decoded.
+Every ffmpeg/ffprobe input in this project goes through `ffmpeg_bin.INPUT_GUARD` (the `file` protocol only and a
+demuxer allow-list), so a crafted "video" (an HLS or concat playlist saved as .avi, say) is refused instead of
+being followed. Declared sizes and durations are checked before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 from ltxcore.manifests import ExtractResult, ProbeInfo, SkippedClip, SourceClip
 from ltxcore.media import ffmpeg_bin
+from ltxcore.media.ffmpeg_bin import ALLOWED_DEMUXERS, INPUT_GUARD
 
-# Demuxers a real clip from a phone, camera or screen recorder uses (mp4/mov, mkv/webm, avi). No playlists.
-ALLOWED_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi")
-INPUT_GUARD = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS))
+__all__ = ["ALLOWED_DEMUXERS", "INPUT_GUARD", "ProbeError", "presented_frames", "probe", "probe_clips"]
 MAX_SIDE = 8192  # pixels; 8K is the largest real recording format
 MAX_DURATION_S = 3 * 3600.0
 MAX_FPS = 480.0
@@ -72,15 +69,10 @@ def _sniff(path: Path) -> None:
 
 
 def _run(args: list[str]) -> str:
-    cmd = [ffmpeg_bin.ffprobe(), "-v", "error", *INPUT_GUARD, *args]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ProbeError(f"ffprobe took longer than {TIMEOUT_S} s", "unreadable") from None
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise ProbeError(f"not a readable video ({last})", "unreadable")
-    return out.stdout
+        return ffmpeg_bin.run_ffprobe(*INPUT_GUARD, *args, timeout=TIMEOUT_S)
+    except ffmpeg_bin.FFmpegError as exc:  # "ffprobe failed (<its message>)" or "ffprobe took longer than ..."
+        raise ProbeError(exc.reason.replace("ffprobe failed", "not a readable video"), "unreadable") from None
 
 
 def _ffprobe_json(path: Path, *what: str) -> dict:
