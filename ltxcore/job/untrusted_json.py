@@ -30,9 +30,10 @@ class _BadNumber:
 
 def load_json(text: str | bytes) -> Any:
     """Parse untrusted JSON text; `RequestRejected` for oversize, malformed or too deeply nested input."""
-    if len(text) > MAX_REQUEST_BYTES:
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_REQUEST_BYTES:
         raise RequestRejected.one(
-            ("body",), f"request is {len(text)} bytes; the limit is {MAX_REQUEST_BYTES}", "request_too_large"
+            ("body",), f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}", "request_too_large"
         )
     if isinstance(text, bytes):
         try:
