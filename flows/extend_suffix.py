@@ -1,7 +1,7 @@
 """The extend-suffix job as people see it in the Prefect UI: one flow that reads like the pipeline diagram.
 
-validate -> plan -> validation clips -> fetch archive -> extract -> probe -> split (mapped) -> fit (mapped)
--> build dataset -> encode -> train -> render validation -> publish
+validate -> plan -> validation clips (fitted as the reel will) -> fetch archive -> extract -> probe
+-> split (mapped) -> fit (mapped) -> build dataset -> encode -> train -> render validation -> publish
 
 Every stage is content-addressed, so a retried run or a new run of the same request finds the finished stages
 `Cached` and training continues from its newest checkpoint. A user's mistake fails the run at once with the 422 body
@@ -45,6 +45,8 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     work = settings.work_root
     # 2. intake: validation clips first (small, and a bad one must fail before the heavy work)
     validation = dataset.validation_clips(plan.validation, settings)
+    if plan.extend:
+        model.prefit(validation, plan.extend)
     archive = dataset.fetch_archive(plan.training_data_url, settings)
     probed = dataset.probe(dataset.extract(archive, work), work, plan.with_audio)
     sources = probed.clips

@@ -71,6 +71,8 @@ class SkippedClip(BaseModel):
     file: str = Field(description="Path inside the archive.")
     reason: str
     type: str = Field(description="Machine-readable reason: too_short, unreadable, image, ...")
+    start: float | None = Field(default=None, description="A skipped scene: seconds into `file` where it starts.")
+    end: float | None = Field(default=None, description="A skipped scene: seconds into `file` where it ends.")
 
 
 class FittedClip(BaseModel):

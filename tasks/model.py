@@ -11,12 +11,20 @@ from ltxcore.job.settings import JobSettings
 from ltxcore.job.stages import encode_stage, render_stage, train_stage
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
+from ltxcore.sample.prefit import prefit_validation
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored
 
 MODEL = ("settings.model", "settings.device")
+
+
+@task(name="prefit-validation")
+def prefit(validation: list[ValidationClip], extend: ExtendSettings) -> None:
+    """Fit every validation clip with the reel's own code now, so a clip the reel cannot use fails the job before
+    any clip is encoded or any step trained (a 422, 0 units), not after training."""
+    prefit_validation(validation, extend)
 
 
 @task(

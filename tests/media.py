@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import stat
+import struct
 import subprocess
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ def make_video(
     codec: str = "libx264",
     pattern: str = "testsrc2",
     tone_from: float = 0.0,
+    sar: str | None = None,
 ) -> Path:
     """A synthetic clip of `seconds` at `fps`, `size` = (width, height), optionally with a sine tone.
 
@@ -50,8 +52,10 @@ def make_video(
     vfr: the second half of the clip runs at a third of the frame rate (timestamps say so; mp4 keeps them).
     rotation: display-matrix rotation in degrees counter-clockwise (ffmpeg's `-display_rotation`).
     pattern: "testsrc2" (moving test card), "halves" (top half white, bottom half black: shows orientation) or
-        "counter" (flat grey whose brightness is COUNTER_STEP x the frame index: shows which frames were taken).
+        "counter" (flat grey whose brightness is COUNTER_STEP x the frame index: shows which frames were taken) or
+        "box" (a white box, square as DISPLAYED, half the picture high, centred on black: shows squashing).
     tone_from: the tone is silent before this time (s), to check that audio stays aligned with video.
+    sar: sample aspect ratio "num/den" written into the stream (non-square pixels, as DV or anamorphic video).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
@@ -70,9 +74,15 @@ def make_video(
     elif pattern == "halves":
         args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
         vgraph = "[0:v]drawbox=x=0:y=0:w=iw:h=ih/2:color=white:t=fill,format=yuv420p[v]"
+    elif pattern == "box":
+        args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
+        vgraph = (f"[0:v]setsar={sar or 1},drawbox=x=(iw-ih/2/sar)/2:y=ih/4:w=ih/2/sar:h=ih/2:color=white:t=fill,"
+                  "format=yuv420p[v]")
     else:
         args += ["-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r={fps}:d={seconds}"]
         vgraph = "[0:v]format=yuv420p[v]"
+    if sar:
+        vgraph = vgraph.replace("[v]", f",setsar={sar}[v]")
     if vfr:
         # Frames of the second half are kept one in three: their timestamps stay, so the rate varies.
         half = int(seconds * fps / 2)
@@ -97,6 +107,27 @@ def make_video(
     _ffmpeg(*args, str(tmp))
     _ffmpeg("-display_rotation", str(rotation), "-i", str(tmp), "-c", "copy", str(path))
     tmp.unlink()
+    return path
+
+
+def cut_with_edit_list(src: Path, dst: Path, start: float, seconds: float) -> Path:
+    """A stream-copy cut (`-ss` before `-i`, `-c copy`), as editors and `ffmpeg -c copy` make them: the mp4 keeps
+    the packets back to the previous keyframe and an edit list that tells players to skip them."""
+    _ffmpeg("-ss", f"{start}", "-i", str(src), "-t", f"{seconds}", "-c", "copy", str(dst))
+    return dst
+
+
+def make_sparse_vfr(path: Path, starts_ms: Sequence[int], size: tuple[int, int] = (96, 64)) -> Path:
+    """A "counter" clip whose frame k is shown from `starts_ms[k]` milliseconds (long irregular gaps, as webcams and
+    screen recorders write); the last frame lasts 100 ms, so the clip ends at starts_ms[-1] + 100."""
+    w, h = size
+    expr = "0"
+    for k, t in reversed(list(enumerate(starts_ms))):
+        expr = f"if(eq(N,{k}),{t},{expr})"
+    graph = (f"[0:v]format=yuv420p,geq=lum='min(16+N*{COUNTER_STEP},235)':cb=128:cr=128,"
+             f"settb=1/1000,setpts='{expr}'[v]")  # a millisecond time base: the times are exact
+    _ffmpeg("-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r=10:d={len(starts_ms) / 10}", "-filter_complex", graph,
+            "-map", "[v]", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", str(path))
     return path
 
 
@@ -190,3 +221,80 @@ def gray_frames(path: Path) -> list:
 
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+
+
+def _central_offsets(data: bytes | bytearray, start_dir: int, count: int) -> list[int]:
+    """Offsets of the central-directory headers (46 bytes + name + extra + comment each)."""
+    offsets, pos = [], start_dir
+    for _ in range(count):
+        assert data[pos:pos + 4] == b"PK\x01\x02", "not a central directory header"
+        offsets.append(pos)
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, pos + 28)
+        pos += 46 + name_len + extra_len + comment_len
+    return offsets
+
+
+def patch_entry(path: Path, index: int, *, flag_bits: int | None = None, method: int | None = None,
+                header_offset: int | None = None) -> Path:
+    """Rewrite entry `index`'s general-purpose flags and compression method (in its local AND central header), or
+    where its central header says its local header is: what encrypting tools, Windows' Deflate64 and crafted
+    archives write, which `zipfile` cannot produce itself."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        central = _central_offsets(data, zf.start_dir, len(infos))[index]
+    local = infos[index].header_offset
+    for offset, flags_at in ((local, 6), (central, 8)):  # local: sig, version; central: sig, made-by, version
+        if flag_bits is not None:
+            struct.pack_into("<H", data, offset + flags_at, flag_bits)
+        if method is not None:
+            struct.pack_into("<H", data, offset + flags_at + 2, method)
+    if header_offset is not None:
+        struct.pack_into("<I", data, central + 42, header_offset)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_overlap_bomb(path: Path, entries: int = 30, kernel_bytes: int = 1 << 20, seed: int = 0) -> Path:
+    """The "quoted overlap" zip bomb (Fifield 2019): every entry's deflate stream first quotes, in a stored block,
+    the local headers of the entries after it, then runs into ONE shared compressed kernel. Each entry is a valid
+    deflate stream with a correct CRC, so `zipfile` inflates `entries` x `kernel_bytes` from one kernel."""
+    import random
+    import zlib
+
+    rng = random.Random(seed)
+    # A kernel that deflates about 30:1, so that every entry alone passes a 100:1 ratio cap.
+    kernel_out = bytes(rng.choice(b"\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03") if rng.random() < 0.1 else 0
+                       for _ in range(kernel_bytes))
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    kernel = comp.compress(kernel_out) + comp.flush()
+    names = [f"clip{i:03d}.mp4" for i in range(entries)]
+    # Built from the last entry back: entry i quotes the headers (and quote-block headers) of entries i+1.. .
+    tail = b""  # bytes between entry i's quote block and the kernel
+    headers: list[bytes] = []
+    crcs, sizes, csizes = [0] * entries, [0] * entries, [0] * entries
+    for i in reversed(range(entries)):
+        quote = struct.pack("<BHH", 0, len(tail), len(tail) ^ 0xFFFF) + tail  # stored block, not final
+        sizes[i] = len(tail) + len(kernel_out)
+        csizes[i] = len(quote) + len(kernel)
+        crcs[i] = zlib.crc32(kernel_out, zlib.crc32(tail))
+        name = names[i].encode()
+        header = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, crcs[i], csizes[i], sizes[i],
+                             len(name), 0) + name
+        headers.insert(0, header)
+        tail = header + quote[:5] + tail  # what entry i-1 must quote: this header, its block header, the rest
+    body = bytearray()
+    offsets = []
+    for i in range(entries):
+        offsets.append(len(body))
+        quoted = sum(len(h) + 5 for h in headers[i + 1:])  # the quote block's content is what follows in the file
+        body += headers[i] + struct.pack("<BHH", 0, quoted, quoted ^ 0xFFFF)
+    body += kernel
+    start_dir = len(body)
+    for i, name in enumerate(names):
+        n = name.encode()
+        body += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crcs[i], csizes[i], sizes[i],
+                            len(n), 0, 0, 0, 0, 0, offsets[i]) + n
+    body += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, entries, entries, len(body) - start_dir, start_dir, 0)
+    path.write_bytes(bytes(body))
+    return path

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
-from media import add_symlink, make_bomb, make_image, make_video, make_zip
+from media import add_symlink, make_bomb, make_image, make_overlap_bomb, make_video, make_zip, patch_entry
 
 from ltxcore.errors import RequestRejected
 from ltxcore.intake.extract import ExtractLimits, extract_archive
@@ -162,3 +163,109 @@ def test_utf8_names_without_the_utf8_flag_are_read_as_utf8(tmp_path: Path) -> No
     result = extract_archive(ref, tmp_path / "out")
     assert [c.rel_path for c in result.clips] == ["Clips ünï/IMG 0001.MOV"]
     assert result.clips[0].caption == "a caption ✓"
+
+
+def test_captions_pair_case_insensitively_on_the_whole_name(tmp_path: Path, video: bytes) -> None:
+    archive = make_zip(tmp_path / "in.zip", {
+        "B.MkV": video, "B.tXt": "mixed case", "Shots/C.mp4": video, "shots/c.TXT": "folder case differs too",
+        "E.mp4": video, "e.txt": "lower", "E.txt": "exact",  # an exact-case match wins
+        "D.MP4": video, "d.txt": "one", "d.TXT": "two",  # two candidates, neither exact: ambiguous
+    })
+    out = extract_archive(ref(archive), tmp_path / "x")
+    captions = {c.rel_path: c.caption for c in out.clips}
+    assert captions == {"B.MkV": "mixed case", "Shots/C.mp4": "folder case differs too", "E.mp4": "exact"}
+    (skip,) = out.skipped
+    assert (skip.file, skip.type) == ("D.MP4", "bad_caption") and "d.TXT, d.txt" in skip.reason
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    ("a cat on a sofa".encode("utf-16-le"), "U+0000"),  # UTF-16 without a byte-order mark: valid UTF-8 with NULs
+    ("a cat on a sofa".encode("utf-16-be"), "UTF-16 without a byte-order mark"),
+    (b"a cat\x07 on a\x1b[0m sofa", "U+0007, U+001B"),  # a bell and a terminal escape
+], ids=["utf16le-no-bom", "utf16be-no-bom", "control-bytes"])
+def test_caption_with_nuls_or_control_bytes_skips_its_clip_naming_the_txt(tmp_path: Path, video: bytes, raw: bytes,
+                                                                        why: str) -> None:
+    archive = make_zip(tmp_path / "in.zip", {"ok.mp4": video, "ok.txt": "fine", "bad/u.mp4": video, "bad/u.txt": raw})
+    out = extract_archive(ref(archive), tmp_path / "x")
+    assert [(c.rel_path, c.caption) for c in out.clips] == [("ok.mp4", "fine")]
+    (skip,) = out.skipped
+    assert (skip.file, skip.type) == ("bad/u.mp4", "bad_caption")
+    assert "bad/u.txt" in skip.reason and why in skip.reason
+    assert len(files_under(tmp_path / "x")) == 1  # the skipped clip's video was never written
+
+
+def test_utf16_caption_with_a_byte_order_mark_is_read(tmp_path: Path, video: bytes) -> None:
+    archive = make_zip(tmp_path / "in.zip", {"n.mp4": video, "n.txt": "a café at night ✓".encode("utf-16")})
+    (clip,) = extract_archive(ref(archive), tmp_path / "x").clips
+    assert clip.caption == "a café at night ✓"
+
+
+def test_duplicate_entry_names_keep_the_last_and_list_the_shadowed_one(tmp_path: Path, video: bytes) -> None:
+    other = make_video(tmp_path / "o.mp4", seconds=0.25).read_bytes()
+    archive = tmp_path / "dup.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(archive, "w") as zf:
+        warnings.simplefilter("ignore")  # zipfile warns "Duplicate name", and writes it anyway
+        zf.writestr("same.mp4", video)
+        zf.writestr("keep.mp4", video)
+        zf.writestr("same.mp4", other)
+    out = extract_archive(ref(archive), tmp_path / "x")
+    assert sorted(c.rel_path for c in out.clips) == ["keep.mp4", "same.mp4"]
+    assert Path(next(c.path for c in out.clips if c.rel_path == "same.mp4")).read_bytes() == other
+    (skip,) = out.skipped
+    assert (skip.file, skip.type) == ("same.mp4", "duplicate_name")
+    assert "archive entry 1" in skip.reason and "entry 3" in skip.reason
+
+
+def test_names_equal_after_the_utf8_repair_never_lose_a_clip_silently(tmp_path: Path, video: bytes) -> None:
+    archive = make_zip(tmp_path / "in.zip", {"Clips ü/a.mp4": video, "Clips ü/b.mp4": video})
+    # Entry 2 becomes a UTF-8 name WITHOUT the UTF-8 flag (as Info-ZIP writes), named like entry 1 once repaired.
+    data = archive.read_bytes().replace("Clips ü/b.mp4".encode(), "Clips ü/a.mp4".encode())
+    archive.write_bytes(data)
+    patch_entry(archive, 1, flag_bits=0)
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.namelist() == ["Clips ü/a.mp4", "Clips ├╝/a.mp4"]  # two names to Python, one to a person
+    out = extract_archive(ref(archive), tmp_path / "x")
+    assert [c.rel_path for c in out.clips] == ["Clips ü/a.mp4"]
+    assert [(s.file, s.type) for s in out.skipped] == [("Clips ü/a.mp4", "duplicate_name")]
+
+
+def test_encrypted_and_deflate64_entries_are_skipped_by_name(tmp_path: Path, video: bytes) -> None:
+    archive = make_zip(tmp_path / "in.zip", {"ok.mp4": video, "secret.mp4": video, "big.mp4": video,
+                                             "capd.mp4": video, "capd.txt": "caption"})
+    patch_entry(archive, 1, flag_bits=0x1)  # encrypted (ZipCrypto): zipfile would ask for a password
+    patch_entry(archive, 2, method=9)  # Deflate64, as Windows Explorer writes large files
+    patch_entry(archive, 4, method=98)  # a PPMd caption
+    with zipfile.ZipFile(archive) as zf, pytest.raises(NotImplementedError):
+        zf.read("big.mp4")  # the crash this guards against
+    out = extract_archive(ref(archive), tmp_path / "x")
+    assert [c.rel_path for c in out.clips] == ["ok.mp4"]
+    reasons = {s.file: (s.type, s.reason) for s in out.skipped}
+    assert reasons["secret.mp4"][0] == "unreadable_entry" and "encrypted" in reasons["secret.mp4"][1]
+    assert reasons["big.mp4"][0] == "unreadable_entry" and "Deflate64 (method 9)" in reasons["big.mp4"][1]
+    assert reasons["capd.mp4"][0] == "bad_caption" and "capd.txt" in reasons["capd.mp4"][1]
+    assert "PPMd" in reasons["capd.mp4"][1]
+    assert len(files_under(tmp_path / "x")) == 1
+
+
+def test_overlapping_entries_sharing_one_compressed_block_refuse_the_archive(tmp_path: Path) -> None:
+    archive = make_overlap_bomb(tmp_path / "bomb.zip", entries=30, kernel_bytes=1 << 20)
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        assert all(i.file_size < 100 * i.compress_size for i in infos)  # each entry passes the ratio cap alone
+        assert sum(len(zf.read(i)) for i in infos) > 30 * (1 << 20)  # the threat: zipfile inflates 30 MiB...
+    assert archive.stat().st_size < 64_000  # ...from a 50 KB file
+    with pytest.raises(RequestRejected) as err:
+        extract_archive(ref(archive), tmp_path / "x")
+    (detail,) = err.value.details
+    assert detail.type == "unsafe_archive" and "overlapping" in detail.msg
+    assert detail.loc[:2] == ("body", "training_data_url") and detail.loc[2].endswith(".mp4")
+    assert files_under(tmp_path) == {"bomb.zip"}
+
+
+def test_central_directory_pointing_two_entries_at_one_header_is_refused(tmp_path: Path, video: bytes) -> None:
+    archive = make_zip(tmp_path / "in.zip", {"a.mp4": video, "b.mp4": video})
+    patch_entry(archive, 1, header_offset=0)  # b.mp4's central entry points at a.mp4's local header
+    with pytest.raises(RequestRejected) as err:
+        extract_archive(ref(archive), tmp_path / "x")
+    assert err.value.details[0].type == "unsafe_archive" and "overlapping" in err.value.details[0].msg
+

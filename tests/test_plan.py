@@ -14,7 +14,7 @@ def settings(**kw: object) -> JobSettings:
 
 
 def test_fit_settings_use_the_bucket_and_the_snapped_frame_count() -> None:
-    req = ExtendSuffixRequest(training_data_url="s3://b/x.zip", number_of_frames=50, frame_rate=30,
+    req = ExtendSuffixRequest(training_data_url="s3://bucket/x.zip", number_of_frames=50, frame_rate=30,
                               resolution="low", aspect_ratio="9:16", auto_scale_input=True, with_audio=True,
                               trigger_phrase="sks")
     s = plan_job(req, settings()).fit

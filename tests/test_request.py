@@ -163,7 +163,7 @@ def test_validation_holds_at_most_two_entries_each_with_a_video_url() -> None:
     body = rejected(validation=[{"prompt": "no url"}])
     assert body["detail"][0]["loc"] == ["body", "validation", 0, "video_url"]
     assert body["detail"][0]["type"] == "missing"
-    assert ok(validation=[{"video_url": "s3://b/v.mp4"}]).validation[0].prompt == ""
+    assert ok(validation=[{"video_url": "s3://bucket/v.mp4"}]).validation[0].prompt == ""
 
 
 def test_unknown_fields_are_rejected_by_name() -> None:

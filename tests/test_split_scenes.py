@@ -47,3 +47,33 @@ def test_detection_is_remembered(tmp_path: Path) -> None:
     path.unlink()  # a second call must not need to decode it again
     assert split_scenes(clip, 1.0, tmp_path / "split") == first
     assert len(first) == 2
+
+
+def test_a_skipped_scene_names_its_time_range_in_the_source(tmp_path: Path) -> None:
+    from ltxcore.intake.fit import FitSettings, fit_clip
+    from ltxcore.intake.report import summary
+    from ltxcore.manifests import DatasetManifest, SkippedClip
+
+    clip = clip_of(make_video(tmp_path / "cuts.mp4", seconds=5, fps=24, scene_cuts=[2.0, 2.625]))
+    scenes = split_scenes(clip, 3.0, tmp_path / "split")
+    assert len(scenes) == 3
+    settings = FitSettings(num_frames=17, fps=24, width=64, height=64)  # 0.708 s: the 0.625 s middle shot is short
+    results = [fit_clip(s, settings, tmp_path / "fit") for s in scenes]
+    skips = [r for r in results if isinstance(r, SkippedClip)]
+    kept = [c for r in results if isinstance(r, list) for c in r]
+    (skip,) = skips
+    assert (skip.file, skip.type) == ("dir/cuts.mp4", "too_short")
+    assert (skip.start, skip.end) == (pytest.approx(2.0, abs=1 / 24), pytest.approx(2.625, abs=1 / 24))
+    assert f"the scene from {skip.start:.2f} s to {skip.end:.2f} s" in skip.reason
+    manifest = DatasetManifest(clips=kept, skipped=skips, num_frames=17, fps=24, width=64, height=64,
+                               conditioning_frames=8, with_audio=False)
+    (entry,) = summary(manifest)["skipped"]
+    assert entry["source_range_s"] == [skip.start, skip.end]
+
+
+def test_a_skipped_whole_file_has_no_time_range(tmp_path: Path) -> None:
+    from ltxcore.intake.fit import FitSettings, fit_clip
+
+    short = clip_of(make_video(tmp_path / "short.mp4", seconds=0.5, fps=24))
+    skip = fit_clip(short, FitSettings(num_frames=17, fps=24, width=64, height=64), tmp_path / "fit")
+    assert not isinstance(skip, list) and (skip.start, skip.end) == (None, None) and skip.reason.startswith("0.50 s")

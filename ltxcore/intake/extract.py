@@ -4,18 +4,23 @@ The whole central directory is checked before one byte is written, so a refused 
 - an entry whose name is absolute, has a drive letter or a `..` component, or is a symlink refuses the archive
   (such names do not come from zipping a folder; they come from someone probing for zip-slip);
 - entry count, per-file and total uncompressed size, and each entry's compression ratio are capped (zip bombs);
-  the caps are enforced again on the bytes actually inflated, since the declared sizes can lie.
-Only videos are written, under names derived from their id (never from the entry name), and captions are read
-in memory, so nothing in the archive chooses a path on disk.
+  the caps are enforced again on the bytes actually inflated, since the declared sizes can lie;
+- entries whose bytes overlap (the "quoted overlap" bomb, see `zip_layout`) refuse the archive.
+Entries that cannot be read (encrypted, Deflate64 and other methods Python lacks) and entries that lose a name
+collision (the same name twice, or equal after the UTF-8 name repair) are skipped with their reason, never dropped
+silently. Only videos are written, under names derived from their id (never from the entry name), and captions are
+read in memory, so nothing in the archive chooses a path on disk.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import lzma
 import os
 import re
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -24,13 +29,16 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.errors import RequestRejected
+from ltxcore.intake import zip_layout
+from ltxcore.intake.captions import CAPTION_EXTENSION, CaptionError, CaptionIndex, decode_caption
 from ltxcore.manifests import ArchiveRef, ExtractResult, SkippedClip, SourceClip
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif")
-CAPTION_EXTENSION = ".txt"
 LOC = ("body", "training_data_url")
 _CHUNK = 1 << 20
+# What a hostile or damaged zip makes `zipfile` raise while reading (bad offsets, lying headers, broken streams).
+_CORRUPT = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, struct.error, ValueError, OverflowError)
 
 
 class ExtractLimits(BaseModel):
@@ -55,18 +63,21 @@ def extract_archive(archive: ArchiveRef, dest_dir: Path, limits: ExtractLimits |
     limits = limits or ExtractLimits()
     try:
         zf = zipfile.ZipFile(archive.path)
-    except zipfile.BadZipFile:
-        raise RequestRejected.one(LOC, f"{archive.url} is not a zip archive", "bad_archive") from None
+    except (*_CORRUPT, NotImplementedError, OSError) as exc:  # OSError: a central directory seeking off the file
+        raise RequestRejected.one(LOC, f"{archive.url} is not a readable zip archive ({_short(exc)})",
+                                  "bad_archive") from None
     with zf:
-        infos = _checked_entries(zf, limits)
-        files = {_name(i): i for i in infos if not i.is_dir() and not _ignored(_name(i))}
+        infos = _checked_entries(zf, Path(archive.path), limits)
+        files, skipped = _by_name([i for i in infos if not i.is_dir() and not _ignored(_name(i))])
         if not any(_ext(n) in VIDEO_EXTENSIONS for n in files):
             raise RequestRejected.one(
                 LOC, f"{archive.url} contains no videos ({', '.join(VIDEO_EXTENSIONS)})", "no_videos")
         try:
-            return _extract(zf, files, dest_dir / "videos", limits)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise RequestRejected.one(LOC, f"{archive.url} is a corrupt zip archive: {exc}", "bad_archive") from None
+            result = _extract(zf, files, dest_dir / "videos", limits)
+        except _CORRUPT as exc:
+            raise RequestRejected.one(LOC, f"{archive.url} is a corrupt zip archive: {_short(exc)}",
+                                      "bad_archive") from None
+    return result.model_copy(update={"skipped": [*skipped, *result.skipped]})
 
 
 def clip_id(rel_path: str) -> str:
@@ -79,11 +90,12 @@ def clip_id(rel_path: str) -> str:
 # --- checks before writing anything ----------------------------------------------------------------------------
 
 
-def _checked_entries(zf: zipfile.ZipFile, limits: ExtractLimits) -> list[zipfile.ZipInfo]:
+def _checked_entries(zf: zipfile.ZipFile, path: Path, limits: ExtractLimits) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
         raise RequestRejected.one(LOC, f"archive has {len(infos)} entries; the limit is {limits.max_entries}",
                                   "archive_too_large")
+    _check_layout(path, infos)
     total = 0
     for info in infos:
         name = _name(info)
@@ -108,6 +120,39 @@ def _checked_entries(zf: zipfile.ZipFile, limits: ExtractLimits) -> list[zipfile
         raise RequestRejected.one(LOC, f"archive unpacks to {total} bytes; the limit is {limits.max_total_bytes}",
                                   "archive_too_large")
     return infos
+
+
+def _check_layout(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Every entry's bytes lie inside the file, and no two entries share bytes."""
+    try:
+        spans = zip_layout.data_spans(path, infos)
+    except ValueError as exc:
+        raise RequestRejected.one(LOC, f"the archive is damaged: {exc}", "bad_archive") from None
+    overlap = zip_layout.first_overlap(spans)
+    if overlap:
+        a, b = overlap
+        raise RequestRejected.one(
+            (*LOC, b.filename), f"archive entries {a.filename!r} and {b.filename!r} share the same compressed bytes "
+            "(overlapping entries, a zip bomb); no zip tool writes that, so the archive is refused", "unsafe_archive")
+
+
+def _by_name(infos: list[zipfile.ZipInfo]) -> tuple[dict[str, zipfile.ZipInfo], list[SkippedClip]]:
+    """Entries by their (repaired) name. When several share a name, the last one in the archive is used, as
+    `unzip` would leave it, and each video it shadows is listed as skipped."""
+    files: dict[str, zipfile.ZipInfo] = {}
+    order: dict[str, list[int]] = {}
+    for index, info in enumerate(infos):
+        name = _name(info)
+        files[name] = info
+        order.setdefault(name, []).append(index + 1)
+    skipped = [
+        SkippedClip(file=name, type="duplicate_name",
+                    reason=f"archive entry {pos} is named {name!r} like entry {positions[-1]} (names compared after "
+                    f"decoding), which is the one used; rename it to train on it too")
+        for name, positions in order.items() if _ext(name) in VIDEO_EXTENSIONS
+        for pos in positions[:-1]
+    ]
+    return files, skipped
 
 
 def _name(info: zipfile.ZipInfo) -> str:
@@ -153,6 +198,8 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
     clips: list[SourceClip] = []
     skipped: list[SkippedClip] = []
     budget = [limits.max_total_bytes]
+    captions = CaptionIndex(files)
+    ids: set[str] = set()
     for name in sorted(files):
         ext = _ext(name)
         if ext in IMAGE_EXTENSIONS:
@@ -163,39 +210,48 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
                                        type="unsupported"))
         if ext not in VIDEO_EXTENSIONS:
             continue
-        caption_name = _caption_for(name, files)
+        unreadable = zip_layout.unreadable_reason(files[name])
+        if unreadable:
+            skipped.append(SkippedClip(file=name, reason=f"the archive entry {unreadable}", type="unreadable_entry"))
+            continue
         try:
-            caption = _read_caption(zf, files[caption_name], limits) if caption_name else ""
-        except UnicodeDecodeError as exc:
-            skipped.append(SkippedClip(
-                file=name, reason=f"its caption {caption_name} is not UTF-8 text (byte {exc.start}); "
-                "save it as UTF-8", type="bad_caption"))
+            caption = _caption(zf, files, captions, name, limits, budget)
+        except CaptionError as exc:
+            skipped.append(SkippedClip(file=name, reason=exc.reason, type="bad_caption"))
             continue
         cid = clip_id(name)
+        if cid in ids:  # two names with one slug and one 32-bit hash: never overwrite
+            skipped.append(SkippedClip(file=name, reason=f"its clip id {cid} collides with another entry's; rename it",
+                                       type="duplicate_name"))
+            continue
         path = out_dir / f"{cid}{ext}"
         _inflate(zf, files[name], path, limits, budget)
+        ids.add(cid)
         clips.append(SourceClip(id=cid, path=str(path), rel_path=name, caption=caption))
     return ExtractResult(clips=clips, skipped=skipped)
 
 
-def _caption_for(video: str, files: dict[str, zipfile.ZipInfo]) -> str | None:
-    """The `.txt` with the same base name in the same folder; the extension's case does not matter."""
-    stem = str(PurePosixPath(video).with_suffix(""))
-    for candidate in (stem + ".txt", stem + ".TXT", stem + ".Txt"):
-        if candidate in files:
-            return candidate
-    return None
+def _caption(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], captions: CaptionIndex, video: str,
+             limits: ExtractLimits, budget: list[int]) -> str:
+    """The video's caption text ("" without one); `CaptionError` when it cannot be used."""
+    name = captions.caption_for(video)
+    if name is None:
+        return ""
+    unreadable = zip_layout.unreadable_reason(files[name])
+    if unreadable:
+        raise CaptionError(f"its caption {name} {unreadable}")
+    return decode_caption(_read_caption(zf, files[name], limits, budget), name)
 
 
-def _read_caption(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ExtractLimits) -> str:
-    """UTF-8 (a BOM and Windows line ends are fine), whitespace collapsed to single spaces."""
+def _read_caption(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ExtractLimits, budget: list[int]) -> bytes:
+    """The caption's bytes, counted against the archive's inflation budget."""
     with zf.open(info) as f:
         raw = f.read(limits.max_caption_bytes + 1)
     if len(raw) > limits.max_caption_bytes:
         raise RequestRejected.one((*LOC, info.filename), f"caption is longer than {limits.max_caption_bytes} bytes",
                                   "caption_too_long")
-    text = raw.decode("utf-8-sig")
-    return " ".join(text.replace("\r\n", "\n").split())
+    budget[0] -= len(raw)
+    return raw
 
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, limits: ExtractLimits, budget: list[int]) -> None:
@@ -215,3 +271,7 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, limits: Ext
         Path(tmp).unlink(missing_ok=True)
         raise
     budget[0] -= written
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc)[:200] or type(exc).__name__

@@ -19,6 +19,7 @@ import re
 import socket
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +28,8 @@ from urllib.parse import unquote, urljoin, urlparse, urlunparse
 import httpx
 
 from ltxcore.errors import RequestRejected
+from ltxcore.intake import content_encoding
+from ltxcore.intake.urls import host_problem, url_problem
 from ltxcore.manifests import ArchiveRef
 from ltxcore.store.fs import filesystem
 from ltxcore.store.stages import FETCH
@@ -38,6 +41,8 @@ ATTEMPTS = 3  # transient failures (connect errors, timeouts, 429/5xx) are retri
 BACKOFF_S = 0.5  # first pause between attempts; doubles each time
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_REDIRECTS = 5
+MAX_DECODED_RATIO = 100.0  # decoded / transferred bytes of a Content-Encoded body above which it is a bomb
+_RATIO_FLOOR = 8 << 20  # below this many decoded bytes the ratio is not judged (tiny bodies compress well)
 _CHUNK = 1 << 20
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -48,9 +53,11 @@ class _Transient(Exception):
 
 def is_local_url(url: str) -> bool:
     """True for a plain path or a file:// URL: inputs only some deployments may read."""
-    scheme = urlparse(url).scheme.lower()
+    try:
+        scheme = urlparse(url).scheme.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a path either
+        return False
     return scheme in ("", "file") or len(scheme) == 1  # a one-letter scheme is a Windows drive
-
 
 
 def fetch(
@@ -64,6 +71,9 @@ def fetch(
 ) -> ArchiveRef:
     """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes."""
     dest_dir.mkdir(parents=True, exist_ok=True)
+    problem = None if is_local_url(url) else url_problem(url)
+    if problem:
+        raise RequestRejected.one(loc, f"{url} {problem}", "url_invalid")
     scheme = urlparse(url).scheme.lower()
     if is_local_url(url):
         if not allow_local:
@@ -132,7 +142,7 @@ def _open_s3(url: str, loc: Loc) -> Iterator[bytes]:
     fs, path = filesystem(url)
     try:
         f = fs.open(path, "rb")
-    except (FileNotFoundError, PermissionError) as exc:
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise RequestRejected.one(loc, f"{url} could not be read: {type(exc).__name__}", "not_found") from None
     with f:
         yield from _read_chunks(f)
@@ -147,24 +157,60 @@ def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) ->
                 resp = client.send(request, stream=True)
                 try:
                     if resp.is_redirect and "location" in resp.headers:
-                        url = urljoin(url, resp.headers["location"])
+                        url = _redirect_target(url, resp.headers["location"], loc)
                         continue
                     _check_status(resp, url, loc)
                     declared = int(resp.headers.get("content-length") or 0)
                     if declared > max_bytes:
                         raise RequestRejected.one(loc, f"{url} is larger than the {_human(max_bytes)} limit",
                                                   "too_large")
-                    yield from resp.iter_raw(_CHUNK) if _identity(resp) else resp.iter_bytes(_CHUNK)
+                    yield from _body(resp, url, loc)
                     return
                 finally:
                     resp.close()
+            except httpx.RemoteProtocolError as exc:
+                if "location header" in str(exc).lower():  # httpx parses Location itself and refuses a bad one
+                    raise RequestRejected.one(loc, f"{url} redirects to an invalid URL ({exc})",
+                                              "url_invalid") from None
+                raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
             except (httpx.TransportError, httpx.StreamError) as exc:
                 raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
     raise RequestRejected.one(loc, f"{url} redirects more than {MAX_REDIRECTS} times", "too_many_redirects")
 
 
-def _identity(resp: httpx.Response) -> bool:
-    return resp.headers.get("content-encoding", "identity") in ("identity", "")
+def _redirect_target(url: str, location: str, loc: Loc) -> str:
+    """The URL a redirect points at, refused (at `loc`) when it is not a well-formed http(s) URL."""
+    try:
+        target = urljoin(url, location)
+        problem = url_problem(target) if urlparse(target).scheme in ("http", "https") else "is not an http(s) URL"
+    except ValueError as exc:  # an unclosed IPv6 bracket fails in urllib itself
+        problem = f"is not a valid URL ({exc})"
+    if problem:
+        raise RequestRejected.one(loc, f"{url} redirects to {location!r}, which {problem}", "url_invalid")
+    return target
+
+
+def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
+    """The response body with its Content-Encoding undone in bounded steps; a body that inflates more than
+    MAX_DECODED_RATIO times its transferred size is refused (the size cap itself counts decoded bytes in `_store`)."""
+    codings = content_encoding.encodings(resp.headers.get("content-encoding"))
+    unknown = [c for c in codings if c not in content_encoding.DECODABLE]
+    if unknown:
+        raise RequestRejected.one(loc, f"{url} is sent with Content-Encoding {', '.join(unknown)}, which is not "
+                                  "supported (gzip and deflate are)", "unsupported_encoding")
+    raw = content_encoding.Counted(resp.iter_raw(_CHUNK))
+    decoded = 0
+    try:
+        for chunk in content_encoding.decode(raw, codings):
+            decoded += len(chunk)
+            if decoded > _RATIO_FLOOR and decoded > MAX_DECODED_RATIO * raw.bytes:
+                raise RequestRejected.one(
+                    loc, f"{url} inflates from {_human(raw.bytes)} sent to more than {_human(decoded)} "
+                    f"(over {MAX_DECODED_RATIO:.0f}:1, a compression bomb); it is refused", "too_large")
+            yield chunk
+    except zlib.error as exc:
+        raise RequestRejected.one(loc, f"{url} declares Content-Encoding {', '.join(codings)} but its body does "
+                                  f"not decode ({exc})", "bad_encoding") from None
 
 
 def _check_status(resp: httpx.Response, url: str, loc: Loc) -> None:
@@ -184,7 +230,8 @@ def _pinned_request(client: httpx.Client, url: str, loc: Loc, allow_private_host
     host_for_url = f"[{ip}]" if ip.version == 6 else str(ip)
     pinned = urlunparse(parts._replace(netloc=f"{host_for_url}:{port}"))
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    return client.build_request("GET", pinned, headers={"Host": host_header},
+    # identity: an archive of videos does not compress, and a server that encodes anyway is decoded with bounds.
+    return client.build_request("GET", pinned, headers={"Host": host_header, "Accept-Encoding": "identity"},
                                 extensions={"sni_hostname": parts.hostname})
 
 
@@ -193,19 +240,55 @@ IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def vet_host(host: str, port: int, loc: Loc, allow_private_hosts: bool) -> IP:
     """Resolve `host`; refuse it if any address is not globally routable (SSRF guard). Returns the address to use."""
+    problem = host_problem(host)
+    if problem:
+        raise RequestRejected.one(loc, f"the URL {problem}", "url_invalid")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):  # UnicodeError: a name the IDNA codec refuses
         raise RequestRejected.one(loc, f"host {host!r} could not be resolved", "unreachable") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not allow_private_hosts:
         for ip in addresses:
-            plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-            if not plain.is_global or plain.is_multicast:
-                raise RequestRejected.one(
-                    loc, f"host {host!r} resolves to {ip}, a loopback, private or reserved address, which is refused",
-                    "forbidden_host")
+            why = forbidden_address(ip)
+            if why:
+                raise RequestRejected.one(loc, f"host {host!r} resolves to {ip}, {why}, which is refused",
+                                          "forbidden_host")
     return addresses[0]
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def forbidden_address(ip: IP) -> str | None:
+    """Why `ip` may not be fetched from (loopback, private, reserved...), or None for a public address.
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`,
+    NAT64 `64:ff9b::a.b.c.d`, 6to4 `2002:aabb:ccdd::`, Teredo `2001:0::`) reaches that IPv4 host through a
+    translator or tunnel, so it is judged by the IPv4 address it embeds (Teredo: its server and its client)."""
+    embedded = embedded_ipv4(ip)
+    for address in embedded or [ip]:
+        if (not address.is_global or address.is_multicast or address.is_reserved or address.is_loopback
+                or address.is_link_local or address.is_unspecified):
+            role = f"an IPv6 form of {address}" if embedded else "an address"
+            return f"{role} in a loopback, private or reserved range"
+    return None
+
+
+def embedded_ipv4(ip: IP) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address embeds (none for an IPv4 address or a plain IPv6 one)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    if ip.ipv4_mapped:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour:
+        return [ip.sixtofour]
+    if ip.teredo:
+        return list(ip.teredo)  # (server, client)
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # :: and ::1 are not IPv4-compatible forms
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return []
 
 
 # --- retries ---------------------------------------------------------------------------------------------------

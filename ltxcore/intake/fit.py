@@ -12,18 +12,19 @@ Which frames a clip gives (the window plan):
 
 How it is produced: ONE ffmpeg process per clip decodes from the earliest window's start to the clip's end once
 (the input is seeked, so the part before is never decoded), converts the rate with the `fps` filter, scales to
-fill and centre-crops, and splits into one encoder per window; the audio goes the same way at 16 kHz stereo
-float32. Frames stream through ffmpeg; nothing holds the video in memory. Rotation is honoured by ffmpeg's
-autorotate, which applies the display matrix before our filters.
+fill and centre-crops by the display aspect (non-square pixels too), and splits into one encoder per window; the
+audio goes the same way at 16 kHz stereo float32. Frames stream through ffmpeg; nothing holds the video in memory.
+Rotation is honoured by ffmpeg's autorotate, which applies the display matrix before our filters.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import subprocess
 from pathlib import Path
+from typing import Any
 
+import ffmpeg as ffmpeg_python
 import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,8 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
 from ltxcore.media import ffmpeg_bin
-from ltxcore.media.ffmpeg_bin import X264
-from ltxcore.media.probe import INPUT_GUARD
+from ltxcore.media.ffmpeg_bin import INPUT_GUARD, X264_OPTIONS
 
 PEAK = 10 ** (-1 / 20)  # peak normalisation target: -1 dBFS, headroom for the codec and the vocoder
 _EPS = 1e-4  # probe rounds durations to 1e-6 s, up to 3e-5 of a frame at 60 fps: an exact clip must still count
@@ -74,28 +74,41 @@ class Window(BaseModel):
     speed: float = 1.0
 
 
+def whole_frames(seconds: float, fps: float) -> int:
+    """Whole frames `seconds` of video give at `fps`: a clip exactly n frames long counts n, though its probed
+    duration is rounded to 1e-6 s (8 frames at 24 fps probe as 0.333333 s, which is 7.99999 frames)."""
+    return math.floor(seconds * fps + _EPS)
+
+
 def plan_windows(clip: SourceClip, s: FitSettings) -> list[Window] | SkippedClip:
     """End-aligned, non-overlapping windows (earliest first), or the reason the clip gives none."""
     assert clip.probe is not None, "probe the clip before fitting it"
-    available = math.floor(clip.duration * s.fps + _EPS)  # frames at the target rate
+    available = whole_frames(clip.duration, s.fps)
     if available >= s.num_frames:
         count = min(s.max_windows, available // s.num_frames)
         ends = [clip.stop - i * s.window_s for i in range(count)]
         return [Window(start=e - s.window_s, end=e) for e in reversed(ends)]
     if s.auto_scale and clip.probe.num_frames >= 2:
         return [Window(start=clip.start, end=clip.stop, speed=clip.duration / s.window_s)]
-    return SkippedClip(
-        file=clip.rel_path, type="too_short",
-        reason=f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; {s.num_frames} are needed "
-        f"({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips",
-    )
+    return skipped(clip, "too_short", f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; "
+                   f"{s.num_frames} are needed ({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips")
+
+
+def skipped(clip: SourceClip, type: str, reason: str) -> SkippedClip:
+    """Why `clip` gives no window. A scene of a longer file also names its time range in that file, so the user
+    can tell which shot was dropped."""
+    if clip.end is None and clip.start == 0:
+        return SkippedClip(file=clip.rel_path, reason=reason, type=type)
+    start, end = round(clip.start, 3), round(clip.stop, 3)
+    return SkippedClip(file=clip.rel_path, type=type, start=start, end=end,
+                       reason=f"the scene from {start:.2f} s to {end:.2f} s: {reason}")
 
 
 def fit_clip(clip: SourceClip, settings: FitSettings, out_dir: Path) -> list[FittedClip] | SkippedClip:
     """Write the clip's windows as `<id>-w<k>.mp4` (+ `.wav`) in `out_dir`; w0 is the window at the clip's end."""
     assert clip.probe is not None, "probe the clip before fitting it"
     if settings.with_audio and not clip.probe.has_audio:
-        return SkippedClip(file=clip.rel_path, reason="has no audio track, and with_audio is on", type="no_audio")
+        return skipped(clip, "no_audio", "has no audio track, and with_audio is on")
     plan = plan_windows(clip, settings)
     if isinstance(plan, SkippedClip):
         return plan
@@ -108,7 +121,7 @@ def fit_clip(clip: SourceClip, settings: FitSettings, out_dir: Path) -> list[Fit
         for t in tmp:
             for ext in (".mp4", ".wav"):
                 t.with_suffix(ext).unlink(missing_ok=True)
-        return SkippedClip(file=clip.rel_path, reason=failure, type="unreadable")
+        return skipped(clip, "unreadable", failure)
     if settings.with_audio and settings.audio_normalize:
         for t in tmp:
             peak_normalize(t.with_suffix(".wav"))
@@ -126,76 +139,83 @@ def caption_with_trigger(caption: str, trigger: str) -> str:
 # --- the one ffmpeg pass ---------------------------------------------------------------------------------------
 
 
-def ffmpeg_command(clip: SourceClip, plan: list[Window], s: FitSettings, outputs: list[Path]) -> list[str]:
-    """The command that decodes the clip once and writes every window (video `.mp4`, audio `.wav`)."""
+def ffmpeg_graph(clip: SourceClip, plan: list[Window], s: FitSettings, outputs: list[Path]) -> Any:
+    """The ffmpeg-python graph that decodes the clip once and writes every window (video `.mp4`, audio `.wav`)."""
     t0, stop = plan[0].start, clip.stop
-    graph = [_video_graph(plan, s)]
-    if s.with_audio:
-        graph.append(_audio_graph(plan, s))
-    cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-           *INPUT_GUARD, "-ss", f"{t0:.6f}", "-t", f"{stop - t0 + _EPS:.6f}",
-           "-i", "file:" + str(Path(clip.path).resolve()), "-filter_complex", ";".join(graph)]
+    source = ffmpeg_bin.guarded_input(Path(clip.path), ss=f"{t0:.6f}", t=f"{stop - t0 + _EPS:.6f}")
+    videos = _video_windows(source["v:0"], plan, s)
+    audios = _audio_windows(source["a:0"], plan, s) if s.with_audio else []
+    nodes = []
     for i, out in enumerate(outputs):
-        cmd += ["-map", f"[v{i}]", *X264, "-fps_mode", "passthrough", "-an", "-f", "mp4", str(out.with_suffix(".mp4"))]
+        nodes.append(videos[i].output(str(out.with_suffix(".mp4")), **X264_OPTIONS, fps_mode="passthrough", an=None,
+                                      f="mp4"))
         if s.with_audio:
-            cmd += ["-map", f"[a{i}]", "-c:a", "pcm_f32le", "-ar", str(AUDIO_SAMPLE_RATE), "-ac", "2", "-vn",
-                    "-f", "wav", str(out.with_suffix(".wav"))]
-    return cmd
+            nodes.append(audios[i].output(str(out.with_suffix(".wav")), acodec="pcm_f32le", ar=AUDIO_SAMPLE_RATE,
+                                          ac=2, vn=None, f="wav"))
+    return ffmpeg_python.merge_outputs(*nodes)
 
 
-def _video_graph(plan: list[Window], s: FitSettings) -> str:
+def _video_windows(video: Any, plan: list[Window], s: FitSettings) -> list[Any]:
+    """One stream per window: exactly num_frames frames at the bucket size, from one decode."""
     n, k = s.num_frames, len(plan)
-    chain = []
     if plan[0].speed != 1.0:
-        chain.append(f"setpts=(PTS-STARTPTS)/{plan[0].speed:.9f}")
-    chain += [
-        f"fps=fps={s.fps:g}:start_time=0",  # rate first: at 30/60 -> 24 fps, dropped frames are never scaled
-        f"scale={s.width}:{s.height}:force_original_aspect_ratio=increase",  # fill the bucket...
-        f"crop={s.width}:{s.height}",  # ...then cut the overflow evenly from both sides
-        "setsar=1", "format=yuv420p",
-        "tpad=stop_mode=clone:stop=2",  # rounding at the very end may lose a frame; never more
-        f"split={k}" + "".join(f"[vs{i}]" for i in range(k)),
-    ]
-    trims = [f"[vs{i}]trim=start_frame={i * n}:end_frame={(i + 1) * n},setpts=PTS-STARTPTS[v{i}]" for i in range(k)]
-    return "[0:v:0]" + ",".join(chain) + ";" + ";".join(trims)
+        video = video.filter("setpts", f"(PTS-STARTPTS)/{plan[0].speed:.9f}")
+    video = (
+        video.filter("fps", fps=f"{s.fps:g}", start_time=0)  # rate first: at 30/60 -> 24 fps, dropped frames are
+        .filter("scale", **_fill_scale(s.width, s.height))  # never scaled; fill by the DISPLAY aspect...
+        .filter("crop", s.width, s.height)  # ...then cut the overflow evenly from both sides
+        .filter("setsar", 1)
+        .filter("format", "yuv420p")
+        .filter("tpad", stop_mode="clone", stop=2)  # rounding at the very end may lose a frame; never more
+    )
+    split = video.filter_multi_output("split", k)
+    return [split.stream(i).trim(start_frame=i * n, end_frame=(i + 1) * n).setpts("PTS-STARTPTS") for i in range(k)]
 
 
-def _audio_graph(plan: list[Window], s: FitSettings) -> str:
+def _fill_scale(width: int, height: int) -> dict[str, str]:
+    """`scale` options that make the picture cover width x height at its display aspect (`dar` = iw * sar / ih);
+    the side that overflows is rounded up to even. `force_original_aspect_ratio` would judge by the stored pixels
+    and squash a DV or anamorphic frame, whose pixels are not square."""
+    wider = f"gt(dar,{width}/{height})"
+    return {"w": f"if({wider},ceil({height}*dar/2)*2,{width})", "h": f"if({wider},{height},ceil({width}/dar/2)*2)"}
+
+
+def _audio_windows(audio: Any, plan: list[Window], s: FitSettings) -> list[Any]:
+    """One stream per window: exactly audio_samples samples of 16 kHz stereo float, aligned with the video."""
     k, per = len(plan), s.audio_samples
-    chain = [f"aresample={AUDIO_SAMPLE_RATE}:async=1:first_pts=0",  # gaps and a late start become silence
-             "aformat=sample_fmts=flt:channel_layouts=stereo"]
+    audio = (audio.filter("aresample", AUDIO_SAMPLE_RATE, first_pts=0, **{"async": 1})  # gaps, a late start: silence
+             .filter("aformat", sample_fmts="flt", channel_layouts="stereo"))
     speed = plan[0].speed
-    if speed != 1.0:
-        chain += _atempo(speed) if s.audio_preserve_pitch else [
-            f"asetrate={AUDIO_SAMPLE_RATE * speed:.3f}", f"aresample={AUDIO_SAMPLE_RATE}"]
-    chain += [f"apad=whole_len={k * per + AUDIO_SAMPLE_RATE}", f"asplit={k}" + "".join(f"[as{i}]" for i in range(k))]
-    trims = []
+    if speed != 1.0 and s.audio_preserve_pitch:
+        for factor in _atempo(speed):
+            audio = audio.filter("atempo", f"{factor:.9f}")
+    elif speed != 1.0:
+        audio = audio.filter("asetrate", f"{AUDIO_SAMPLE_RATE * speed:.3f}").filter("aresample", AUDIO_SAMPLE_RATE)
+    split = audio.filter("apad", whole_len=k * per + AUDIO_SAMPLE_RATE).filter_multi_output("asplit", k)
+    windows = []
     for i in range(k):
         first = round(i * s.window_s * AUDIO_SAMPLE_RATE)
-        trims.append(f"[as{i}]atrim=start_sample={first}:end_sample={first + per},asetpts=PTS-STARTPTS[a{i}]")
-    return "[0:a:0]" + ",".join(chain) + ";" + ";".join(trims)
+        windows.append(split.stream(i).filter("atrim", start_sample=first, end_sample=first + per)
+                       .filter("asetpts", "PTS-STARTPTS"))
+    return windows
 
 
-def _atempo(speed: float) -> list[str]:
-    """Pitch-preserving stretch by `speed`; one atempo takes 0.5..100, so slower factors are chained."""
+def _atempo(speed: float) -> list[float]:
+    """Factors of a pitch-preserving stretch by `speed`; one atempo takes 0.5..100, so slower ones are chained."""
     steps = []
     while speed < 0.5:
-        steps.append("atempo=0.5")
+        steps.append(0.5)
         speed /= 0.5
-    return [*steps, f"atempo={speed:.9f}"]
+    return [*steps, speed]
 
 
 def _run_ffmpeg(clip: SourceClip, plan: list[Window], s: FitSettings, outputs: list[Path]) -> str | None:
     """Run the pass; a failure is returned as the reason the clip is skipped (the file is the user's)."""
     timeout = 300 + 20 * (clip.stop - plan[0].start)
     try:
-        out = subprocess.run(ffmpeg_command(clip, plan, s, outputs), capture_output=True, text=True,
-                             timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return f"fitting took longer than {timeout:.0f} s"
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return f"could not be decoded ({last})"
+        ffmpeg_bin.run_ffmpeg(ffmpeg_graph(clip, plan, s, outputs), timeout=timeout)
+    except ffmpeg_bin.FFmpegError as exc:  # "ffmpeg failed (<its message>)" or "ffmpeg took longer than ..."
+        return exc.reason.replace("ffmpeg failed", "could not be decoded").replace("ffmpeg took", "fitting took")
     return None
 
 
@@ -211,12 +231,14 @@ def _check_outputs(outputs: list[Path], s: FitSettings) -> str | None:
 
 
 def count_frames(path: Path) -> int:
-    out = subprocess.run(
-        [ffmpeg_bin.ffprobe(), "-v", "error", *INPUT_GUARD, "-select_streams", "v:0", "-count_packets",
-         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", "file:" + str(path.resolve())],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )
-    return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+    """Video packets ffprobe can read from `path` (0 when it cannot read the file)."""
+    try:
+        out = ffmpeg_bin.run_ffprobe(*INPUT_GUARD, "-select_streams", "v:0", "-count_packets", "-show_entries",
+                                     "stream=nb_read_packets", "-of", "csv=p=0", "file:" + str(path.resolve()),
+                                     timeout=120)
+    except ffmpeg_bin.FFmpegError:
+        return 0
+    return int(out.strip() or 0)
 
 
 def peak_normalize(path: Path, peak: float = PEAK) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from ltxcore.geometry import video_tokens
-from ltxcore.manifests import DatasetManifest
+from ltxcore.manifests import DatasetManifest, SkippedClip
 
 
 def summary(manifest: DatasetManifest) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def summary(manifest: DatasetManifest) -> dict[str, Any]:
         }
         for c in manifest.clips
     ]
-    skipped = [{"file": s.file, "reason": s.reason, "type": s.type} for s in manifest.skipped]
+    skipped = [_skipped(s) for s in manifest.skipped]
     return {
         "kept": kept,
         "skipped": skipped,
@@ -45,6 +45,14 @@ def summary(manifest: DatasetManifest) -> dict[str, Any]:
                      "with_audio": manifest.with_audio},
         "warnings": list(manifest.warnings),
     }
+
+
+def _skipped(s: SkippedClip) -> dict[str, Any]:
+    """One skipped file; a skipped scene also gives its time range in the source (`source_range_s`)."""
+    entry: dict[str, Any] = {"file": s.file, "reason": s.reason, "type": s.type}
+    if s.start is not None and s.end is not None:
+        entry["source_range_s"] = [s.start, s.end]
+    return entry
 
 
 def _rate(fps: float | None) -> str:

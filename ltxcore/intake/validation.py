@@ -1,18 +1,20 @@
-"""Validation clips: fetched and probed first, so a closing clip the reel cannot use fails the job up front."""
+"""Validation clips: fetched and probed first, so a closing clip the reel cannot use fails the job up front.
+
+This checks length and audio from the probe; `ltxcore.sample.prefit.prefit_validation` then fits every clip with the
+reel's own code before any encoding or training, which also catches a clip that probes well but does not decode.
+"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.intake.fetch import fetch
+from ltxcore.intake.fit import whole_frames
 from ltxcore.manifests import ValidationClip
 from ltxcore.media.probe import ProbeError, probe
-
-_EPS = 1e-6
 
 
 class ValidationEntry(BaseModel):
@@ -48,7 +50,7 @@ def check_validation_clips(
             problems.append(ErrorDetail(loc=loc, msg=f"{sample.video_url} is not a usable video: {exc.reason}",
                                         type="bad_video"))
             continue
-        frames = math.floor(info.duration * spec.validation_frame_rate + _EPS)
+        frames = whole_frames(info.duration, spec.validation_frame_rate)  # counted as fitting counts them
         if frames < spec.conditioning_frames:
             problems.append(ErrorDetail(
                 loc=loc, type="too_short",

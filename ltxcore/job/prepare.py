@@ -12,6 +12,7 @@ from ltxcore.intake.validation import check_validation_clips
 from ltxcore.job.plan import JobPlan
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import DatasetManifest, FitResult
+from ltxcore.sample.prefit import prefit_validation
 from ltxcore.store.stages import FETCH
 
 
@@ -20,7 +21,9 @@ def prepare(plan: JobPlan, settings: JobSettings) -> DatasetManifest:
     work = Path(settings.work_root)
     allow = {"allow_local": settings.allow_local_inputs, "allow_private_hosts": settings.allow_private_hosts}
     # Validation entries first: they are small, and a bad one must fail the job before the heavy work.
-    check_validation_clips(plan.validation, work, **allow)
+    validation = check_validation_clips(plan.validation, work, **allow)
+    if plan.extend:
+        prefit_validation(validation, plan.extend)  # the reel's own fitting: a clip it cannot use fails now
     archive = fetch(plan.training_data_url, work / FETCH.name, loc=build.LOC, **allow)
     probed = build.probe_stage(build.extract_stage(archive, work), work, with_audio=plan.with_audio)
     sources = probed.clips

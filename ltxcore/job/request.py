@@ -7,7 +7,6 @@ normalised request or a `RequestRejected` whose messages name the field, the rul
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
@@ -16,6 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
 from ltxcore.intake.fetch import is_local_url
+from ltxcore.intake.urls import url_problem
+from ltxcore.job.untrusted_json import load_json, value_errors
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 
 URL_SCHEMES = ("http", "https", "s3", "file")
@@ -30,12 +31,15 @@ def _check_url(url: str) -> str:
         raise ValueError(f"must be an http(s)://, s3:// or file:// URL or a local path (got scheme {scheme!r})")
     if scheme in ("http", "https", "s3") and not urlparse(url).netloc:
         raise ValueError(f"has no host or bucket (got {url!r})")
+    problem = url_problem(url)
+    if problem:
+        raise ValueError(f"{problem} (got {url!r})")
     return url
 
 
 Url = Annotated[str, AfterValidator(_check_url)]
 SnappedFrames = Annotated[int, Field(ge=9, le=121), AfterValidator(snap_frames)]
-_FORBID = ConfigDict(extra="forbid", frozen=True)
+_FORBID = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN/inf refused in every float field
 
 
 class ValidationSample(BaseModel):
@@ -186,14 +190,17 @@ def ensure_sources_allowed(request: ExtendSuffixRequest, allow_local: bool) -> N
 
 
 def parse_request(data: str | bytes | dict[str, Any], *, allow_local: bool = True) -> ExtendSuffixRequest:
-    """Validate untrusted input (JSON text or a dict) into a normalised request, or raise `RequestRejected`."""
+    """Validate untrusted input (JSON text or a dict) into a normalised request, or raise `RequestRejected`.
+
+    JSON text is read by `untrusted_json.load_json` (bounded size and nesting; NaN, Infinity and huge integers are
+    kept aside), and every such number or over-deep container is a 422 naming its field before any validation."""
     if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RequestRejected.one(("body",), f"request is not valid JSON: {exc}", "json_invalid") from None
+        data = load_json(data)
     if not isinstance(data, dict):
         raise RequestRejected.one(("body",), f"request must be a JSON object (got {type(data).__name__})", "dict_type")
+    bad_values = value_errors(data)
+    if bad_values:
+        raise RequestRejected(bad_values)
     try:
         request = ExtendSuffixRequest.model_validate(data)
     except ValidationError as exc:
@@ -205,7 +212,7 @@ def _detail(err: Any) -> ErrorDetail:
     loc = ("body", *err["loc"])
     name = ".".join(str(p) for p in err["loc"]) or "request"
     ctx = err.get("ctx") or {}
-    got = f" (got {err['input']!r})" if "input" in err and err["type"] not in ("missing",) else ""
+    got = f" (got {_short(err['input'])})" if "input" in err and err["type"] not in ("missing",) else ""
     rules = {
         "missing": "is required",
         "extra_forbidden": "is not a known field",
@@ -216,6 +223,7 @@ def _detail(err: Any) -> ErrorDetail:
         "multiple_of": f"must be a multiple of {ctx.get('multiple_of')}",
         "too_long": f"must have at most {ctx.get('max_length')} entries",
         "literal_error": f"must be one of {ctx.get('expected')}",
+        "finite_number": "must be a finite number",
     }
     rule = rules.get(err["type"])
     if err["type"] == "value_error":  # our own validators: their message is already a full sentence
@@ -228,3 +236,9 @@ def _detail(err: Any) -> ErrorDetail:
     if err["type"] == "too_long":
         msg = f"{name} {rule} (got {len(err['input'])})"
     return ErrorDetail(loc=loc, msg=msg, type=err["type"])
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """The repr of a rejected value, cut to `limit` characters so that a huge input cannot flood the 422 body."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

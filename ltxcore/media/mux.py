@@ -7,15 +7,15 @@ so a video-only extension has no audio stream at all (not a silent one). The fil
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
+import ffmpeg as ffmpeg_python
 import numpy as np
 import soundfile as sf
 
 from ltxcore.media import ffmpeg_bin
-from ltxcore.media.ffmpeg_bin import X264
+from ltxcore.media.ffmpeg_bin import X264_OPTIONS
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
@@ -33,16 +33,19 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | No
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".mux-") as tmp:
-        cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "pipe:0"]
+        video = ffmpeg_python.input("pipe:0", f="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", r=f"{fps:g}")
+        streams = [video.video]
+        sound: dict[str, str] = {}
         if audio is not None:
-            cmd += ["-i", str(write_wav(Path(tmp) / "audio.wav", audio, sample_rate)), "-map", "0:v", "-map", "1:a",
-                    "-c:a", "aac", "-b:a", "192k"]
+            streams.append(ffmpeg_python.input(str(write_wav(Path(tmp) / "audio.wav", audio, sample_rate))).audio)
+            sound = {"c:a": "aac", "b:a": "192k"}
         part = Path(tmp) / "out.mp4"
-        cmd += [*X264, "-r", f"{fps:g}", "-movflags", "+faststart", "-f", "mp4", str(part)]
-        out = subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), capture_output=True, timeout=600)
-        if out.returncode != 0:
-            raise RuntimeError(f"ffmpeg could not write {path}: {out.stderr.decode(errors='replace')[-500:]}")
+        graph = ffmpeg_python.output(*streams, str(part), **X264_OPTIONS, **sound, r=f"{fps:g}",
+                                     movflags="+faststart", f="mp4")
+        try:
+            ffmpeg_bin.run_ffmpeg(graph, timeout=600, input=np.ascontiguousarray(frames).tobytes())
+        except ffmpeg_bin.FFmpegError as exc:
+            raise ffmpeg_bin.FFmpegError(f"ffmpeg could not write {path}: {exc.reason}", exc.stderr) from None
         os.replace(part, path)
     return path
 
@@ -50,10 +53,11 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | No
 def resample_wav(src: Path, dst: Path, sample_rate: int, seconds: float) -> Path:
     """`src` resampled to `sample_rate` stereo float, cut or padded with silence to exactly `seconds`."""
     samples = round(sample_rate * seconds)
-    cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-           "-af", f"aresample={sample_rate},apad=whole_len={samples},atrim=end_sample={samples}",
-           "-ac", "2", "-c:a", "pcm_f32le", "-f", "wav", str(dst)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not resample {src}: {out.stderr[-500:]}")
+    graph = (ffmpeg_python.input(str(src)).audio
+             .filter("aresample", sample_rate).filter("apad", whole_len=samples).filter("atrim", end_sample=samples)
+             .output(str(dst), ac=2, acodec="pcm_f32le", f="wav"))
+    try:
+        ffmpeg_bin.run_ffmpeg(graph, timeout=300)
+    except ffmpeg_bin.FFmpegError as exc:
+        raise ffmpeg_bin.FFmpegError(f"ffmpeg could not resample {src}: {exc.reason}", exc.stderr) from None
     return dst

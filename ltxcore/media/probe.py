@@ -1,9 +1,8 @@
 """Probe a video with ffprobe, which may only ever open that one local file.
 
-Every ffmpeg/ffprobe input in this project goes through `INPUT_GUARD`: the `file` protocol only (no http, no
-pipes) and a demuxer allow-list of the real container formats, so a crafted "video" (an HLS or concat playlist
-saved as .avi, say) is refused instead of being followed to other local files or to the network. Declared sizes
-and durations are checked before any frame is decoded.
+Every ffmpeg/ffprobe input in this project goes through `ffmpeg_bin.INPUT_GUARD` (the `file` protocol only and a
+demuxer allow-list), so a crafted "video" (an HLS or concat playlist saved as .avi, say) is refused instead of
+being followed. Declared sizes and durations are checked before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 from ltxcore.manifests import ExtractResult, ProbeInfo, SkippedClip, SourceClip
 from ltxcore.media import ffmpeg_bin
+from ltxcore.media.ffmpeg_bin import ALLOWED_DEMUXERS, INPUT_GUARD
 
-# Demuxers a real clip from a phone, camera or screen recorder uses (mp4/mov, mkv/webm, avi). No playlists.
-ALLOWED_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi")
-INPUT_GUARD = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS))
+__all__ = ["ALLOWED_DEMUXERS", "INPUT_GUARD", "ProbeError", "presented_frames", "probe", "probe_clips"]
 MAX_SIDE = 8192  # pixels; 8K is the largest real recording format
 MAX_DURATION_S = 3 * 3600.0
 MAX_FPS = 480.0
@@ -44,10 +41,10 @@ def probe(path: Path) -> ProbeInfo:
     _sniff(path)
     meta = _ffprobe_json(path, "-show_format", "-show_streams")
     video = _check_container(meta)
-    pts = _video_pts(path)
-    if not pts:
+    times, end = presented_frames(path)
+    if not times:
         raise ProbeError("no video frame could be read", "unreadable")
-    return _info(meta, video, pts)
+    return _info(meta, video, times, end)
 
 
 def probe_clips(clips: ExtractResult) -> ExtractResult:
@@ -72,15 +69,10 @@ def _sniff(path: Path) -> None:
 
 
 def _run(args: list[str]) -> str:
-    cmd = [ffmpeg_bin.ffprobe(), "-v", "error", *INPUT_GUARD, *args]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ProbeError(f"ffprobe took longer than {TIMEOUT_S} s", "unreadable") from None
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise ProbeError(f"not a readable video ({last})", "unreadable")
-    return out.stdout
+        return ffmpeg_bin.run_ffprobe(*INPUT_GUARD, *args, timeout=TIMEOUT_S)
+    except ffmpeg_bin.FFmpegError as exc:  # "ffprobe failed (<its message>)" or "ffprobe took longer than ..."
+        raise ProbeError(exc.reason.replace("ffprobe failed", "not a readable video"), "unreadable") from None
 
 
 def _ffprobe_json(path: Path, *what: str) -> dict:
@@ -106,32 +98,58 @@ def _check_container(meta: dict) -> dict:
     return v
 
 
-def _video_pts(path: Path) -> list[float]:
-    """Presentation times of the video packets that can actually be read (a truncated file gives fewer)."""
-    out = _run(["-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
-                "file:" + str(path.resolve())])
-    pts = [_float(line.strip().strip(",")) for line in out.splitlines()]
-    return sorted(p for p in pts if p is not None)
+def presented_frames(path: Path) -> tuple[list[float], float | None]:
+    """Start times (s, sorted) of the video frames a player presents, and where the last one ends (None: unknown).
+
+    Counted from the packets the file really gives (a truncated file gives fewer), as a player would:
+    - packets an MP4/MOV edit list discards (pre-roll before a stream-copy cut, flag `D`) are not presented;
+    - a container without presentation times (H.264 or MPEG-4 in AVI) is timed by its decode times, which for
+      such files are the presentation order at the nominal rate;
+    - the end is the last frame's start plus its own duration (a sparse variable-rate capture may hold its last
+      frame for seconds), not the last start plus a typical gap.
+    """
+    out = _run(["-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time,duration_time,flags",
+                "-of", "compact=p=0", "file:" + str(path.resolve())])
+    packets = [dict(kv.split("=", 1) for kv in line.split("|") if "=" in kv) for line in out.splitlines()]
+    packets = [p for p in packets if "D" not in p.get("flags", "")]
+    key = "pts_time" if all(_float(p.get("pts_time")) is not None for p in packets) else "dts_time"
+    timed = sorted((t, _float(p.get("duration_time")) or 0.0) for p in packets
+                   if (t := _float(p.get(key))) is not None)
+    if not timed:
+        return [], None
+    ends = [t + d for t, d in timed if d > 0]
+    return [t for t, _ in timed], (max(ends) if ends else None)
 
 
-def _info(meta: dict, video: dict, pts: list[float]) -> ProbeInfo:
-    n = len(pts)
-    steps = [b - a for a, b in itertools.pairwise(pts) if b > a]
+def _info(meta: dict, video: dict, times: list[float], end: float | None) -> ProbeInfo:
+    n = len(times)
+    steps = [b - a for a, b in itertools.pairwise(times) if b > a]
     step = statistics.median(steps) if steps else 1 / 24
     vfr = bool(steps) and max(steps) > VFR_SPREAD * min(steps)
-    measured = n / (pts[-1] - pts[0] + step)
+    # A constant rate is measured from the frames' starts (a stream-copy cut may stretch the last frame to the edit
+    # list's end); a variable one is the count over the presented span, which ends where the last frame does.
+    span = (end if end is not None and end > times[-1] else times[-1] + step) - times[0]
+    measured = n / span if vfr else n / (times[-1] - times[0] + step)
     declared = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     fps = declared if declared and not vfr and abs(declared - measured) <= 0.02 * measured else measured
     if not 0 < fps <= MAX_FPS:
         raise ProbeError(f"frame rate {fps:.1f} is outside 0..{MAX_FPS:.0f}", "absurd")
-    duration = n / fps if not vfr else pts[-1] - pts[0] + step
+    duration = n / fps if not vfr else span
     rotation = _rotation(video)
-    w, h = int(video["width"]), int(video["height"])
+    w, h = display_size(video)
     if rotation in (90, 270):
         w, h = h, w
     has_audio = any(s.get("codec_type") == "audio" for s in meta.get("streams", []))
     return ProbeInfo(width=w, height=h, fps=round(fps, 6), num_frames=n, duration=round(duration, 6),
                      rotation=rotation, has_audio=has_audio, vfr=vfr, codec=str(video.get("codec_name", "")))
+
+
+def display_size(video: dict) -> tuple[int, int]:
+    """The picture as shown: stored width x height with non-square pixels (sample aspect ratio, as DV and anamorphic
+    recordings use) widened or narrowed to square ones, before rotation."""
+    w, h = int(video["width"]), int(video["height"])
+    sar = _rate((video.get("sample_aspect_ratio") or "1:1").replace(":", "/")) or 1.0
+    return (max(1, round(w * sar)), h) if sar != 1.0 else (w, h)
 
 
 def _rotation(video: dict) -> int:

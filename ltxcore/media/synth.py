@@ -8,11 +8,12 @@ tied to the square's colour, so audio runs have an in-sync soundtrack.
 from __future__ import annotations
 
 import random
-import subprocess
 import zipfile
 from pathlib import Path
 
-from ltxcore.media.ffmpeg_bin import ffmpeg
+import ffmpeg as ffmpeg_python
+
+from ltxcore.media import ffmpeg_bin
 
 _COLOURS = [("red", 440), ("yellow", 523), ("cyan", 659), ("magenta", 784), ("lime", 330), ("orange", 392)]
 
@@ -34,29 +35,18 @@ def moving_square_clip(
     side = max(4, min(w, h) // 5)
     x = f"{start[0]:.2f}+{velocity[0]:.2f}*t"
     y = f"{start[1]:.2f}+{velocity[1]:.2f}*t"
-    cmd = [
-        ffmpeg(),
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        f"color=c=0x1a1a2e:s={w}x{h}:r={fps}:d={seconds}",
-        "-f",
-        "lavfi",
-        "-i",
-        f"color=c={colour}:s={side}x{side}:r={fps}:d={seconds}",
-    ]
+    background = ffmpeg_python.input(f"color=c=0x1a1a2e:s={w}x{h}:r={fps}:d={seconds}", f="lavfi")
+    square = ffmpeg_python.input(f"color=c={colour}:s={side}x{side}:r={fps}:d={seconds}", f="lavfi")
+    streams = [ffmpeg_python.overlay(background, square, x=x, y=y, shortest=1)]
+    sound: dict[str, str] = {}
     if audio:
-        cmd += ["-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=48000:duration={seconds}"]
-    cmd += ["-filter_complex", f"[0][1]overlay=x='{x}':y='{y}':shortest=1[v]", "-map", "[v]"]
-    if audio:
-        cmd += ["-map", "2:a", "-c:a", "aac", "-b:a", "64k"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-r", str(fps), str(path)]
+        tone = ffmpeg_python.input(f"sine=frequency={tone_hz}:sample_rate=48000:duration={seconds}", f="lavfi")
+        streams.append(tone.audio)
+        sound = {"c:a": "aac", "b:a": "64k"}
+    graph = ffmpeg_python.output(*streams, str(path), **{"c:v": "libx264", "preset": "ultrafast"}, pix_fmt="yuv420p",
+                                 r=str(fps), **sound)
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(cmd, check=True, timeout=120)
+    ffmpeg_bin.run_ffmpeg(graph, timeout=120)
     return path
 
 
