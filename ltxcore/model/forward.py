@@ -204,7 +204,7 @@ CUDA_SDPA_PREFERENCE = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, 
 
 
 def _attention_kernels(device: torch.device) -> contextlib.AbstractContextManager:
-    if device.type != "cuda":
+    if device.type != "cuda" or not CUDA_SDPA_PREFERENCE:  # empty: torch's own order (bench/gpu_probe.py compares)
         return contextlib.nullcontext()
     return sdpa_kernel(CUDA_SDPA_PREFERENCE, set_priority=True)
 

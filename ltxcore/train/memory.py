@@ -96,9 +96,7 @@ def saved_bytes_per_block(video_tokens: int, audio_tokens: int, *, heads: int, r
     second = model.transformer_blocks[1]
     second.register_forward_pre_hook(lambda *_: counted.update(on=True))
     second.register_forward_hook(lambda *_: counted.update(on=False))
-    frames = max(1, video_tokens // 64)
-    geo = VideoGeometry(frames=frames, height=8, width=video_tokens // (8 * frames), fps=24.0)
-    assert geo.tokens == video_tokens, f"{video_tokens} video tokens must be a multiple of 64"
+    geo = VideoGeometry(frames=1, height=1, width=video_tokens, fps=24.0)  # what is saved depends on counts only
     text = TextBatch(video=torch.randn(1, text_tokens, cfg["cross_attention_dim"]),
                      audio=torch.randn(1, text_tokens, cfg["audio_cross_attention_dim"]),
                      mask=torch.ones(1, text_tokens, dtype=torch.int64))
@@ -121,3 +119,38 @@ def block_activation_bytes(video_tokens: int, audio_tokens: int, *, heads: int =
     one = saved_bytes_per_block(video_tokens, audio_tokens, heads=1, rank=rank, text_tokens=text_tokens)
     two = saved_bytes_per_block(video_tokens, audio_tokens, heads=2, rank=rank, text_tokens=text_tokens)
     return one + (heads - 1) * (two - one)
+
+
+def frozen_weight_bytes(model: torch.nn.Module, base: str = "none") -> int:
+    """Bytes of the frozen transformer weights: bf16, or (`base="int8"`) int8 Linear weights with one bf16 scale per
+    output row and everything else (norms, tables, biases) still bf16. LoRA parameters are not counted."""
+    total = 0
+    for name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if "lora_" in f"{name}.{pname}":
+                continue
+            quantized = base == "int8" and isinstance(module, torch.nn.Linear) and pname == "weight"
+            total += p.numel() + 2 * p.shape[0] if quantized else 2 * p.numel()
+    return total
+
+
+def state_bytes(*, weights: int, lora_params: int, optimizer: str = "adamw", other_bytes: int = 2 << 30) -> int:
+    """What a step holds besides block activations: frozen weights, the LoRA's fp32 weights and gradients, AdamW's
+    two moments (fp32: 8 bytes a parameter; 8-bit: 2), and `other_bytes` for the stem, the head, the loss, the text
+    and the latents (an allowance: about 2 GiB at 768x768x89)."""
+    moments = 8 if optimizer == "adamw" else 2
+    return weights + lora_params * (4 + 4 + moments) + other_bytes
+
+
+def activation_peak_bytes(*, blocks: int, block_bytes: int, input_bytes: int, checkpointed: int) -> int:
+    """Block activations at their peak (the end of the forward): the kept blocks' saved tensors, the recomputed
+    blocks' inputs, and one block's worth of backward temporaries (the recompute, or the last block's gradients)."""
+    return (blocks - checkpointed) * block_bytes + checkpointed * input_bytes + block_bytes
+
+
+def step_peak_bytes(*, weights: int, lora_params: int, blocks: int, block_bytes: int, input_bytes: int,
+                    checkpointed: int, optimizer: str = "adamw", other_bytes: int = 2 << 30) -> int:
+    """Estimated peak CUDA allocation of one LoRA step (batch 1): `state_bytes` + `activation_peak_bytes`."""
+    return (state_bytes(weights=weights, lora_params=lora_params, optimizer=optimizer, other_bytes=other_bytes)
+            + activation_peak_bytes(blocks=blocks, block_bytes=block_bytes, input_bytes=input_bytes,
+                                    checkpointed=checkpointed))
