@@ -69,14 +69,20 @@ def saved_bytes_per_block(video_tokens: int, audio_tokens: int, *, heads: int, r
     linearly with heads, so two measurements at small head counts give the full-size figure exactly
     (`block_activation_bytes`). With audio off (`audio_tokens=0`) the stream runs its one placeholder token.
     """
+    if threads:
+        torch.set_num_threads(threads)
+    with torch.random.fork_rng(devices=[]):  # random inputs without touching the caller's global generator
+        return _saved_bytes(video_tokens, audio_tokens, heads, rank, text_tokens,
+                            audio_tokens > 0 if with_audio is None else with_audio)
+
+
+def _saved_bytes(video_tokens: int, audio_tokens: int, heads: int, rank: int, text_tokens: int, audio: bool) -> int:
     from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
     from ltxcore.model.random_weights import random_transformer, shrink
     from ltxcore.train.adapters import attach_lora
     from ltxcore.train.speed import skip_lora_input_casts
 
-    audio = audio_tokens > 0 if with_audio is None else with_audio
-    if threads:
-        torch.set_num_threads(threads)
+    torch.manual_seed(0)
     cfg = shrink("ltx-2.3", heads=heads, layers=2)
     model = random_transformer(cfg, device="cpu", dtype=torch.bfloat16)
     attach_lora(model, rank, ("to_q", "to_k", "to_v", "to_out.0"), seed=0)
