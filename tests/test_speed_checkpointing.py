@@ -122,3 +122,41 @@ def test_block_activations_grow_affinely_in_heads_so_two_small_measurements_give
     one, two, three = (saved_bytes_per_block(512, audio, heads=h, rank=8, text_tokens=128) for h in (1, 2, 3))
     assert two > one > 0
     assert three == one + 2 * (two - one)  # the extrapolation `block_activation_bytes` makes to 32 heads is exact
+
+
+@pytest.mark.parametrize(
+    ("ckpt", "setting", "runs"),
+    [(False, "auto", [1, 1]), (True, "auto", [2, 2]), (True, 1, [2, 1]), (True, "all", [2, 2])],
+)
+def test_the_trainer_recomputes_the_blocks_its_settings_name(tmp_path, tiny_text, ckpt, setting, runs) -> None:
+    """Counted by the calls each block of the tiny preset gets in one training step (a recomputed block is called
+    again in backward; torch stops a recompute early, so the pre-hook counts it); on the CPU 'auto' is 'all'."""
+    from ltxcore.model.spec import ModelSpec
+    from ltxcore.train.config import TrainConfig
+    from ltxcore.train.outputs import RunFiles
+    from ltxcore.train.session import Session
+    from ltxcore.train.synthetic import GlidingBlobs
+
+    cfg = TrainConfig(
+        rank=4,
+        steps=1,
+        conditioning_frames=8,
+        frame_rate=24,
+        with_audio=True,
+        holdout_clips=1,
+        gradient_checkpointing=ckpt,
+        checkpoint_blocks=setting,
+    )
+    session = Session.build(
+        GlidingBlobs(3, tiny_text),
+        cfg,
+        RunFiles.under(tmp_path),
+        spec=ModelSpec.parse("tiny"),
+        device=torch.device("cpu"),
+    )
+    calls = [0] * len(session.model.transformer_blocks)
+    for i, block in enumerate(session.model.transformer_blocks):
+        block.register_forward_pre_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+    event = session.train_step(0)
+    session.close()
+    assert calls == runs and event.loss > 0
