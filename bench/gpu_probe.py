@@ -104,7 +104,6 @@ class Probe:
         attach_lora(self.model, args.rank, TARGETS, seed=0)  # audio adapters too: the audio variants train them
         self.build_s = time.perf_counter() - start
         self.dropped_audio = False
-        self.compiled = False
         w, h = args.width, args.height
         lw, lh = geometry.latent_size(w, h)
         self.latent = (geometry.latent_frames(args.frames), lh, lw)
