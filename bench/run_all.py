@@ -103,13 +103,24 @@ def bench_full_size(gpu: bool) -> list[dict]:
     return [r for r in rows if "error" not in r] + [r for r in rows if "error" in r]
 
 
+def bench_gpu_probe(gpu: bool) -> dict:
+    """bench/gpu_probe.py: the full-size variants on a GPU, its shrunk smoke run on a CPU (its own files too)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "bench/gpu_probe.py", *([] if gpu else ["--smoke"]), "--out", tmp]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=True, timeout=1800)
+        stem = "gpu_probe" if gpu else "gpu_probe-smoke"
+        return json.loads((Path(tmp) / f"{stem}.json").read_text())
+
+
 def main() -> None:
     from report import write
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="the issue's sizes (long; the full-size matrix needs a GPU)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
-    ap.add_argument("--only", nargs="*", help="run only these benchmarks (fit encode train sample full orchestration)")
+    ap.add_argument("--only", nargs="*",
+                    help="run only these benchmarks (fit encode train sample full orchestration gpu_probe)")
     args = ap.parse_args()
     gpu = torch.cuda.is_available()
     sizes = {
@@ -126,9 +137,12 @@ def main() -> None:
         "sample": lambda: bench_sample(**sizes["sample"]),
         "full_size": lambda: bench_full_size(gpu and args.full),
         "orchestration": lambda: _json(["bench/orchestration.py", "--clips", str(sizes["orchestration"]["clips"])]),
+        "gpu_probe": lambda: bench_gpu_probe(gpu),
     }
     aliases = {"train": "train_step", "full": "full_size"}
-    wanted = [aliases.get(w, w) for w in args.only] if args.only else list(runs)
+    # The GPU probe runs by default only where it measures something (a GPU); `--only gpu_probe` runs its CPU smoke.
+    default = [name for name in runs if name != "gpu_probe" or gpu]
+    wanted = [aliases.get(w, w) for w in args.only] if args.only else default
     results: dict = {"meta": {
         "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"

@@ -71,11 +71,14 @@ def model_info(
     preset: Annotated[str, typer.Option(help="Model configuration to account for.")] = "ltx-2.3",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     flops: Annotated[bool, typer.Option(help="Count the FLOPs of one training step (about 30 s).")] = True,
+    with_audio: Annotated[
+        bool, typer.Option("--with-audio", help="Count the step with audio (default: video-only, as the request's).")
+    ] = False,
 ) -> None:
     """Parameter counts, memory and FLOPs of a model configuration, built on the meta device."""
     from ltxcore.model.info import model_info as info
 
-    data = info(preset, flops_bucket=(768, 768) if flops else None)
+    data = info(preset, flops_bucket=(768, 768) if flops else None, with_audio=with_audio)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

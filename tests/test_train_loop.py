@@ -94,14 +94,14 @@ def _tensors(optimizer_state: dict) -> list[torch.Tensor]:
 def test_video_only_run_trains_no_audio_and_loads_in_diffusers(tmp_path: Path, text):
     cfg = _config(with_audio=False, steps=3, grad_accum=1)
     session = Session.build(GlidingBlobs(4, text), cfg, RunFiles.under(tmp_path), spec=TINY, device=torch.device("cpu"))
-    audio = {n: p.detach().clone() for n, p in session.model.named_parameters() if "lora_" in n and is_audio_module(n)}
+    # A video-only run keeps no audio adapters at all (issue 15; the file is the same as when they were frozen).
+    assert not [n for n, _ in session.model.named_parameters() if "lora_" in n and is_audio_module(n)]
     video = {n: p.detach().clone() for n, p in session.params.items()}
-    assert audio and video and not audio.keys() & video.keys()
+    assert video
     for step in range(3):
         event = session.train_step(step)
         assert event.loss_audio is None and event.loss == event.loss_video
     now = dict(session.model.named_parameters())
-    assert all(torch.equal(now[n], p) for n, p in audio.items())  # untouched, bitwise
     assert sum(not torch.equal(now[n], p) for n, p in video.items()) == len(video)  # every video adapter moved
     run = session.finish()
 

@@ -18,12 +18,14 @@ draw their sigmas independently. "own"/"other" select diffusers' two variants fo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 CrossTimestep = Literal["ref", "own", "other"]
 AUDIO_MEL_BINS = 16  # audio latent mel bins; 8 channels x 16 = 128 features per token
@@ -45,18 +47,32 @@ class VideoGeometry:
 
 @dataclass(frozen=True)
 class TextBatch:
-    """Connector outputs for a batch: video [B, L, Dv], audio [B, L, Da], mask [B, L] (1 = attend)."""
+    """Connector outputs for a batch: video [B, L, Dv], audio [B, L, Da], mask [B, L] (1 = attend).
+
+    `full_mask` records whether the mask is all ones, decided once where the mask is cheap to read (the CPU copy):
+    `to` carries it to the device, so the forward never reads a device mask back to the host. None = not yet known.
+    """
 
     video: torch.Tensor
     audio: torch.Tensor
     mask: torch.Tensor
+    full_mask: bool | None = None
+
+    def attends_everywhere(self) -> bool:
+        """True when no text position is masked out (LTX-2.3's connectors turn padding into registers)."""
+        if self.full_mask is not None:
+            return self.full_mask
+        if self.mask.device.type == "meta":  # shapes only (model-info's accounting): the 2.3 case
+            return True
+        return bool(self.mask.all())
 
     def to(self, device: torch.device | str) -> TextBatch:
         return TextBatch(video=self.video.to(device, non_blocking=True), audio=self.audio.to(device, non_blocking=True),
-                         mask=self.mask.to(device, non_blocking=True))
+                         mask=self.mask.to(device, non_blocking=True), full_mask=self.attends_everywhere())
 
     def pinned(self) -> TextBatch:
-        return TextBatch(video=self.video.pin_memory(), audio=self.audio.pin_memory(), mask=self.mask.pin_memory())
+        return TextBatch(video=self.video.pin_memory(), audio=self.audio.pin_memory(), mask=self.mask.pin_memory(),
+                         full_mask=self.attends_everywhere())
 
 
 # --- tokens <-> latents ----------------------------------------------------------------------------------------------
@@ -149,14 +165,18 @@ def predict_velocity(
         isolate_modalities = True
     scale = float(transformer.config.timestep_scale_multiplier)
     dtype = video.dtype
-    with _gates_from_other_modality(transformer, sigma * scale, audio_sigma * scale, cross_timestep == "ref"):
+    # An all-ones mask becomes an all-zeros bias inside diffusers, which changes no number but keeps cross-attention
+    # off the flash kernels (they take no bias); passing None is the same attention without the bias tensor.
+    mask = None if text.attends_everywhere() else text.mask
+    with (_gates_from_other_modality(transformer, sigma * scale, audio_sigma * scale, cross_timestep == "ref"),
+          _attention_kernels(video.device)):
         out = transformer(
             hidden_states=video,
             audio_hidden_states=audio.to(dtype),
             encoder_hidden_states=text.video.to(dtype),
             audio_encoder_hidden_states=text.audio.to(dtype),
-            encoder_attention_mask=text.mask,
-            audio_encoder_attention_mask=text.mask,
+            encoder_attention_mask=mask,  # [B, L] or None
+            audio_encoder_attention_mask=mask,
             timestep=video_sigmas * scale,  # [B, Nv]
             audio_timestep=audio_sigmas * scale,  # [B, Na]
             sigma=sigma * scale,  # [B]
@@ -174,6 +194,19 @@ def predict_velocity(
         )
     video_out, audio_out = out
     return video_out, (audio_out if with_audio else None)
+
+
+# On CUDA: cuDNN attention first, then Flash, then memory-efficient, math last (torch's own order tries Flash and
+# memory-efficient before cuDNN). Each kernel is exact attention; a backend that cannot take the inputs (a bias on
+# Flash, say) is skipped for the next, so the preference changes speed only.
+CUDA_SDPA_PREFERENCE = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                        SDPBackend.MATH]
+
+
+def _attention_kernels(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type != "cuda" or not CUDA_SDPA_PREFERENCE:  # empty: torch's own order (bench/gpu_probe.py compares)
+        return contextlib.nullcontext()
+    return sdpa_kernel(CUDA_SDPA_PREFERENCE, set_priority=True)
 
 
 @contextmanager

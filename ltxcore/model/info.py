@@ -39,6 +39,9 @@ LTX23_TRANSFORMER: dict[str, Any] = {
     "perturbed_attn": True,  # STG skips self-attention in chosen blocks
 }
 PRESETS = {"ltx-2.3": LTX23_TRANSFORMER}
+# Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, from the vendors' datasheets. The H200 has the H100 SXM's
+# compute (more and faster memory); the PCIe H100 runs fewer SMs at a lower clock.
+GPU_PEAK_TFLOPS = {"H100 SXM": 989.4, "H100 PCIe": 756.5, "H200": 989.4, "A100": 312.0}
 TEXT_TOKENS = 1024
 DEFAULT_FRAMES, DEFAULT_FPS = 89, 24.0
 RANKS = (8, 16, 32, 64, 128)
@@ -54,8 +57,10 @@ def meta_transformer(preset: str = "ltx-2.3") -> torch.nn.Module:
 
 
 def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float = DEFAULT_FPS,
-               flops_bucket: tuple[int, int] | None = (768, 768), rank: int = 32) -> dict[str, Any]:
-    """Parameter counts, bf16 bytes, LoRA sizes per rank, tokens per bucket and FLOPs of one LoRA training step.
+               flops_bucket: tuple[int, int] | None = (768, 768), rank: int = 32,
+               with_audio: bool = False) -> dict[str, Any]:
+    """Parameter counts, bf16 bytes, LoRA sizes per rank, tokens per bucket and FLOPs of one LoRA training step
+    for the request's modalities (video-only, the request default, unless `with_audio`).
 
     `flops_bucket=None` skips the FLOP count (the slow part: about 30 s on a CPU).
     """
@@ -85,7 +90,8 @@ def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float
         "fps": fps,
     }
     if flops_bucket is not None:
-        info["train_step_flops"] = train_step_flops(model, preset, frames, fps, *flops_bucket, rank=rank)
+        info["train_step_flops"] = train_step_flops(model, preset, frames, fps, *flops_bucket, rank=rank,
+                                                    with_audio=with_audio)
     return info
 
 
@@ -98,11 +104,12 @@ def _lora_params(model: torch.nn.Module, rank: int, targets: list[str]) -> int:
 
 
 def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: float, width: int, height: int,
-                     rank: int = 32, with_audio: bool = True) -> dict[str, Any]:
+                     rank: int = 32, with_audio: bool = False) -> dict[str, Any]:
     """FLOPs of one batch-1 LoRA step, counted by torch's FlopCounterMode on the meta device (matmuls + attention).
 
-    Backward covers activation gradients through the frozen base and LoRA weight gradients; gradient checkpointing
-    adds one more forward, reported separately.
+    Backward covers activation gradients through the frozen base and LoRA weight gradients. These are the model
+    FLOPs (MFU's numerator). Gradient checkpointing recomputes the forward of each checkpointed block: the hardware
+    does `train_step + K * block_forward` (HFU's numerator); `utilisation` reports both.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -127,17 +134,82 @@ def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: floa
                                 torch.zeros(1, steps, device="meta") if with_audio else None,
                                 sig if with_audio else None)
         forward = counter.get_total_flops()
+        blocks_forward = _block_flops(counter, len(model.transformer_blocks))
         loss = v.float().square().mean() + (a.float().square().mean() if a is not None else 0)
         loss.backward()
     total = counter.get_total_flops()
+    block_forward = blocks_forward // len(model.transformer_blocks)
     return {
         "bucket": f"{width}x{height}x{frames}@{fps:g}",
         "video_tokens": geo.tokens, "audio_tokens": steps if with_audio else 0, "text_tokens": TEXT_TOKENS,
+        "with_audio": with_audio,
         "lora_rank": rank,
         "forward": forward,
+        "block_forward": block_forward,
         "train_step": total,
-        "train_step_with_checkpointing": total + forward,
+        "train_step_with_checkpointing": total + len(model.transformer_blocks) * block_forward,
         "train_step_tflops": round(total / 1e12, 1),
-        "h100_seconds_at_40pct_mfu": round(total / (0.4 * 989e12), 2),  # 989 TFLOP/s dense bf16, H100 SXM
+        "h100_seconds_at_40pct_mfu": round(total / (0.4 * GPU_PEAK_TFLOPS["H100 SXM"] * 1e12), 2),
+        "seconds_at_40pct_mfu": {gpu: round(total / (0.4 * peak * 1e12), 2) for gpu, peak in GPU_PEAK_TFLOPS.items()},
         "log10": round(math.log10(total), 2),
     }
+
+
+def _block_flops(counter: Any, num_blocks: int) -> int:
+    """Forward FLOPs inside the transformer blocks so far (FlopCounterMode counts per module path)."""
+    counts = counter.get_flop_counts()
+    names = [n for n in counts if n.rsplit(".", 2)[-2:-1] == ["transformer_blocks"] and n.rsplit(".", 1)[-1].isdigit()]
+    assert len(names) == num_blocks, f"expected {num_blocks} block entries in the FLOP counts, got {len(names)}"
+    return sum(sum(counts[n].values()) for n in names)
+
+
+def utilisation(train_step_flops: int, block_forward_flops: int, checkpointed_blocks: int, seconds: float,
+                peak_tflops: float) -> dict[str, float]:
+    """MFU (model FLOPs: forward + backward, what the step must compute) and HFU (hardware FLOPs: plus the forward
+    recomputed for each checkpointed block) of a measured step, as fractions of the device's dense bf16 peak."""
+    hardware = train_step_flops + checkpointed_blocks * block_forward_flops
+    peak = peak_tflops * 1e12
+    return {"mfu": round(train_step_flops / seconds / peak, 4), "hfu": round(hardware / seconds / peak, 4)}
+
+
+def peak_tflops_of(device_name: str) -> float | None:
+    """The dense bf16 peak of a CUDA device by its name (`torch.cuda.get_device_name`), None if unknown."""
+    name = device_name.upper()
+    if "H100" in name:
+        return GPU_PEAK_TFLOPS["H100 PCIe" if "PCIE" in name else "H100 SXM"]
+    return next((v for k, v in GPU_PEAK_TFLOPS.items() if k in name), None)
+
+
+def step_flops(config: dict[str, Any], frames: int, fps: float, width: int, height: int, *, rank: int = 32,
+               with_audio: bool = False) -> dict[str, Any]:
+    """`train_step_flops` for a transformer `config` with any number of blocks, counted at 1 and 2 blocks.
+
+    Every block is the same computation, so a step costs stem + L * block: counting two small meta models gives the
+    L-block figure exactly (tested against the direct count) in seconds instead of a minute of meta-device tracing.
+    """
+    from diffusers import LTX2VideoTransformer3DModel
+
+    layers = config["num_layers"]
+    counts = []
+    for n in (1, 2):
+        cfg = {**config, "num_layers": n}
+        name = f"_flops-{id(config)}-{n}"
+        PRESETS[name] = cfg  # train_step_flops reads the text widths from the preset table
+        try:
+            with torch.device("meta"):
+                model = LTX2VideoTransformer3DModel(**cfg)
+            counts.append(train_step_flops(model, name, frames, fps, width, height, rank=rank, with_audio=with_audio))
+        finally:
+            del PRESETS[name]
+    one, two = counts
+    out = dict(two)
+    for key in ("forward", "train_step"):
+        out[key] = one[key] + (layers - 1) * (two[key] - one[key])
+    out["block_forward"] = two["block_forward"]
+    out["train_step_with_checkpointing"] = out["train_step"] + layers * out["block_forward"]
+    out["train_step_tflops"] = round(out["train_step"] / 1e12, 1)
+    out["h100_seconds_at_40pct_mfu"] = round(out["train_step"] / (0.4 * GPU_PEAK_TFLOPS["H100 SXM"] * 1e12), 2)
+    out["seconds_at_40pct_mfu"] = {g: round(out["train_step"] / (0.4 * p * 1e12), 2)
+                                   for g, p in GPU_PEAK_TFLOPS.items()}
+    out["log10"] = round(math.log10(out["train_step"]), 2)
+    return out

@@ -21,12 +21,31 @@ from ltxcore.store.atomic import atomic_write_bytes
 from ltxcore.train.rng import derive_seed
 
 
-def attach_lora(model: torch.nn.Module, rank: int, targets: tuple[str, ...], seed: int) -> None:
+def attach_lora(model: torch.nn.Module, rank: int, targets: tuple[str, ...], seed: int,
+                with_audio: bool = True) -> None:
     """Add the adapter (A: peft's Kaiming init, drawn from a seeded generator; B: zeros, so the model starts as the
-    base model)."""
+    base model). A video-only run (`with_audio=False`) keeps no audio adapters (`drop_audio_adapters`)."""
     with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's global generator
         torch.manual_seed(derive_seed(seed, "lora-init"))
         model_lora.attach_lora(model, rank=rank, targets=list(targets))
+    if not with_audio:
+        drop_audio_adapters(model)
+
+
+def drop_audio_adapters(model: torch.nn.Module) -> int:
+    """Put the plain Linear back wherever an audio module got an adapter; returns how many were dropped.
+
+    They are attached first and dropped after, so every video adapter draws the same seeded init as in a run with
+    audio (peft draws them in module order, audio and video interleaved): the trained file stays byte for byte what
+    freezing them gave, while the forward skips their matmuls and kernel launches on the placeholder audio token.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    audio = [(name, m) for name, m in model.named_modules() if isinstance(m, LoraLayer) and is_audio_module(name)]
+    for name, layer in audio:
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent), child, layer.get_base_layer())
+    return len(audio)
 
 
 def is_audio_module(name: str) -> bool:

@@ -5,7 +5,7 @@ content key, the Prefect task forwards progress events, and the manifest points 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,16 @@ class TrainerSettings(BaseModel):
         default=ATTENTION_TARGETS, description="Module name endings that get LoRA adapters (peft `target_modules`)."
     )
     gradient_checkpointing: bool = Field(default=False, description="Recompute block activations in backward.")
+    checkpoint_blocks: Literal["auto", "all"] | Annotated[int, Field(ge=0)] = Field(
+        default="auto",
+        description="With gradient_checkpointing: how many transformer blocks recompute (the first N). 'auto' = the "
+        "fewest that fit the GPU's free memory (from the measured activation size of one block); on the CPU 'auto' "
+        "is 'all'. Every choice gives the same gradients.",
+    )
+    compile: bool | None = Field(
+        default=None,
+        description="torch.compile each repeated transformer block (regional compilation); None = on CUDA only.",
+    )
     optimizer: Literal["adamw", "adamw8bit"] = Field(
         default="adamw", description="'adamw8bit' keeps AdamW's two moments in 8 bits (torchao): ~1/4 of fp32 state."
     )
