@@ -11,7 +11,7 @@ import torch
 
 from ltxcore.model.random_weights import random_transformer, shrink
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_full_size_shapes_count_the_2_3_transformer() -> None:

@@ -19,7 +19,7 @@ from tasks.locks import KernelLockManager
 EXE = Path(sys.executable).with_name("extend-suffix")
 
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def test_a_lock_held_by_a_dead_process_is_free_again(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from ltxcore.train.checkpoint import load_latest
 from ltxcore.train.parallel import DataParallel
 from ltxcore.train.synthetic import GlidingBlobs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelSpec.parse("tiny")
 CONFIG = TrainConfig(rank=4, steps=4, learning_rate=2e-3, conditioning_frames=8, frame_rate=24, with_audio=True,
                      grad_accum=2, warmup=1, checkpoint_every=100, validate_every=2, plot_every=100, holdout_clips=1)
