@@ -21,6 +21,8 @@ from cli.common import (
 )
 from ltxcore.errors import RequestRejected
 
+GPU_KEYS = ("h100", "h100-pcie", "h200", "a100-80", "l40s", "rtx4090", "rtx5090")  # ltxcore.job.estimate.GPUS
+
 
 def check(source: RequestArg) -> None:
     """Validate a request: print the normalised request as JSON, or the 422 body (exit 2)."""
@@ -38,6 +40,11 @@ def prepare(
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
     allow_private_hosts: PrivateHostsOpt = False,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Add GPU memory, time and cost for LTX-2.3 (text table on stderr).")
+    ] = False,
+    gpu: Annotated[str, typer.Option("--gpu", help="GPU for --estimate: " + ", ".join(GPU_KEYS) + ".")] = "h100",
+    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="GPU price for --estimate.")] = None,
 ) -> None:
     """Fetch, extract, probe, split and fit the dataset; print the pre-flight report as JSON."""
     from ltxcore.intake.report import summary
@@ -63,7 +70,22 @@ def prepare(
 
         cache = encode_stage(manifest, settings, plan.negative_prompt, plan.prompts, progress=lambda *_: None)
         report["latent_cache"] = str(Path(cache.root) / "latent_cache.json")
+    if estimate:
+        report["estimate"] = _estimate(request, settings, gpu, price_per_hour, len(manifest.clips))
     typer.echo(json.dumps(report, indent=2))
+
+
+def _estimate(request, settings, gpu: str, price: float | None, clips: int) -> dict:
+    """The pre-flight estimate as JSON for the report; its table goes to stderr for a person to read."""
+    from ltxcore.job.estimate import Workload
+    from ltxcore.job.estimate import estimate as estimate_run
+
+    if gpu not in GPU_KEYS:
+        reject(RequestRejected.one(("--gpu",), f"unknown GPU {gpu!r}; known: {', '.join(GPU_KEYS)}"))
+    result = estimate_run(Workload.of(request, settings, clips), gpu, price)
+    for line in result.lines():
+        typer.echo(line, err=True)
+    return result.model_dump(mode="json")
 
 
 def model_info(

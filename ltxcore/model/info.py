@@ -141,3 +141,33 @@ def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: floa
         "h100_seconds_at_40pct_mfu": round(total / (0.4 * 989e12), 2),  # 989 TFLOP/s dense bf16, H100 SXM
         "log10": round(math.log10(total), 2),
     }
+
+
+# Activations a transformer block keeps for backward, in token-wide bf16 tensors per token (norm outputs, q/k/v, the
+# attention and cross-attention outputs, the 4x-wide feed-forward before and after GELU, gates): an estimate, about
+# 20, which gives the ~50 GiB without checkpointing at 768x768x89 that the README's memory table started from.
+SAVED_TENSORS_PER_BLOCK = 20
+
+
+def train_memory_bytes(params: int, lora_params: int, video_tokens: int, audio_tokens: int, *, base_bytes: float,
+                       optimizer_bytes: int, checkpointing: bool, preset: str = "ltx-2.3") -> dict[str, int]:
+    """Estimated GPU bytes of one batch-1 LoRA training step, by part (not measured; see SAVED_TENSORS_PER_BLOCK).
+
+    `base_bytes` per frozen base parameter (2 bf16, 1 int8); LoRA weights and gradients are fp32 (8 bytes per
+    parameter) plus `optimizer_bytes` of optimizer state (8 AdamW, 2 8-bit AdamW). With checkpointing every block
+    keeps only its inputs and one block at a time is recomputed with its full activations.
+    """
+    cfg = PRESETS[preset]
+    video_width = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    audio_width = cfg["audio_num_attention_heads"] * cfg["audio_attention_head_dim"]
+    token_bytes = 2 * (video_tokens * video_width + audio_tokens * audio_width)  # one bf16 tensor over all tokens
+    text_bytes = 2 * 2 * TEXT_TOKENS * (cfg["cross_attention_dim"] + cfg["audio_cross_attention_dim"])  # K and V
+    per_block = SAVED_TENSORS_PER_BLOCK * token_bytes + text_bytes
+    layers = cfg["num_layers"]
+    activations = layers * token_bytes + 2 * per_block if checkpointing else layers * per_block
+    return {
+        "base_weights": int(params * base_bytes),
+        "lora_weights_and_grads": lora_params * 8,
+        "optimizer_state": lora_params * optimizer_bytes,
+        "activations": int(activations),
+    }

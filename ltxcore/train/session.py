@@ -14,10 +14,11 @@ import torch
 
 from ltxcore import geometry
 from ltxcore.model.loader import default_dtype, load_components
-from ltxcore.model.lora import lora_config
+from ltxcore.model.lora import TRAINING_TYPE, lora_config
 from ltxcore.model.spec import ModelSpec
 from ltxcore.store.atomic import atomic_write_text
 from ltxcore.train.adapters import attach_lora, lora_parameters, save_lora_file
+from ltxcore.train.best import BestTracker, Score
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress, ValidationPoint
 from ltxcore.train.data import ClipOrder, LatentSource, load_batch, split_holdout
@@ -52,6 +53,7 @@ class Session:
     parallel: DataParallel | None = None  # set when this process is one rank of a data-parallel run
     prefetch: bool = True  # prepare the next micro-batch on a background thread (changes no number)
     _prefetcher: Prefetcher[Prepared] | None = field(default=None, repr=False)
+    best: BestTracker | None = None  # the best step by each score (rank 0 only)
 
     @classmethod
     def build(cls, cache: LatentSource, config: TrainConfig, files: RunFiles, *, spec: ModelSpec,
@@ -78,6 +80,8 @@ class Session:
                       validation_clips=held, validation_split=split,
                       metrics=MetricsLog(files.metrics, resume_step=step if state else -1), step=step,
                       parallel=parallel)
+        if parallel is None or parallel.is_main:
+            session.best = BestTracker(files.root, resume_step=step if state else -1)
         if step == 0:
             session.validate(0)  # the base model's number, the baseline every later validation is read against
         return session
@@ -207,6 +211,18 @@ class Session:
         return [ValidationPoint.model_validate({k: v for k, v in r.items() if k != "kind"})
                 for r in self.metrics.of_kind("validation")]
 
+    def offer_best(self, score: Score, step: int, value: float) -> None:
+        """Score the live adapter at `step`; the best by each score so far is written as its own LoRA file."""
+        if self.best is not None:
+            self.best.offer(score, step, value,
+                            lambda path, at: save_lora_file(path, self.model, self.params, self._metadata(at)))
+
+    def _metadata(self, step: int) -> dict[str, object]:
+        cfg = self.config
+        return {"training_type": TRAINING_TYPE, "base_model": cfg.base_model, "rank": cfg.rank, "alpha": cfg.rank,
+                "target_modules": list(cfg.target_modules), "trigger_phrase": cfg.trigger_phrase, "steps": step,
+                "conditioning_frames": cfg.conditioning_frames, "with_audio": cfg.with_audio}
+
     def manifest(self, *, finished: bool, lora_path: str | None = None, config_path: str | None = None) -> LoraRun:
         last = self.metrics.of_kind("step")[-20:]
         mean = (lambda key: sum(r[key] for r in last) / len(last)) if last else (lambda key: None)
@@ -216,6 +232,7 @@ class Session:
             final_loss=mean("loss"), final_loss_video=mean("loss_video"),
             final_loss_audio=mean("loss_audio") if self.config.with_audio and last else None,
             validation=self.validation_points(),
+            best=list(self.best.picks.values()) if self.best is not None else [],
         )
 
     def finish(self) -> LoraRun:
@@ -231,10 +248,9 @@ class Session:
         config["steps"] = self.step
         config["validation"] = [p.model_dump() for p in self.validation_points()]
         config["training"] = cfg.model_dump(mode="json")
-        metadata = {"training_type": config["training_type"], "base_model": cfg.base_model, "rank": cfg.rank,
-                    "alpha": cfg.rank, "target_modules": list(cfg.target_modules), "trigger_phrase": cfg.trigger_phrase,
-                    "steps": self.step, "conditioning_frames": cfg.conditioning_frames, "with_audio": cfg.with_audio}
-        save_lora_file(self.files.lora, self.model, self.params, metadata)
+        config["best"] = self.best.summary() if self.best is not None else {}  # {score: {step, value}}
+        assert config["training_type"] == TRAINING_TYPE, "the LoRA config and the file metadata name one type"
+        save_lora_file(self.files.lora, self.model, self.params, self._metadata(self.step))
         atomic_write_text(self.files.config, json.dumps(config, indent=2))
         self.plot()
         return self.manifest(finished=True, lora_path=str(self.files.lora), config_path=str(self.files.config))
