@@ -64,7 +64,9 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     video = model.render(run, cache, validation, plan.extend, settings) if plan.extend else None
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
-    return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip)
+    best = run.best_by("held_out_loss")
+    return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip,
+                           best.lora_path if best else None, best.step if best else None)
 
 
 def _train(

@@ -135,6 +135,10 @@ class ExtendSuffixResult(BaseModel):
     video: OutputFile | None = None
     debug_dataset: OutputFile | None = None
     billable_units: int
+    best_lora_file: OutputFile | None = Field(
+        default=None, description="The LoRA at the step with the lowest held-out loss (lora_file is the last step)."
+    )
+    best_lora_step: int | None = Field(default=None, description="The training step best_lora_file was saved at.")
 
 
 def billable_units(number_of_steps: int, succeeded: bool) -> int:
