@@ -79,10 +79,15 @@ class MemoryTier(BaseModel):
 TIERS = (
     MemoryTier(name="bf16", gradient_checkpointing=False, base_quantization="none", optimizer="adamw"),
     MemoryTier(name="bf16 + checkpointing", gradient_checkpointing=True, base_quantization="none", optimizer="adamw"),
-    MemoryTier(name="int8 base + checkpointing", gradient_checkpointing=True, base_quantization="int8",
-               optimizer="adamw"),
-    MemoryTier(name="int8 base + 8-bit AdamW + checkpointing", gradient_checkpointing=True,
-               base_quantization="int8", optimizer="adamw8bit"),
+    MemoryTier(
+        name="int8 base + checkpointing", gradient_checkpointing=True, base_quantization="int8", optimizer="adamw"
+    ),
+    MemoryTier(
+        name="int8 base + 8-bit AdamW + checkpointing",
+        gradient_checkpointing=True,
+        base_quantization="int8",
+        optimizer="adamw8bit",
+    ),
 )
 
 
@@ -161,13 +166,25 @@ class Workload(BaseModel):
         width, height = request.size
         val_width, val_height = request.validation_size
         passes = 2 + (request.stg_scale > 0) + request.with_audio  # cond + CFG, STG, modality guidance
-        return cls(width=width, height=height, frames=request.number_of_frames, fps=request.frame_rate,
-                   rank=request.rank, steps=request.number_of_steps, with_audio=request.with_audio,
-                   validation_clips=len(request.validation), val_width=val_width, val_height=val_height,
-                   val_frames=request.validation_number_of_frames, sample_passes=passes,
-                   sample_steps=settings.sample_steps, validate_every=trainer.validate_every,
-                   preview_every=trainer.preview_every, holdout_clips=max(holdout, 1),
-                   validation_sigmas=len(trainer.validation_sigmas))
+        return cls(
+            width=width,
+            height=height,
+            frames=request.number_of_frames,
+            fps=request.frame_rate,
+            rank=request.rank,
+            steps=request.number_of_steps,
+            with_audio=request.with_audio,
+            validation_clips=len(request.validation),
+            val_width=val_width,
+            val_height=val_height,
+            val_frames=request.validation_number_of_frames,
+            sample_passes=passes,
+            sample_steps=settings.sample_steps,
+            validate_every=trainer.validate_every,
+            preview_every=trainer.preview_every,
+            holdout_clips=max(holdout, 1),
+            validation_sigmas=len(trainer.validation_sigmas),
+        )
 
 
 class Estimate(BaseModel):
@@ -219,8 +236,9 @@ def _hours(figure: Figure) -> str:
     return f"{figure.value / 3600:.2f} h ({figure.source})"
 
 
-def estimate(work: Workload, gpu: str, price_per_hour: float | None = None,
-             bench_report: Path = BENCH_REPORT) -> Estimate:
+def estimate(
+    work: Workload, gpu: str, price_per_hour: float | None = None, bench_report: Path = BENCH_REPORT
+) -> Estimate:
     """The pre-flight estimate of `work` on `gpu` (a key of GPUS)."""
     card = GPUS[gpu]
     rows = _bench_rows(bench_report)
@@ -229,11 +247,23 @@ def estimate(work: Workload, gpu: str, price_per_hour: float | None = None,
     run = _run_time(work, card, chosen) if chosen else None
     cost = None
     if run is not None and price_per_hour is not None:
-        cost = Figure(value=run.total.value / 3600 * price_per_hour, unit="(currency)", source=run.total.source,
-                      basis=f"total hours x {price_per_hour:g} per hour")
-    return Estimate(gpu=card, video_tokens=work.video_tokens, audio_tokens=work.audio_tokens,
-                    text_tokens=info.TEXT_TOKENS, tiers=tiers, chosen=chosen.tier.name if chosen else None,
-                    run=run, price_per_hour=price_per_hour, cost=cost)
+        cost = Figure(
+            value=run.total.value / 3600 * price_per_hour,
+            unit="(currency)",
+            source=run.total.source,
+            basis=f"total hours x {price_per_hour:g} per hour",
+        )
+    return Estimate(
+        gpu=card,
+        video_tokens=work.video_tokens,
+        audio_tokens=work.audio_tokens,
+        text_tokens=info.TEXT_TOKENS,
+        tiers=tiers,
+        chosen=chosen.tier.name if chosen else None,
+        run=run,
+        price_per_hour=price_per_hour,
+        cost=cost,
+    )
 
 
 # --- memory ----------------------------------------------------------------------------------------------------
@@ -265,17 +295,28 @@ def model_params(rank: int) -> tuple[int, int]:
     return _extrapolate(b1, b2), _extrapolate(l1, l2)
 
 
-def peak_bytes(work: Workload, tier: MemoryTier, *, width: int | None = None, height: int | None = None,
-               frames: int | None = None, rank: int | None = None) -> int:
+def peak_bytes(
+    work: Workload,
+    tier: MemoryTier,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    frames: int | None = None,
+    rank: int | None = None,
+) -> int:
     """Estimated peak bytes of a training step of `work` in `tier`, optionally at another bucket, length or rank."""
     params, lora = model_params(rank or work.rank)
     w, h, f = width or work.width, height or work.height, frames or work.frames
     audio = geometry.audio_steps(f / work.fps) if work.with_audio else 0
     parts = info.train_memory_bytes(
-        params, lora, geometry.video_tokens(w, h, f), audio,
+        params,
+        lora,
+        geometry.video_tokens(w, h, f),
+        audio,
         base_bytes=1.0 if tier.base_quantization == "int8" else 2.0,
         optimizer_bytes=2 if tier.optimizer == "adamw8bit" else 8,
-        checkpointing=tier.gradient_checkpointing, preset=PRESET,
+        checkpointing=tier.gradient_checkpointing,
+        preset=PRESET,
     )
     return sum(parts.values()) + OVERHEAD_BYTES
 
@@ -287,13 +328,22 @@ def usable_bytes(card: Gpu) -> int:
 def _tier(work: Workload, card: Gpu, tier: MemoryTier, rows: list[dict[str, Any]]) -> TierEstimate:
     row = _measured_row(rows, work, card, tier)
     if row is not None and row.get("peak_cuda_mb"):
-        peak = Figure(value=row["peak_cuda_mb"] / 1024, unit="GiB", source="measured",
-                      basis="bench/results full-size step")
+        peak = Figure(
+            value=row["peak_cuda_mb"] / 1024, unit="GiB", source="measured", basis="bench/results full-size step"
+        )
     else:
-        peak = Figure(value=peak_bytes(work, tier) / GIB, unit="GiB", source="estimated",
-                      basis="model-info parameter counts + activation model")
-    return TierEstimate(tier=tier, peak_memory=peak, fits=peak.value * GIB <= usable_bytes(card),
-                        step_time=_step_time(work, card, tier, row))
+        peak = Figure(
+            value=peak_bytes(work, tier) / GIB,
+            unit="GiB",
+            source="estimated",
+            basis="model-info parameter counts + activation model",
+        )
+    return TierEstimate(
+        tier=tier,
+        peak_memory=peak,
+        fits=peak.value * GIB <= usable_bytes(card),
+        step_time=_step_time(work, card, tier, row),
+    )
 
 
 # --- time ------------------------------------------------------------------------------------------------------
@@ -303,8 +353,10 @@ def _tier(work: Workload, card: Gpu, tier: MemoryTier, rows: list[dict[str, Any]
 def counted_flops(width: int, height: int, frames: int, fps: float, rank: int, with_audio: bool) -> dict[str, int]:
     """model-info's FLOP count (meta device) of one batch-1 step at this geometry: `forward`, `train_step` and
     `train_step_with_checkpointing`, counted on a 1- and a 2-block model and extrapolated (a minute for all 48)."""
-    counted = [info.train_step_flops(_meta_model(n), PRESET, frames, fps, width, height, rank=rank,
-                                     with_audio=with_audio) for n in (1, 2)]
+    counted = [
+        info.train_step_flops(_meta_model(n), PRESET, frames, fps, width, height, rank=rank, with_audio=with_audio)
+        for n in (1, 2)
+    ]
     out = {k: _extrapolate(counted[0][k], counted[1][k]) for k in ("forward", "train_step")}
     return out | {"train_step_with_checkpointing": out["train_step"] + out["forward"]}
 
@@ -314,8 +366,12 @@ def _step_time(work: Workload, card: Gpu, tier: MemoryTier, row: dict[str, Any] 
         return Figure(value=row["s_per_step"], unit="s/step", source="measured", basis="bench/results full-size step")
     flops = counted_flops(work.width, work.height, work.frames, work.fps, work.rank, work.with_audio)
     total = flops["train_step_with_checkpointing" if tier.gradient_checkpointing else "train_step"]
-    return Figure(value=total / (ASSUMED_MFU * card.bf16_tflops * 1e12), unit="s/step", source="estimated",
-                  basis=f"model-info FLOPs at {ASSUMED_MFU:.0%} MFU")
+    return Figure(
+        value=total / (ASSUMED_MFU * card.bf16_tflops * 1e12),
+        unit="s/step",
+        source="estimated",
+        basis=f"model-info FLOPs at {ASSUMED_MFU:.0%} MFU",
+    )
 
 
 def _run_time(work: Workload, card: Gpu, chosen: TierEstimate) -> RunTime:
@@ -326,8 +382,9 @@ def _run_time(work: Workload, card: Gpu, chosen: TierEstimate) -> RunTime:
     val_s = validations * work.holdout_clips * work.validation_sigmas * forward / rate
     render_s = 0.0
     if work.validation_clips:
-        sample = counted_flops(work.val_width, work.val_height, work.val_frames, work.fps, work.rank,
-                               work.with_audio)["forward"]
+        sample = counted_flops(work.val_width, work.val_height, work.val_frames, work.fps, work.rank, work.with_audio)[
+            "forward"
+        ]
         render_s = work.validation_clips * work.sample_steps * work.sample_passes * sample / rate
     every = work.preview_every
     previews = len(range(every, work.steps, every)) if every and work.validation_clips else 0
@@ -358,14 +415,21 @@ def _bench_rows(path: Path) -> list[dict[str, Any]]:
 def _measured_row(rows: list[dict[str, Any]], work: Workload, card: Gpu, tier: MemoryTier) -> dict[str, Any] | None:
     cfg = info.PRESETS[PRESET]
     want = {
-        "preset": PRESET, "heads": cfg["num_attention_heads"], "layers": cfg["num_layers"],
-        "bucket": f"{work.width}x{work.height}x{work.frames}", "audio": work.with_audio,
-        "grad_ckpt": tier.gradient_checkpointing, "rank": work.rank, "optimizer": tier.optimizer,
+        "preset": PRESET,
+        "heads": cfg["num_attention_heads"],
+        "layers": cfg["num_layers"],
+        "bucket": f"{work.width}x{work.height}x{work.frames}",
+        "audio": work.with_audio,
+        "grad_ckpt": tier.gradient_checkpointing,
+        "rank": work.rank,
+        "optimizer": tier.optimizer,
         "base": tier.base_quantization,
     }
     for row in rows:
-        if all(row.get(k) == v for k, v in want.items()) and str(row.get("device", "")).startswith("cuda") and (
-            _names_gpu(str(row["gpu"]), card)
+        if (
+            all(row.get(k) == v for k, v in want.items())
+            and str(row.get("device", "")).startswith("cuda")
+            and (_names_gpu(str(row["gpu"]), card))
         ):
             return row
     return None
@@ -397,8 +461,10 @@ def ensure_fits(request: ExtendSuffixRequest, settings: JobSettings) -> None:
     if need <= usable_bytes(card):
         return
     fixes = _fixes(request, work, card, lean)
-    head = (f"this request needs about {need / GIB:.1f} GiB of GPU memory even in the leanest memory tier "
-            f"({lean.name}), more than the deployment's {card.name} offers ({usable_bytes(card) / GIB:.1f} GiB usable)")
+    head = (
+        f"this request needs about {need / GIB:.1f} GiB of GPU memory even in the leanest memory tier "
+        f"({lean.name}), more than the deployment's {card.name} offers ({usable_bytes(card) / GIB:.1f} GiB usable)"
+    )
     if not fixes:
         base = peak_bytes(work, lean, width=1, height=1, frames=9, rank=8) - OVERHEAD_BYTES
         raise RequestRejected.one(
@@ -407,8 +473,7 @@ def ensure_fits(request: ExtendSuffixRequest, settings: JobSettings) -> None:
             "use a deployment with a larger GPU",
             "gpu_memory",
         )
-    raise RequestRejected.one(("body", fixes[0][0]), f"{head}; lower " + " or ".join(f[1] for f in fixes),
-                              "gpu_memory")
+    raise RequestRejected.one(("body", fixes[0][0]), f"{head}; lower " + " or ".join(f[1] for f in fixes), "gpu_memory")
 
 
 def _fixes(request: ExtendSuffixRequest, work: Workload, card: Gpu, tier: MemoryTier) -> list[tuple[str, str]]:
