@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,10 @@ from cli.common import (
     rejections,
 )
 from ltxcore.errors import RequestRejected
+
+if TYPE_CHECKING:
+    from ltxcore.job.request import ExtendSuffixRequest
+    from ltxcore.job.settings import JobSettings
 
 GPU_KEYS = ("h100", "h100-pcie", "h200", "a100-80", "l40s", "rtx4090", "rtx5090")  # ltxcore.job.estimate.GPUS
 
@@ -75,7 +79,7 @@ def prepare(
     typer.echo(json.dumps(report, indent=2))
 
 
-def _estimate(request, settings, gpu: str, price: float | None, clips: int) -> dict:
+def _estimate(request: ExtendSuffixRequest, settings: JobSettings, gpu: str, price: float | None, clips: int) -> dict:
     """The pre-flight estimate as JSON for the report; its table goes to stderr for a person to read."""
     from ltxcore.job.estimate import Workload
     from ltxcore.job.estimate import estimate as estimate_run

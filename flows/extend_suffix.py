@@ -52,7 +52,7 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
         sources = [scene for group in scenes for scene in group]
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
-    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
+    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work, request, settings)
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
     debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None

@@ -13,6 +13,8 @@ from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
 from ltxcore.intake.validation import ValidationSpec, check_validation_clips
+from ltxcore.job.estimate import deployment_markdown
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import (
     ArchiveRef,
@@ -104,8 +106,12 @@ def dataset(
     settings: FitSettings,
     conditioning_frames: int,
     work_root: str,
+    request: ExtendSuffixRequest | None = None,
+    job: JobSettings | None = None,
 ) -> DatasetManifest:
     manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root))
+    # issue 16: the pre-flight table on the deployment's GPU (EXTEND_SUFFIX_GPU), under the clip table
+    preflight = deployment_markdown(request, job, len(manifest.clips)) if request and job else ""
     report = summary(manifest)
     columns = ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")
     rows = [{k: r[k] for k in columns} | {"status": "kept"} for r in report["kept"]]
@@ -115,7 +121,7 @@ def dataset(
         rows,
         key="dataset-report",
         description=f"{counts['kept_clips']} training windows from {counts['kept_files']} files; "
-        f"{counts['skipped']} skipped. " + " ".join(report["warnings"]),
+        f"{counts['skipped']} skipped. " + " ".join(report["warnings"]) + (f"\n\n{preflight}" if preflight else ""),
     )
     return manifest
 

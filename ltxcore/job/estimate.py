@@ -232,6 +232,24 @@ class Estimate(BaseModel):
         return out
 
 
+def deployment_markdown(request: ExtendSuffixRequest, settings: JobSettings, clips: int) -> str:
+    """The estimate on the deployment's GPU as a markdown table (the dataset-report artifact); '' when unnamed."""
+    if settings.gpu is None:
+        return ""
+    est = estimate(Workload.of(request, settings, clips), settings.gpu)
+    rows = est.rows()
+    lines = [
+        f"**Pre-flight on {est.gpu.name}**: {est.video_tokens} video + {est.audio_tokens} audio tokens per window",
+        "",
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+    ]
+    lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]
+    if est.run is not None:
+        lines += ["", f"Whole run: {_hours(est.run.total)}"]
+    return "\n".join(lines)
+
+
 def _hours(figure: Figure) -> str:
     return f"{figure.value / 3600:.2f} h ({figure.source})"
 
