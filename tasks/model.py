@@ -72,6 +72,8 @@ def train(
                 "| step | held-out loss | split |",
                 "|---|---|---|",
                 *lines,
+                *(["", "**Guardrails**", *(f"- {f}" for f in run.guard_findings)] if run.guard_findings else []),
+                *[f"\nBest by {p.score}: step {p.step} ({p.value:.4f})" for p in run.best],
             ]
         ),
         key="training-summary",
