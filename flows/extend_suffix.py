@@ -25,6 +25,7 @@ from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
+from tasks.common import collect_receipt
 
 
 # The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER; see flows/runners.py).
@@ -65,8 +66,9 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
     best = run.best_by("held_out_loss")
+    receipt = collect_receipt()  # what every stage so far used (publish itself writes it)
     return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip,
-                           best.lora_path if best else None, best.step if best else None)
+                           best.lora_path if best else None, best.step if best else None, receipt)
 
 
 def _train(

@@ -14,7 +14,7 @@ from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
-from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored
+from tasks.common import CACHE_FOR, RECEIPT, ProgressForwarder, locked_stage_policy, metered, mirrored
 
 MODEL = ("settings.model", "settings.device")
 
@@ -23,7 +23,9 @@ MODEL = ("settings.model", "settings.device")
     name="encode-dataset",
     cache_policy=locked_stage_policy(stages.ENCODE, "dataset", "negative_prompt", "prompts", *MODEL),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
     progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips")
@@ -34,7 +36,9 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
     name="train-lora",
     cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config", *MODEL),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def train(
     cache: LatentCache,
@@ -89,7 +93,9 @@ def train(
     name="render-validation",
     cache_policy=locked_stage_policy(stages.REEL, "run", "validation", "extend", *MODEL),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def render(
     run: LoraRun, cache: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings

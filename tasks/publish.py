@@ -8,6 +8,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from ltxcore.job import publish as publishing
+from ltxcore.job.receipt import Receipt
 from ltxcore.job.request import ExtendSuffixResult
 from tasks.common import IO_RETRIES, mirrored
 
@@ -23,6 +24,7 @@ def publish(
     debug_dataset: str | None,
     best_lora_file: str | None = None,
     best_lora_step: int | None = None,
+    receipt: Receipt | None = None,
 ) -> ExtendSuffixResult:
     result = publishing.publish(
         output_prefix,
@@ -33,6 +35,7 @@ def publish(
         debug_dataset=Path(debug_dataset) if debug_dataset else None,
         best_lora_file=Path(best_lora_file) if best_lora_file else None,
         best_lora_step=best_lora_step,
+        receipt=receipt,
     )
     for name in ("lora_file", "config_file", "video", "debug_dataset", "best_lora_file"):
         out = getattr(result, name)

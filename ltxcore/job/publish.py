@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ltxcore.job.receipt import Receipt
 from ltxcore.job.request import ExtendSuffixResult, OutputFile
 from ltxcore.store.atomic import atomic_write_text, replace_atomically
 from ltxcore.store.fs import filesystem, is_remote
@@ -44,6 +45,7 @@ def publish(
     debug_dataset: Path | None = None,
     best_lora_file: Path | None = None,
     best_lora_step: int | None = None,
+    receipt: Receipt | None = None,
 ) -> ExtendSuffixResult:
     """Copy the outputs under `output_prefix`, then write the result record, and return it."""
     prefix = output_prefix.rstrip("/")
@@ -67,7 +69,7 @@ def publish(
             content_type=_CONTENT_TYPES.get(local.suffix, "application/octet-stream"),
         )
     step = best_lora_step if best_lora_file is not None else None
-    result = ExtendSuffixResult(billable_units=billable_units, best_lora_step=step, **entries)
+    result = ExtendSuffixResult(billable_units=billable_units, best_lora_step=step, receipt=receipt, **entries)
     record = result.model_dump_json(indent=2)
     if is_remote(prefix):
         fs, path = filesystem(f"{prefix}/{RESULT_NAME}")
