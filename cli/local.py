@@ -81,15 +81,21 @@ def prepare(
 
 def _estimate(request: ExtendSuffixRequest, settings: JobSettings, gpu: str, price: float | None, clips: int) -> dict:
     """The pre-flight estimate as JSON for the report; its table goes to stderr for a person to read."""
-    from ltxcore.job.estimate import Workload
+    from ltxcore.job.estimate import Workload, ensure_fits
     from ltxcore.job.estimate import estimate as estimate_run
 
     if gpu not in GPU_KEYS:
         reject(RequestRejected.one(("--gpu",), f"unknown GPU {gpu!r}; known: {', '.join(GPU_KEYS)}"))
     result = estimate_run(Workload.of(request, settings, clips), gpu, price)
-    for line in result.lines():
+    out = result.model_dump(mode="json")
+    if result.chosen is None:  # what the deployment's check would answer on this GPU: which field to lower
+        try:
+            ensure_fits(request, settings.model_copy(update={"gpu": gpu}))
+        except RequestRejected as exc:
+            out["advice"] = exc.details[0].msg
+    for line in [*result.lines(), *([f"  {out['advice']}"] if "advice" in out else [])]:
         typer.echo(line, err=True)
-    return result.model_dump(mode="json")
+    return out
 
 
 def model_info(

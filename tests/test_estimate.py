@@ -133,6 +133,13 @@ def test_prepare_estimate_adds_the_table_for_the_named_gpu(tmp_path: Path):
     assert est["gpu"]["key"] == "rtx5090" and est["video_tokens"] == 24 * 24 * 4  # 768x768x25 at the request's bucket
     assert est["chosen"] == "int8 base + checkpointing" and est["cost"]["value"] > 0  # bf16 weights: 35 GiB
     assert "pre-flight estimate for ltx-2.3 on RTX 5090" in result.stderr
+    assert "advice" not in est
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"training_data_url": str(archive), "number_of_frames": 25, "rank": 128}))
+    tight = runner.invoke(app, ["prepare", str(big), *args[2:], "--gpu", "rtx4090"])
+    assert tight.exit_code == 0, tight.output
+    advice = json.loads(tight.stdout)["estimate"]
+    assert advice["chosen"] is None and advice["advice"].endswith("lower rank to 32")  # r128 adapters: ~8 GiB
     bad = runner.invoke(app, [*args, "--gpu", "tpu"])
     assert bad.exit_code == 2 and json.loads(bad.stdout)["detail"][0]["loc"] == ["--gpu"]
 

@@ -33,7 +33,8 @@ def test_meter_measures_time_cpu_peak_memory_and_the_bytes_a_run_reads_and_write
         out = tmp_path / "out.bin"
         out.write_bytes(b"\4" * (3 * MIB))
         del block
-    usage = meter.usage({"files": [str(out), str(old)]}, stage="s", task_run="t")
+    # the input handed on unchanged (as probe does with its clips) and the old file were not written by this run
+    usage = meter.usage({"files": [str(out), str(old), str(source)]}, stage="s", task_run="t")
     assert (usage.bytes_read, usage.bytes_written) == (2 * MIB, 3 * MIB)
     assert usage.cpu_s >= 0.4 and usage.wall_s >= 0.4
     assert usage.peak_rss_mb >= 300 and (usage.gpu_s, usage.peak_gpu_mb, usage.cached) == (0.0, None, False)
@@ -130,6 +131,7 @@ def test_the_receipt_of_a_tiny_job_and_of_its_cached_resubmission(tmp_path: Path
     extracted = sum(p.stat().st_size for p in (Path(job_env.work_root) / "extract").rglob("*.mp4"))
     assert lines["fit-clip"].runs == 3 and lines["fit-clip"].bytes_read == extracted  # the three source clips
     assert lines["fit-clip"].bytes_written > 0 and lines["encode-dataset"].bytes_written > 0
+    assert lines["probe-clips"].bytes_written == 0 and lines["build-dataset"].bytes_written == 0  # clips handed on
     assert lines["fetch-archive"].bytes_written == archive.stat().st_size  # the local archive, copied in
     assert lines["train-lora"].cpu_s > 1.0 and lines["train-lora"].bytes_written > 0
     assert first.receipt.gpu_hours == 0.0 and all(s.gpu_s == 0 for s in lines.values())  # a CPU run holds no GPU

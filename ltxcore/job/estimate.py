@@ -100,7 +100,8 @@ class Figure(BaseModel):
     basis: str = Field(description="Where the number comes from, in a few words.")
 
     def text(self) -> str:
-        return f"{self.value:,.2f} {self.unit} ({self.source})"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.value:,.2f}{unit} ({self.source})"
 
 
 class TierEstimate(BaseModel):
@@ -267,7 +268,7 @@ def estimate(
     if run is not None and price_per_hour is not None:
         cost = Figure(
             value=run.total.value / 3600 * price_per_hour,
-            unit="(currency)",
+            unit="",
             source=run.total.source,
             basis=f"total hours x {price_per_hour:g} per hour",
         )

@@ -30,6 +30,7 @@ from ltxcore.store.mirror import paths_in
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 MIB = 2**20
+_MTIME_SLACK_NS = 20_000_000  # file times come from the kernel's coarse clock, a tick (up to 10 ms) behind
 
 
 class StageUsage(BaseModel):
@@ -144,12 +145,14 @@ def _cuda():
     return torch.cuda
 
 
-def _file_sizes(value: Any, root: Path, since: float | None = None) -> int:
-    total = 0
+def _files(value: Any, root: Path) -> dict[Path, tuple[int, int]]:
+    """Every file under `root` that `value` names -> (mtime_ns, size)."""
+    found = {}
     for path in set(paths_in(value, root)):
-        if path.is_file() and (since is None or path.stat().st_mtime >= since):
-            total += path.stat().st_size
-    return total
+        if path.is_file():
+            st = path.stat()
+            found[path] = (st.st_mtime_ns, st.st_size)
+    return found
 
 
 class Meter:
@@ -165,14 +168,15 @@ class Meter:
             self.peak_rss = max(self.peak_rss, _rss_mb())
 
     def __enter__(self) -> Meter:
-        self.bytes_read = _file_sizes(self.inputs, self.root)
+        self.before = _files(self.inputs, self.root)
+        self.bytes_read = sum(size for _, size in self.before.values())
         cuda = _cuda()
         if cuda is not None:
             cuda.reset_peak_memory_stats()
         self.peak_rss = _rss_mb()
         self._sampler = threading.Thread(target=self._sample, name="receipt-rss", daemon=True)
         self._sampler.start()
-        self.started_at = time.time() - 1.0  # mtime granularity: a file written in the first second still counts
+        self.started_ns = time.time_ns() - _MTIME_SLACK_NS
         self._t0, self._cpu0 = time.perf_counter(), _cpu_seconds()
         return self
 
@@ -197,7 +201,16 @@ class Meter:
             peak_rss_mb=round(self.peak_rss, 1),
             peak_gpu_mb=round(self.peak_gpu, 1) if self.peak_gpu is not None else None,
             bytes_read=self.bytes_read,
-            bytes_written=_file_sizes(result, self.root, since=self.started_at),
+            bytes_written=self._written(result),
+        )
+
+    def _written(self, result: Any) -> int:
+        """Bytes of the files the result names that this run wrote: modified since it started, and not an input
+        passed through unchanged (probe and split hand their input clips on)."""
+        return sum(
+            size
+            for path, (mtime, size) in _files(result, self.root).items()
+            if mtime >= self.started_ns and self.before.get(path) != (mtime, size)
         )
 
 

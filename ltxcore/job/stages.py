@@ -99,5 +99,5 @@ def render_stage(
         spec=ModelSpec.parse(settings.model),
         device=settings.torch_device(),
         texts=cached_validation_texts(cache, validation, extend.negative_prompt),
-        title_note=header_note(run.best),
+        title_note=f"({header_note(run.best)})" if run.best else "",
     )
