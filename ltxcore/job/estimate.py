@@ -141,6 +141,7 @@ class Workload(BaseModel):
     val_width: int
     val_height: int
     val_frames: int
+    val_fps: float
     sample_passes: int = Field(description="Transformer passes per denoising step (cond, CFG, STG, modality).")
     sample_steps: int
     validate_every: int
@@ -179,6 +180,7 @@ class Workload(BaseModel):
             val_width=val_width,
             val_height=val_height,
             val_frames=request.validation_number_of_frames,
+            val_fps=request.validation_frame_rate,
             sample_passes=passes,
             sample_steps=settings.sample_steps,
             validate_every=trainer.validate_every,
@@ -401,9 +403,9 @@ def _run_time(work: Workload, card: Gpu, chosen: TierEstimate) -> RunTime:
     val_s = validations * work.holdout_clips * work.validation_sigmas * forward / rate
     render_s = 0.0
     if work.validation_clips:
-        sample = counted_flops(work.val_width, work.val_height, work.val_frames, work.fps, work.rank, work.with_audio)[
-            "forward"
-        ]
+        sample = counted_flops(
+            work.val_width, work.val_height, work.val_frames, work.val_fps, work.rank, work.with_audio
+        )["forward"]
         render_s = work.validation_clips * work.sample_steps * work.sample_passes * sample / rate
     every = work.preview_every
     previews = len(range(every, work.steps, every)) if every and work.validation_clips else 0
