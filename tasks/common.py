@@ -151,6 +151,7 @@ def record_cached(task: Task, task_run: TaskRun, state: State) -> None:
         write_usage(usage_dir(JobSettings().work_root, str(task_run.flow_run_id)), usage)
 
 
+record_cached.log_on_run = False  # type: ignore[attr-defined]  # Prefect: no "Running hook" lines on every task
 RECEIPT: dict[str, Any] = {"on_completion": [record_cached]}
 
 
