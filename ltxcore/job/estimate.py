@@ -13,7 +13,6 @@ Not counted: encoding the dataset, VAE decodes of previews, model loading and Pr
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ltxcore import geometry
 from ltxcore.errors import RequestRejected
 from ltxcore.geometry import BUCKETS
+from ltxcore.job.measured import BENCH_REPORT, bench_rows, measured_row
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import GpuName, JobSettings
 from ltxcore.model import info
@@ -34,7 +34,6 @@ PRESET = "ltx-2.3"
 ASSUMED_MFU = 0.40  # model FLOPs utilisation assumed without a measurement (the figure model-info quotes)
 OVERHEAD_BYTES = GIB  # CUDA context, cuBLAS workspaces and allocator slack outside the step's tensors
 USABLE_FRACTION = 0.95  # of the card's memory the step may plan to use (fragmentation)
-BENCH_REPORT = Path(__file__).resolve().parents[2] / "bench" / "results" / "report.json"
 
 
 class Gpu(BaseModel):
@@ -262,7 +261,7 @@ def estimate(
 ) -> Estimate:
     """The pre-flight estimate of `work` on `gpu` (a key of GPUS)."""
     card = GPUS[gpu]
-    rows = _bench_rows(bench_report)
+    rows = bench_rows(bench_report)
     tiers = [_tier(work, card, tier, rows) for tier in TIERS]
     chosen = next((t for t in tiers if t.fits), None)
     run = _run_time(work, card, chosen) if chosen else None
@@ -347,7 +346,20 @@ def usable_bytes(card: Gpu) -> int:
 
 
 def _tier(work: Workload, card: Gpu, tier: MemoryTier, rows: list[dict[str, Any]]) -> TierEstimate:
-    row = _measured_row(rows, work, card, tier)
+    cfg = info.PRESETS[PRESET]
+    row = measured_row(
+        rows,
+        card.key,
+        preset=PRESET,
+        heads=cfg["num_attention_heads"],
+        layers=cfg["num_layers"],
+        bucket=f"{work.width}x{work.height}x{work.frames}",
+        audio=work.with_audio,
+        rank=work.rank,
+        grad_ckpt=tier.gradient_checkpointing,
+        optimizer=tier.optimizer,
+        base=tier.base_quantization,
+    )
     if row is not None and row.get("peak_cuda_mb"):
         peak = Figure(
             value=row["peak_cuda_mb"] / 1024, unit="GiB", source="measured", basis="bench/results full-size step"
@@ -419,52 +431,6 @@ def _run_time(work: Workload, card: Gpu, chosen: TierEstimate) -> RunTime:
         reel=Figure(value=render_s, unit="s", source=est, basis=f"{work.validation_clips} clips"),
         total=Figure(value=total, unit="s", source=est, basis="sum of the parts"),
     )
-
-
-# --- measured tables -------------------------------------------------------------------------------------------
-
-
-def _bench_rows(path: Path) -> list[dict[str, Any]]:
-    """Full-size benchmark rows, each with the GPU name it ran on (`gpu` in the row, else the report's machine)."""
-    if not path.is_file():
-        return []
-    report = json.loads(path.read_text())
-    machine = str(report.get("meta", {}).get("gpu") or report.get("meta", {}).get("machine", ""))
-    return [{"gpu": machine, **row} for row in report.get("full_size", [])]
-
-
-def _measured_row(rows: list[dict[str, Any]], work: Workload, card: Gpu, tier: MemoryTier) -> dict[str, Any] | None:
-    cfg = info.PRESETS[PRESET]
-    want = {
-        "preset": PRESET,
-        "heads": cfg["num_attention_heads"],
-        "layers": cfg["num_layers"],
-        "bucket": f"{work.width}x{work.height}x{work.frames}",
-        "audio": work.with_audio,
-        "grad_ckpt": tier.gradient_checkpointing,
-        "rank": work.rank,
-        "optimizer": tier.optimizer,
-        "base": tier.base_quantization,
-    }
-    for row in rows:
-        if (
-            all(row.get(k) == v for k, v in want.items())
-            and str(row.get("device", "")).startswith("cuda")
-            and (_names_gpu(str(row["gpu"]), card))
-        ):
-            return row
-    return None
-
-
-def _names_gpu(text: str, card: Gpu) -> bool:
-    """'NVIDIA H100 80GB HBM3' names h100, 'NVIDIA H100 PCIe' names h100-pcie, 'NVIDIA GeForce RTX 4090' rtx4090."""
-    norm = text.lower().replace(" ", "")
-    base, _, variant = card.key.partition("-")
-    if base not in norm:
-        return False
-    if card.key == "h100":
-        return "pcie" not in norm
-    return not variant or variant in norm
 
 
 # --- the deployment's check ------------------------------------------------------------------------------------
