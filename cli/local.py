@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,12 @@ from cli.common import (
 )
 from ltxcore.errors import RequestRejected
 from ltxcore.sample.command import ExtendOptions
+
+if TYPE_CHECKING:
+    from ltxcore.job.request import ExtendSuffixRequest
+    from ltxcore.job.settings import JobSettings
+
+GPU_KEYS = ("h100", "h100-pcie", "h200", "a100-80", "l40s", "rtx4090", "rtx5090")  # ltxcore.job.estimate.GPUS
 
 
 def check(source: RequestArg) -> None:
@@ -39,6 +45,11 @@ def prepare(
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
     allow_private_hosts: PrivateHostsOpt = False,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Add GPU memory, time and cost for LTX-2.3 (text table on stderr).")
+    ] = False,
+    gpu: Annotated[str, typer.Option("--gpu", help="GPU for --estimate: " + ", ".join(GPU_KEYS) + ".")] = "h100",
+    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="GPU price for --estimate.")] = None,
 ) -> None:
     """Fetch, extract, probe, split and fit the dataset; print the pre-flight report as JSON."""
     from ltxcore.intake.report import summary
@@ -64,7 +75,28 @@ def prepare(
 
         cache = encode_stage(manifest, settings, plan.negative_prompt, plan.prompts, progress=lambda *_: None)
         report["latent_cache"] = str(Path(cache.root) / "latent_cache.json")
+    if estimate:
+        report["estimate"] = _estimate(request, settings, gpu, price_per_hour, len(manifest.clips))
     typer.echo(json.dumps(report, indent=2))
+
+
+def _estimate(request: ExtendSuffixRequest, settings: JobSettings, gpu: str, price: float | None, clips: int) -> dict:
+    """The pre-flight estimate as JSON for the report; its table goes to stderr for a person to read."""
+    from ltxcore.job.estimate import Workload, ensure_fits
+    from ltxcore.job.estimate import estimate as estimate_run
+
+    if gpu not in GPU_KEYS:
+        reject(RequestRejected.one(("--gpu",), f"unknown GPU {gpu!r}; known: {', '.join(GPU_KEYS)}"))
+    result = estimate_run(Workload.of(request, settings, clips), gpu, price)
+    out = result.model_dump(mode="json")
+    if result.chosen is None:  # what the deployment's check would answer on this GPU: which field to lower
+        try:
+            ensure_fits(request, settings.model_copy(update={"gpu": gpu}))
+        except RequestRejected as exc:
+            out["advice"] = exc.details[0].msg
+    for line in [*result.lines(), *([f"  {out['advice']}"] if "advice" in out else [])]:
+        typer.echo(line, err=True)
+    return out
 
 
 def model_info(

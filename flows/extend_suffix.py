@@ -25,6 +25,7 @@ from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
+from tasks.common import collect_receipt
 
 
 # The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER; see flows/runners.py).
@@ -54,7 +55,7 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
         sources = [scene for group in scenes for scene in group]
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
-    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
+    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work, request, settings)
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
     debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None
@@ -66,7 +67,10 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     video = model.render(run, cache, validation, plan.extend, settings) if plan.extend else None
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
-    return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip)
+    best = run.best_by("held_out_loss")
+    receipt = collect_receipt()  # what every stage so far used (publish itself writes it)
+    return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip,
+                           best.lora_path if best else None, best.step if best else None, receipt)
 
 
 def _train(

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.settings import PREFECT_HOME
 from tqdm import tqdm
 
 from ltxcore.errors import RequestRejected
+from ltxcore.job.receipt import Meter, Receipt, StageUsage, read_usages, receipt, usage_dir, write_usage
 from ltxcore.job.settings import JobSettings
 from ltxcore.store.mirror import StageMirror
 from ltxcore.store.stage import Stage
@@ -122,3 +123,43 @@ class ProgressForwarder:
         if now - self._last_log >= self.log_every_s or last:
             self._last_log = now
             self.logger.info("%s/%s %s", done, total, message)
+
+
+# --- the receipt (issue 16): each task run's measurement, gathered per flow run ----------------------------------
+
+
+def metered(fn: Callable[P, R]) -> Callable[P, R]:
+    """Measure the task body (ltxcore.job.receipt.Meter) and file it under the flow run's receipt directory."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = TaskRunContext.get()
+        if ctx is None:  # called as a plain function (a test): nothing to file it under
+            return fn(*args, **kwargs)
+        settings = JobSettings()
+        with Meter([args, kwargs], Path(settings.work_root).resolve()) as meter:
+            result = fn(*args, **kwargs)
+        usage = meter.usage(result, stage=ctx.task.name, task_run=str(ctx.task_run.id))
+        write_usage(usage_dir(settings.work_root, str(ctx.task_run.flow_run_id)), usage)
+        return result
+
+    return wrapper
+
+
+def record_cached(task: Task, task_run: TaskRun, state: State) -> None:
+    """on_completion hook: a Cached task run never runs its body, so it is filed here, with nothing used."""
+    if state.name == "Cached" and task_run.flow_run_id is not None:
+        usage = StageUsage(stage=task.name, task_run=str(task_run.id), cached=True)
+        write_usage(usage_dir(JobSettings().work_root, str(task_run.flow_run_id)), usage)
+
+
+record_cached.log_on_run = False  # type: ignore[attr-defined]  # Prefect: no "Running hook" lines on every task
+RECEIPT: dict[str, Any] = {"on_completion": [record_cached]}
+
+
+def collect_receipt() -> Receipt:
+    """The receipt of the running flow run so far, also shown as the `receipt` artifact."""
+    flow_run = FlowRunContext.get().flow_run
+    found = receipt(read_usages(usage_dir(JobSettings().work_root, str(flow_run.id))))
+    create_markdown_artifact(found.markdown(), key="receipt", description=f"{found.gpu_hours:.4f} GPU-hours")
+    return found

@@ -13,6 +13,8 @@ from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
 from ltxcore.intake.validation import ValidationSpec, check_validation_clips
+from ltxcore.job.estimate import deployment_markdown
+from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import (
     ArchiveRef,
@@ -24,7 +26,7 @@ from ltxcore.manifests import (
     ValidationClip,
 )
 from ltxcore.store import stages
-from tasks.common import CACHE_FOR, IO_RETRIES, mirrored, stage_key
+from tasks.common import CACHE_FOR, IO_RETRIES, RECEIPT, metered, mirrored, stage_key
 
 ALLOWED = ("settings.allow_local_inputs", "settings.allow_private_hosts")
 
@@ -34,7 +36,9 @@ ALLOWED = ("settings.allow_local_inputs", "settings.allow_private_hosts")
     cache_key_fn=stage_key(stages.VALIDATION, "spec", *ALLOWED),
     cache_expiration=CACHE_FOR,
     **IO_RETRIES,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def validation_clips(spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
     return check_validation_clips(
@@ -46,7 +50,8 @@ def validation_clips(spec: ValidationSpec, settings: JobSettings) -> list[Valida
 
 
 @task(name="fetch-archive", cache_key_fn=stage_key(stages.FETCH, "url", *ALLOWED), cache_expiration=CACHE_FOR,
-      **IO_RETRIES)
+      **IO_RETRIES, **RECEIPT)
+@metered
 @mirrored
 def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
     return fetch(
@@ -58,13 +63,17 @@ def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
     )
 
 
-@task(name="extract-archive", cache_key_fn=stage_key(stages.EXTRACT, "archive.sha256"), cache_expiration=CACHE_FOR)
+@task(name="extract-archive", cache_key_fn=stage_key(stages.EXTRACT, "archive.sha256"), cache_expiration=CACHE_FOR,
+      **RECEIPT)
+@metered
 @mirrored
 def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
     return build.extract_stage(archive, Path(work_root))
 
 
-@task(name="probe-clips", cache_key_fn=stage_key(stages.PROBE, "clips", "with_audio"), cache_expiration=CACHE_FOR)
+@task(name="probe-clips", cache_key_fn=stage_key(stages.PROBE, "clips", "with_audio"), cache_expiration=CACHE_FOR,
+      **RECEIPT)
+@metered
 @mirrored
 def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
     return build.probe_stage(clips, Path(work_root), with_audio=with_audio)
@@ -75,7 +84,9 @@ def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResu
     task_run_name="split-{clip.id}",
     cache_key_fn=stage_key(stages.SPLIT, "clip", "threshold_s"),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceClip]:
     return build.split_stage(clip, threshold_s, Path(work_root))
@@ -86,7 +97,9 @@ def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceCl
     task_run_name="fit-{clip.id}",
     cache_key_fn=stage_key(stages.FIT, "clip", "settings"),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
     return build.fit_stage(clip, settings, Path(work_root))
@@ -96,7 +109,9 @@ def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
     name="build-dataset",
     cache_key_fn=stage_key(stages.DATASET, "fitted", "skipped", "settings", "conditioning_frames"),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def dataset(
     fitted: list[FitResult],
@@ -104,8 +119,12 @@ def dataset(
     settings: FitSettings,
     conditioning_frames: int,
     work_root: str,
+    request: ExtendSuffixRequest | None = None,
+    job: JobSettings | None = None,
 ) -> DatasetManifest:
     manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root))
+    # issue 16: the pre-flight table on the deployment's GPU (EXTEND_SUFFIX_GPU), under the clip table
+    preflight = deployment_markdown(request, job, len(manifest.clips)) if request and job else ""
     report = summary(manifest)
     columns = ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")
     rows = [{k: r[k] for k in columns} | {"status": "kept"} for r in report["kept"]]
@@ -115,12 +134,14 @@ def dataset(
         rows,
         key="dataset-report",
         description=f"{counts['kept_clips']} training windows from {counts['kept_files']} files; "
-        f"{counts['skipped']} skipped. " + " ".join(report["warnings"]),
+        f"{counts['skipped']} skipped. " + " ".join(report["warnings"]) + (f"\n\n{preflight}" if preflight else ""),
     )
     return manifest
 
 
-@task(name="debug-dataset", cache_key_fn=stage_key(stages.DEBUG_DATASET, "manifest"), cache_expiration=CACHE_FOR)
+@task(name="debug-dataset", cache_key_fn=stage_key(stages.DEBUG_DATASET, "manifest"), cache_expiration=CACHE_FOR,
+      **RECEIPT)
+@metered
 @mirrored
 def debug_zip(manifest: DatasetManifest, work_root: str) -> str:
     return str(debug_zip_stage(manifest, Path(work_root)))

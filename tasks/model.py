@@ -15,7 +15,7 @@ from ltxcore.sample.prefit import prefit_validation
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
-from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored
+from tasks.common import CACHE_FOR, RECEIPT, ProgressForwarder, locked_stage_policy, metered, mirrored
 
 MODEL = ("settings.model", "settings.device")
 
@@ -31,7 +31,9 @@ def prefit(validation: list[ValidationClip], extend: ExtendSettings) -> None:
     name="encode-dataset",
     cache_policy=locked_stage_policy(stages.ENCODE, "dataset", "negative_prompt", "prompts", *MODEL),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
     progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips")
@@ -42,7 +44,9 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
     name="train-lora",
     cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config"),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def train(
     cache: LatentCache,
@@ -80,6 +84,8 @@ def train(
                 "| step | held-out loss | split |",
                 "|---|---|---|",
                 *lines,
+                *(["", "**Guardrails**", *(f"- {f}" for f in run.guard_findings)] if run.guard_findings else []),
+                *[f"\nBest by {p.score}: step {p.step} ({p.value:.4f})" for p in run.best],
             ]
         ),
         key="training-summary",
@@ -95,7 +101,9 @@ def train(
     name="render-validation",
     cache_policy=locked_stage_policy(stages.REEL, "run", "validation", "extend"),
     cache_expiration=CACHE_FOR,
+    **RECEIPT,
 )
+@metered
 @mirrored
 def render(
     run: LoraRun, cache: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings

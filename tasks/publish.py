@@ -8,6 +8,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from ltxcore.job import publish as publishing
+from ltxcore.job.receipt import Receipt
 from ltxcore.job.request import ExtendSuffixResult
 from tasks.common import IO_RETRIES, mirrored
 
@@ -21,6 +22,9 @@ def publish(
     billable_units: int,
     video: str | None,
     debug_dataset: str | None,
+    best_lora_file: str | None = None,
+    best_lora_step: int | None = None,
+    receipt: Receipt | None = None,
 ) -> ExtendSuffixResult:
     result = publishing.publish(
         output_prefix,
@@ -29,8 +33,11 @@ def publish(
         billable_units=billable_units,
         video=Path(video) if video else None,
         debug_dataset=Path(debug_dataset) if debug_dataset else None,
+        best_lora_file=Path(best_lora_file) if best_lora_file else None,
+        best_lora_step=best_lora_step,
+        receipt=receipt,
     )
-    for name in ("lora_file", "config_file", "video", "debug_dataset"):
+    for name in ("lora_file", "config_file", "video", "debug_dataset", "best_lora_file"):
         out = getattr(result, name)
         if out is not None:
             create_link_artifact(out.url, link_text=out.file_name, key=name.replace("_", "-"))

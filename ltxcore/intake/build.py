@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ltxcore.errors import TOO_SHORT_MESSAGE, ErrorDetail, RequestRejected
+from ltxcore.intake.audio_check import screen_audio
 from ltxcore.intake.extract import extract_archive
 from ltxcore.intake.fit import FitSettings, fit_clip
 from ltxcore.intake.scenes import split_scenes
@@ -119,7 +120,13 @@ def dataset_stage(
     """Every fitted window and every skipped file into the dataset, written as `dataset/<key>/dataset.json`."""
     clips = [c for r in fitted for c in r.clips]
     skips = [*skipped, *(r.skipped for r in fitted if r.skipped)]
+    quiet: list[str] = []
+    if settings.with_audio:  # silent windows are skipped, near-silent ones warned about (see audio_check)
+        clips, silent, quiet = screen_audio(clips)
+        skips += silent
     # Built (and refused) before anything is written: a rejected dataset leaves no directory behind.
     manifest = build_dataset(clips, skips, settings, conditioning_frames=conditioning_frames)
+    if quiet:
+        manifest = manifest.model_copy(update={"warnings": [*manifest.warnings, *quiet]})
     parts = {"fitted": fitted, "skipped": skipped, "settings": settings, "conditioning_frames": conditioning_frames}
     return compute_once(DATASET.dir(work_dir, **parts), DatasetManifest, lambda _out: manifest, manifest="dataset.json")

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.validation import ValidationEntry, ValidationSpec
+from ltxcore.job.estimate import ensure_fits
 from ltxcore.job.request import ExtendSuffixRequest, billable_units, validate_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.sample.extend import ExtendSettings
@@ -37,6 +38,7 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
     """Check the request's cross-field rules and input sources (RequestRejected, before anything is written), then
     derive every stage's settings."""
     validate_request(request, allow_local=settings.allow_local_inputs)
+    ensure_fits(request, settings)  # issue 16: no memory tier fits the deployment's GPU -> 422 before any work
     width, height = settings.bucket_override or request.size
     fit = FitSettings(
         num_frames=request.number_of_frames,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ltxcore.job.receipt import Receipt
 from ltxcore.job.request import ExtendSuffixResult, OutputFile
 from ltxcore.store.atomic import atomic_write_text, replace_atomically
 from ltxcore.store.fs import filesystem, is_remote
@@ -42,6 +43,9 @@ def publish(
     billable_units: int,
     video: Path | None = None,
     debug_dataset: Path | None = None,
+    best_lora_file: Path | None = None,
+    best_lora_step: int | None = None,
+    receipt: Receipt | None = None,
 ) -> ExtendSuffixResult:
     """Copy the outputs under `output_prefix`, then write the result record, and return it."""
     prefix = output_prefix.rstrip("/")
@@ -51,6 +55,7 @@ def publish(
         ("config_file", config_file),
         ("video", video),
         ("debug_dataset", debug_dataset),
+        ("best_lora_file", best_lora_file),
     ):
         if local is None:
             entries[name] = None
@@ -63,7 +68,8 @@ def publish(
             file_size=local.stat().st_size,
             content_type=_CONTENT_TYPES.get(local.suffix, "application/octet-stream"),
         )
-    result = ExtendSuffixResult(billable_units=billable_units, **entries)
+    step = best_lora_step if best_lora_file is not None else None
+    result = ExtendSuffixResult(billable_units=billable_units, best_lora_step=step, receipt=receipt, **entries)
     record = result.model_dump_json(indent=2)
     if is_remote(prefix):
         fs, path = filesystem(f"{prefix}/{RESULT_NAME}")

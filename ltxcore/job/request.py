@@ -16,6 +16,7 @@ from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
 from ltxcore.intake.fetch import is_local_url
 from ltxcore.intake.urls import url_problem
+from ltxcore.job.receipt import Receipt
 from ltxcore.job.untrusted_json import load_json, value_errors
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 
@@ -139,6 +140,11 @@ class ExtendSuffixResult(BaseModel):
     video: OutputFile | None = None
     debug_dataset: OutputFile | None = None
     billable_units: int
+    best_lora_file: OutputFile | None = Field(
+        default=None, description="The LoRA at the step with the lowest held-out loss (lora_file is the last step)."
+    )
+    best_lora_step: int | None = Field(default=None, description="The training step best_lora_file was saved at.")
+    receipt: Receipt | None = Field(default=None, description="What each stage used (ltxcore.job.receipt).")
 
 
 def billable_units(number_of_steps: int, succeeded: bool) -> int:

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ltxcore.settings import PREFIX, ToolSettings
 from ltxcore.train.config import TrainerSettings
+
+GpuName = Literal["h100", "h100-pcie", "h200", "a100-80", "l40s", "rtx4090", "rtx5090"]  # ltxcore.job.estimate.GPUS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -49,6 +51,11 @@ class JobSettings(ToolSettings):
     task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
     lock_dir: str | None = Field(default=None, description="Prefect lock files; default $PREFECT_HOME/locks.")
     progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
+    gpu: GpuName | None = Field(
+        default=None,
+        description="The GPU this deployment trains on: a request no memory tier fits on it is refused (422, 0 units) "
+        "before encoding. Unset: no check.",
+    )
 
     @field_validator("bucket_override", mode="before")
     @classmethod
@@ -80,6 +87,7 @@ class JobSettings(ToolSettings):
             "STAGE_MIRROR": self.stage_mirror,
             "LOCK_DIR": self.lock_dir,
             "BUCKET_OVERRIDE": "{}x{}".format(*self.bucket_override) if self.bucket_override else None,
+            "GPU": self.gpu,
         }
         env.update({f"{PREFIX}{k}": v for k, v in optional.items() if v})
         return env

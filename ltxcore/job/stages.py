@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.model.cache import Progress, encode_dataset
@@ -16,6 +18,7 @@ from ltxcore.sample.preview import live_previewer
 from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation
 from ltxcore.store.mirror import CheckpointMirror, StageMirror
 from ltxcore.store.stages import REEL, TRAIN
+from ltxcore.train.best import header_note, seam_score
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
 
@@ -64,9 +67,13 @@ def train_stage(
     device = settings.torch_device()
     preview = None
     if validation and extend:
-        preview = live_previewer(
+        render = live_previewer(
             cache, validation, extend, spec, device, default_dtype(device), out / "previews", on_preview
         )
+
+        def preview(step: int, model: torch.nn.Module) -> float:  # scored by its seams: the best step by each
+            return seam_score([e.seam.ratio for e in render(step, model).entries])
+
     try:
         return train_lora(cache, config, out, spec=spec, device=device, progress=step_done, preview=preview)
     finally:
@@ -92,4 +99,5 @@ def render_stage(
         spec=ModelSpec.parse(settings.model),
         device=settings.torch_device(),
         texts=cached_validation_texts(cache, validation, extend.negative_prompt),
+        title_note=f"({header_note(run.best)})" if run.best else "",
     )

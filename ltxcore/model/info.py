@@ -213,3 +213,34 @@ def step_flops(config: dict[str, Any], frames: int, fps: float, width: int, heig
                                    for g, p in GPU_PEAK_TFLOPS.items()}
     out["log10"] = round(math.log10(out["train_step"]), 2)
     return out
+
+
+# Activations a transformer block keeps for backward, in token-wide bf16 tensors per token (norm outputs, q/k/v, the
+# attention and cross-attention outputs, the 4x-wide feed-forward before and after GELU, gates). 44 is what
+# bench/memory_tiers.py measured on one real block (2.34 GiB per block at 768x768x89 video-only, 6912 tokens x 4096
+# wide in bf16 = 0.053 GiB a tensor); `ltxcore.train.memory.block_activation_bytes` measures it for any size.
+SAVED_TENSORS_PER_BLOCK = 44
+
+
+def train_memory_bytes(params: int, lora_params: int, video_tokens: int, audio_tokens: int, *, base_bytes: float,
+                       optimizer_bytes: int, checkpointing: bool, preset: str = "ltx-2.3") -> dict[str, int]:
+    """Estimated GPU bytes of one batch-1 LoRA training step, by part (not measured; see SAVED_TENSORS_PER_BLOCK).
+
+    `base_bytes` per frozen base parameter (2 bf16, 1 int8); LoRA weights and gradients are fp32 (8 bytes per
+    parameter) plus `optimizer_bytes` of optimizer state (8 AdamW, 2 8-bit AdamW). With checkpointing every block
+    keeps only its inputs and one block at a time is recomputed with its full activations.
+    """
+    cfg = PRESETS[preset]
+    video_width = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    audio_width = cfg["audio_num_attention_heads"] * cfg["audio_attention_head_dim"]
+    token_bytes = 2 * (video_tokens * video_width + audio_tokens * audio_width)  # one bf16 tensor over all tokens
+    text_bytes = 2 * 2 * TEXT_TOKENS * (cfg["cross_attention_dim"] + cfg["audio_cross_attention_dim"])  # K and V
+    per_block = SAVED_TENSORS_PER_BLOCK * token_bytes + text_bytes
+    layers = cfg["num_layers"]
+    activations = layers * token_bytes + 2 * per_block if checkpointing else layers * per_block
+    return {
+        "base_weights": int(params * base_bytes),
+        "lora_weights_and_grads": lora_params * 8,
+        "optimizer_state": lora_params * optimizer_bytes,
+        "activations": int(activations),
+    }

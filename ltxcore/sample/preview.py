@@ -25,17 +25,18 @@ def live_previewer(
     dtype: torch.dtype,
     out: Path,
     on_reel: Callable[[int, ValidationReel], None],
-) -> Callable[[int, torch.nn.Module], None]:
-    """A `preview(step, model)` callback for `train_lora`; `on_reel(step, reel)` hears of each rendered reel."""
+) -> Callable[[int, torch.nn.Module], ValidationReel]:
+    """A `preview(step, model)` callback for `train_lora` returning the reel; `on_reel(step, reel)` hears of each."""
     texts = cached_validation_texts(cache, validation, extend.negative_prompt)
     parts = sample_parts(extend.with_audio, with_text=texts is None)  # lazy: the transformer is provided, not loaded
     components = load_components(spec, parts, device=device, dtype=dtype)
 
-    def preview(step: int, model: torch.nn.Module) -> None:
+    def preview(step: int, model: torch.nn.Module) -> ValidationReel:
         components.provide("transformer", model)
         reel = render_validation(
             validation, None, extend, out, components=components, step_label=f"step-{step:05d}", texts=texts
         )
         on_reel(step, reel)
+        return reel
 
     return preview

@@ -71,12 +71,13 @@ def cached_validation_texts(cache: LatentCache, clips: Sequence[ValidationClip],
 def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Path | None, settings: ExtendSettings,
                       out_dir: Path, *, spec: ModelSpec | None = None, device: str | torch.device = "cpu",
                       step_label: str = "final", components: Components | None = None,
-                      texts: Sequence[TextBatch] | None = None) -> ValidationReel:
+                      texts: Sequence[TextBatch] | None = None, title_note: str = "") -> ValidationReel:
     """Extend every validation clip and write `reel-<step_label>.mp4` and `report-<step_label>.{json,md}`.
 
     Pass `components` to reuse loaded parts (a training loop's transformer with its live adapter, `lora_path` None);
     otherwise they are loaded from `spec` on `device`, without the text encoder when `texts` (each clip's prompt and
-    negative prompt, see `cached_validation_texts`) are given. Clips too short for the suffix raise
+    negative prompt, see `cached_validation_texts`) are given. `title_note` is added to each entry's header (the final
+    reel: which step each best-checkpoint score chose). Clips too short for the suffix raise
     `RequestRejected` first.
     """
     errors = validation_errors(list(validation_clips), settings.conditioning_frames, settings.fps)
@@ -102,7 +103,7 @@ def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Pat
         entries.append(ReelEntry(index=clip.index, url=clip.url, prompt=clip.prompt, video_path=written.video_path,
                                  seam=written.seam))
     reel_path = out_dir / f"reel-{step_label}.mp4"
-    frames, audio, rate = _compose(extensions, entries, settings, step_label)
+    frames, audio, rate = _compose(extensions, entries, settings, f"{step_label} {title_note}".strip())
     write_mp4(reel_path, frames, settings.fps, audio, rate)
     reel = ValidationReel(step_label=step_label, video_path=str(reel_path),
                           report_json=str(out_dir / f"report-{step_label}.json"),

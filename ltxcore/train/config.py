@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltxcore.geometry import suffix_latent_frames
 from ltxcore.model.lora import ATTENTION_TARGETS
+from ltxcore.train.best import BestPick
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -142,3 +143,8 @@ class LoraRun(BaseModel):
     final_loss_video: float | None
     final_loss_audio: float | None
     validation: list[ValidationPoint] = Field(default_factory=list)
+    best: list[BestPick] = Field(default_factory=list, description="The best step by each score, with its LoRA file.")
+    guard_findings: list[str] = Field(default_factory=list, description="What the audio guardrails saw (train.guards).")
+
+    def best_by(self, score: str) -> BestPick | None:
+        return next((p for p in self.best if p.score == score), None)

@@ -53,7 +53,7 @@ def train_lora(
     device: str | torch.device,
     progress: Callable[[TrainProgress], None] | None = None,
     stop_after: int | None = None,
-    preview: Callable[[int, torch.nn.Module], None] | None = None,
+    preview: Callable[[int, torch.nn.Module], float | None] | None = None,
     parallel: DataParallel | None = None,
 ) -> LoraRun:
     """Train (or resume training) a suffix LoRA into `out_dir`; see the module docstring.
@@ -61,7 +61,9 @@ def train_lora(
     `stop_after=k` checkpoints after step k and returns an unfinished `LoraRun` (tests use it to interrupt).
     `preview(step, model)` is called every `config.preview_every` steps (not at the last one, whose outputs the caller
     renders from the finished LoRA) with the live, adapted transformer, so a user can watch the LoRA learn. It must not
-    draw from the global RNGs; the sampler uses its own seeded generators.
+    draw from the global RNGs; the sampler uses its own seeded generators. What it returns is the preview's seam score
+    (lower is better, see `ltxcore.train.best`), or None; each held-out validation is scored likewise, and the best
+    step by each score is kept as its own LoRA file.
     `parallel` makes this process one rank of a data-parallel run (see `ltxcore.train.parallel`).
     """
     if isinstance(cache, LatentCache) and (cache.conditioning_frames, cache.fps) != (
@@ -88,7 +90,7 @@ def _loop(
     config: TrainConfig,
     progress: Callable[[TrainProgress], None] | None,
     stop_after: int | None,
-    preview: Callable[[int, torch.nn.Module], None] | None,
+    preview: Callable[[int, torch.nn.Module], float | None] | None,
 ) -> LoraRun:
     with _stop_signals() as received:
         for step in range(session.step, config.steps):
@@ -96,12 +98,15 @@ def _loop(
             done = step + 1
             if done % config.validate_every == 0 or done == config.steps:
                 event = event.model_copy(update={"val_loss": session.validate(done).loss})
+                session.offer_best("held_out_loss", done, event.val_loss)
             if progress is not None:
                 progress(event)
             every = config.preview_every
             if preview is not None and every and done % every == 0 and done < config.steps:
                 with torch.no_grad():
-                    preview(done, session.model)
+                    seam = preview(done, session.model)
+                if seam is not None:
+                    session.offer_best("seam", done, seam)
             if _end_of_step(session, done, received, stop_after):
                 return session.manifest(finished=False)
     return session.finish()

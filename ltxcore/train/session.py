@@ -14,14 +14,16 @@ import torch
 
 from ltxcore import geometry
 from ltxcore.model.loader import default_dtype, load_components
-from ltxcore.model.lora import lora_config
+from ltxcore.model.lora import TRAINING_TYPE, lora_config
 from ltxcore.model.spec import ModelSpec
 from ltxcore.store.atomic import atomic_write_text
-from ltxcore.train.adapters import attach_lora, lora_parameters, save_lora_file
+from ltxcore.train.adapters import attach_lora, is_audio_module, lora_parameters, save_lora_file
+from ltxcore.train.best import BestTracker, Score
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress, ValidationPoint
 from ltxcore.train.data import ClipOrder, LatentSource, load_batch, split_holdout
 from ltxcore.train.files import RunFiles
+from ltxcore.train.guards import audio_trend, check_finite, findings, grad_norms
 from ltxcore.train.metrics import MetricsLog, eta_seconds, peak_memory_mb, plot_losses
 from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.rng import capture_rng, generator, restore_rng
@@ -52,6 +54,8 @@ class Session:
     parallel: DataParallel | None = None  # set when this process is one rank of a data-parallel run
     prefetch: bool = True  # prepare the next micro-batch on a background thread (changes no number)
     _prefetcher: Prefetcher[Prepared] | None = field(default=None, repr=False)
+    best: BestTracker | None = None  # the best step by each score (rank 0 only)
+    _warned: set[str] = field(default_factory=set, repr=False)  # guard findings already logged
 
     @classmethod
     def build(cls, cache: LatentSource, config: TrainConfig, files: RunFiles, *, spec: ModelSpec,
@@ -79,6 +83,8 @@ class Session:
                       validation_clips=held, validation_split=split,
                       metrics=MetricsLog(files.metrics, resume_step=step if state else -1), step=step,
                       parallel=parallel)
+        if parallel is None or parallel.is_main:
+            session.best = BestTracker(files.root, resume_step=step if state else -1)
         if step == 0:
             session.validate(0)  # the base model's number, the baseline every later validation is read against
         return session
@@ -102,11 +108,15 @@ class Session:
         set_lr(self.optimizer, lr)
         self.model.train()
         parts, tokens = self._accumulate_gradients(step)  # [grad_accum, 2] on the device
+        audio_names = [n for n in self.params if is_audio_module(n)]
+        modality_norms = grad_norms([p for n, p in self.params.items() if n not in audio_names],
+                                    [self.params[n] for n in audio_names])  # [2] video, audio, before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        # The step's one host-device sync: the losses and the gradient norm, fetched together after the update.
-        *values, norm = torch.cat([parts.flatten(), grad_norm.float().reshape(1)]).tolist()
+        # The step's one host-device sync: the losses and the gradient norms, fetched together after the update.
+        *values, grad_video, grad_audio, norm = torch.cat(
+            [parts.flatten(), modality_norms.to(parts), grad_norm.float().reshape(1).to(parts)]).tolist()
         video, audio = 0.0, 0.0
         for v, a in zip(values[0::2], values[1::2], strict=True):  # Python floats, summed in micro-batch order
             video += v / cfg.grad_accum
@@ -120,8 +130,15 @@ class Session:
             step_time_s=elapsed, tokens_per_s=tokens / elapsed,
             eta_s=eta_seconds(self.step_times, cfg.steps - self.step),
         )
+        grads = {"grad_norm_video": grad_video, **({"grad_norm_audio": grad_audio} if cfg.with_audio else {})}
         self.metrics.write({"kind": "step", **event.model_dump(exclude={"val_loss", "total"}),
-                            "grad_norm": norm, **peak_memory_mb(self.device)})
+                            "grad_norm": norm, **grads, **peak_memory_mb(self.device)})
+        clips = [i for m in self._micro_batches(step) for i in self.order.micro_batch(m)]
+        check_finite(self.step, {"video": video, "audio": event.loss_audio},
+                     {k.removeprefix("grad_norm_"): v for k, v in grads.items()}, clips)
+        if cfg.with_audio and grad_audio == 0.0:
+            self._warn_once("zero_audio_grad", f"audio gradients are zero at step {self.step}: the audio adapters "
+                            "are not learning (frozen or disconnected audio branch)")
         if not math.isfinite(event.loss):
             raise FloatingPointError(f"training loss became {event.loss} at step {self.step}")
         return event
@@ -191,7 +208,14 @@ class Session:
         point = ValidationPoint(step=step, loss=video / n + (a or 0.0), loss_video=video / n, loss_audio=a,
                                 split=self.validation_split)
         self.metrics.write({"kind": "validation", **point.model_dump()})
+        if self.config.with_audio and (trend := audio_trend(self.metrics.of_kind("validation"))):
+            self._warn_once("audio_trend", trend)
         return point
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning(message)
 
     def checkpoint(self, step: int) -> None:
         if self.parallel is not None and not self.parallel.is_main:
@@ -208,6 +232,18 @@ class Session:
         return [ValidationPoint.model_validate({k: v for k, v in r.items() if k != "kind"})
                 for r in self.metrics.of_kind("validation")]
 
+    def offer_best(self, score: Score, step: int, value: float) -> None:
+        """Score the live adapter at `step`; the best by each score so far is written as its own LoRA file."""
+        if self.best is not None:
+            self.best.offer(score, step, value,
+                            lambda path, at: save_lora_file(path, self.model, self.params, self._metadata(at)))
+
+    def _metadata(self, step: int) -> dict[str, object]:
+        cfg = self.config
+        return {"training_type": TRAINING_TYPE, "base_model": cfg.base_model, "rank": cfg.rank, "alpha": cfg.rank,
+                "target_modules": list(cfg.target_modules), "trigger_phrase": cfg.trigger_phrase, "steps": step,
+                "conditioning_frames": cfg.conditioning_frames, "with_audio": cfg.with_audio}
+
     def manifest(self, *, finished: bool, lora_path: str | None = None, config_path: str | None = None) -> LoraRun:
         last = self.metrics.of_kind("step")[-20:]
         mean = (lambda key: sum(r[key] for r in last) / len(last)) if last else (lambda key: None)
@@ -217,6 +253,9 @@ class Session:
             final_loss=mean("loss"), final_loss_video=mean("loss_video"),
             final_loss_audio=mean("loss_audio") if self.config.with_audio and last else None,
             validation=self.validation_points(),
+            best=list(self.best.picks.values()) if self.best is not None else [],
+            guard_findings=findings(self.metrics.of_kind("step"), self.metrics.of_kind("validation"),
+                                    self.config.with_audio),
         )
 
     def finish(self) -> LoraRun:
@@ -232,10 +271,9 @@ class Session:
         config["steps"] = self.step
         config["validation"] = [p.model_dump() for p in self.validation_points()]
         config["training"] = cfg.model_dump(mode="json")
-        metadata = {"training_type": config["training_type"], "base_model": cfg.base_model, "rank": cfg.rank,
-                    "alpha": cfg.rank, "target_modules": list(cfg.target_modules), "trigger_phrase": cfg.trigger_phrase,
-                    "steps": self.step, "conditioning_frames": cfg.conditioning_frames, "with_audio": cfg.with_audio}
-        save_lora_file(self.files.lora, self.model, self.params, metadata)
+        config["best"] = self.best.summary() if self.best is not None else {}  # {score: {step, value}}
+        assert config["training_type"] == TRAINING_TYPE, "the LoRA config and the file metadata name one type"
+        save_lora_file(self.files.lora, self.model, self.params, self._metadata(self.step))
         atomic_write_text(self.files.config, json.dumps(config, indent=2))
         self.plot()
         return self.manifest(finished=True, lora_path=str(self.files.lora), config_path=str(self.files.config))

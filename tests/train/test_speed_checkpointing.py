@@ -131,10 +131,9 @@ def test_block_activations_grow_affinely_in_heads_so_two_small_measurements_give
 def test_the_trainer_recomputes_the_blocks_its_settings_name(tmp_path, tiny_text, ckpt, setting, runs) -> None:
     """Counted by the calls each block of the tiny preset gets in one training step (a recomputed block is called
     again in backward; torch stops a recompute early, so the pre-hook counts it); on the CPU 'auto' is 'all'."""
-    from ltxcore.train.files import RunFiles
-
     from ltxcore.model.spec import ModelSpec
     from ltxcore.train.config import TrainConfig
+    from ltxcore.train.files import RunFiles
     from ltxcore.train.session import Session
     from ltxcore.train.synthetic import GlidingBlobs
 
