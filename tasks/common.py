@@ -4,6 +4,7 @@ transient-fault retry rule, progress forwarding and the stage mirror around each
 from __future__ import annotations
 
 import functools
+import hashlib
 import socket
 import sys
 import time
@@ -33,20 +34,27 @@ R = TypeVar("R")
 
 
 def stage_key(stage: Stage, *inputs: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
-    """A Prefect cache key fn from the stage's declaration: `<name>-<key>` over the task parameters that are its
-    inputs (`archive.sha256` picks one field, hashed under its own name). Where those are the parts the library
-    keys the stage's directory by, the two keys are the same hash; a task whose result also depends on a check
-    (probe's audio rule, fetch's allow-lists) adds that input. No run id and no unrelated setting, so a new run of
-    the same request, or a retry of a failed one, finds every finished stage `Cached`."""
+    """A Prefect cache key fn from the stage's declaration: `<name>-<key>@<work root id>`, the key over the task
+    parameters that are its inputs (`archive.sha256` picks one field, hashed under its own name). Where those are the
+    parts the library keys the stage's directory by, `<key>` is the directory's own name; a task whose result also
+    depends on a check (probe's audio rule, fetch's allow-lists) adds that input. No run id and no unrelated setting,
+    so a new run of the same request, or a retry of a failed one, finds every finished stage `Cached`."""
 
     def key(_ctx: TaskRunContext, parameters: dict[str, Any]) -> str:
         parts = {}
         for name in inputs:
             head, _, attr = name.partition(".")
             parts[attr or head] = getattr(parameters[head], attr) if attr else parameters[head]
-        return f"{stage.name}-{stage.key(**parts)}"
+        return f"{stage.name}-{stage.key(**parts)}@{work_root_id(parameters)}"
 
     return key
+
+
+def work_root_id(parameters: dict[str, Any]) -> str:
+    """Which stage store a cached result's files live in: a result names files under its own work root, so a run on
+    another work root (another deployment's store) computes its own instead of pointing at files it cannot read."""
+    root = parameters["work_root"] if "work_root" in parameters else parameters["settings"].work_root
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]
 
 
 def locked_stage_policy(stage: Stage, *inputs: str) -> CachePolicy:
