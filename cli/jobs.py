@@ -20,6 +20,7 @@ from cli.common import (
     read_source,
     rejections,
 )
+from ltxcore.errors import RequestRejected
 
 if TYPE_CHECKING:  # the CLI starts fast: torch and Prefect load only for the verb that needs them
     from ltxcore.job.request import ExtendSuffixRequest
@@ -82,8 +83,10 @@ def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
     if state.is_completed():
         typer.echo(outcome.model_dump_json())
         return
-    if isinstance(outcome, dict) and outcome.get("status") == 422:
-        typer.echo(json.dumps(outcome))
+    if isinstance(outcome, RequestRejected):  # the flow's rejected state carries the exception (see flows)
+        from ltxcore.job.rejection import rejection_body
+
+        typer.echo(json.dumps(rejection_body(outcome)))
         raise typer.Exit(EXIT_REJECTED)
     typer.echo(f"the job failed: {state.message}", err=True)
     raise typer.Exit(1)
