@@ -134,16 +134,31 @@ def serve(
         bool, typer.Option(help="Also serve the train-lora flow here, as <name>-train, and train through it.")
     ] = False,
     only_training: Annotated[bool, typer.Option(help="Serve only the train-lora flow (on a GPU machine).")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model to serve (required here, or EXTEND_SUFFIX_MODEL): a diffusers-layout "
+            "directory, an s3:// prefix, or 'tiny' (random toy weights) when named.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the extend-suffix deployment: the UI form comes from the request model, the API triggers runs.
 
     Deployment settings come from the environment (EXTEND_SUFFIX_*); local inputs stay refused unless
     EXTEND_SUFFIX_ALLOW_LOCAL=true, since anyone who can reach the API could otherwise read this machine's files.
+    The model must be named (--model or EXTEND_SUFFIX_MODEL): a served run bills real units, so it never falls back
+    to the random-weight tiny preset.
     """
+    from ltxcore.job.serving import deployment_description, served_model
+
+    with rejections():
+        os.environ["EXTEND_SUFFIX_MODEL"] = served_model(model, os.environ.get("EXTEND_SUFFIX_MODEL"))
     from prefect import serve as serve_all
 
     from flows.extend_suffix import extend_suffix
     from flows.train_stage import train_lora_stage
+    from ltxcore.job.settings import JobSettings
 
     train_name = f"{name}-train"
     if serve_training and not train_deployment:
@@ -157,7 +172,7 @@ def serve(
                 name=name,
                 tags=["extend-suffix"],
                 concurrency_limit=None if train_deployment else limit,
-                description="Train a backward-extension LoRA for LTX-2.3 from a zip of videos.",
+                description=deployment_description(JobSettings()),
             )
         )
     if serve_training or only_training:

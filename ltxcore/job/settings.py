@@ -49,6 +49,12 @@ class JobSettings(ToolSettings):
     task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
     lock_dir: str | None = Field(default=None, description="Prefect lock files; default $PREFECT_HOME/locks.")
     progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
+    link_expiry_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=7.0,
+        description="Lifetime of presigned https links to s3:// outputs (S3 caps it at 7).",
+    )
 
     @field_validator("bucket_override", mode="before")
     @classmethod
@@ -74,6 +80,7 @@ class JobSettings(ToolSettings):
             f"{PREFIX}SAMPLE_STEPS": str(self.sample_steps),
             f"{PREFIX}TASK_RUNNER": self.task_runner,
             f"{PREFIX}PROGRESS_BAR": str(self.progress_bar).lower(),
+            f"{PREFIX}LINK_EXPIRY_DAYS": f"{self.link_expiry_days:g}",
         }
         optional = {
             "TRAIN_DEPLOYMENT": self.train_deployment,
