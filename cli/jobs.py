@@ -33,6 +33,9 @@ def run(
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
     allow_private_hosts: PrivateHostsOpt = False,
+    output_root: Annotated[
+        str | None, typer.Option(help="Publish here: a directory or an s3:// prefix (default <work-dir>/outputs).")
+    ] = None,
 ) -> None:
     """Run the whole job through the Prefect flow; the last stdout line is the ExtendSuffixResult as JSON."""
     from ltxcore.job.request import parse_request
@@ -40,7 +43,8 @@ def run(
     with rejections():
         request = parse_request(read_source(source), allow_local=True)
         size = bucket_size(bucket)
-    run_flow(request, _local_settings(work_dir, model, size, allow_private_hosts))
+    more = {"output_root": output_root} if output_root else {}
+    run_flow(request, _local_settings(work_dir, model, size, allow_private_hosts, **more))
 
 
 def _local_settings(
@@ -49,9 +53,9 @@ def _local_settings(
     from ltxcore.job.settings import JobSettings
 
     work = work_dir.resolve()
+    more.setdefault("output_root", str(work / "outputs"))
     return JobSettings(
         work_root=str(work),
-        output_root=str(work / "outputs"),
         model=model,
         allow_local_inputs=True,
         allow_private_hosts=allow_private_hosts,
@@ -191,6 +195,9 @@ def submit(
     source: RequestArg,
     deployment: Annotated[str, typer.Option(help="flow/deployment to run.")] = "extend-suffix/extend-suffix",
     follow: Annotated[bool, typer.Option(help="Print the run's logs until it ends.")] = True,
+    download: Annotated[
+        Path | None, typer.Option(help="When the run succeeds, copy its outputs into this directory.")
+    ] = None,
 ) -> None:
     """Submit a request to a Prefect server (PREFECT_API_URL) and follow the run; last line = result JSON."""
     from flows.remote import follow_run, submit_request
@@ -205,7 +212,47 @@ def submit(
         return
     state, outcome = follow_run(run_id, lambda line: typer.echo(line, err=True))
     if state == "COMPLETED":
+        if download is not None:
+            _download(outcome, download)
         typer.echo(json.dumps(outcome))
         return
     typer.echo(json.dumps(outcome) if outcome else f"the run ended {state}")
     raise typer.Exit(EXIT_REJECTED if isinstance(outcome, dict) and outcome.get("status") == 422 else 1)
+
+
+def outputs(
+    run_id: Annotated[str, typer.Argument(help="The flow run's id (as `submit` and the UI show it).")],
+    to: Annotated[Path, typer.Option("--to", help="Directory to copy the outputs into.")] = Path("."),
+) -> None:
+    """Copy a finished run's outputs (LoRA, config, reel, debug zip) to this machine over the storage the deployment
+    publishes to; prints the result JSON."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    from flows.remote import result_artifact
+
+    try:
+        flow_run_id = UUID(run_id)
+    except ValueError:
+        raise typer.BadParameter(f"not a flow run id: {run_id!r}", param_hint="RUN_ID") from None
+    with get_client(sync_client=True) as client:
+        result = result_artifact(client, flow_run_id)
+    if result is None or result.get("status") == 422 or "lora_file" not in result:
+        typer.echo(
+            f"flow run {run_id} has no published outputs (it failed, was rejected or is still running)", err=True
+        )
+        raise typer.Exit(1)
+    _download(result, to)
+    typer.echo(json.dumps(result))
+
+
+def _download(result: dict, dest: Path) -> None:
+    from ltxcore.job.download import download_outputs
+
+    try:
+        for path in download_outputs(result, dest):
+            typer.echo(f"==> {path} ({path.stat().st_size:,} bytes)", err=True)
+    except OSError as exc:
+        typer.echo(f"could not download the outputs: {exc}", err=True)
+        raise typer.Exit(1) from None

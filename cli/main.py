@@ -25,6 +25,7 @@ app.command()(jobs.run)
 app.command()(jobs.demo)
 app.command()(jobs.serve)
 app.command()(jobs.submit)
+app.command()(jobs.outputs)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

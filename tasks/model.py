@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_image_artifact, create_link_artifact, create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from ltxcore.job.settings import JobSettings
 from ltxcore.job.stages import encode_stage, render_stage, train_stage
@@ -14,6 +14,7 @@ from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
+from tasks.artifacts import image_artifact
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored
 
 MODEL = ("settings.model", "settings.device")
@@ -77,9 +78,7 @@ def train(
         key="training-summary",
         description="Held-out validation loss (step 0 = base model)",
     )
-    create_image_artifact(
-        image_url=Path(run.plot_path).resolve().as_uri(), key="loss-curve", description="Loss curve (raw and smoothed)"
-    )
+    image_artifact(run.plot_path, key="loss-curve", description="Loss curve (raw and smoothed)")
     return run
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from ltxcore.job import publish as publishing
 from ltxcore.job.request import ExtendSuffixResult
+from ltxcore.job.settings import JobSettings
+from tasks.artifacts import output_artifacts
 from tasks.common import IO_RETRIES, mirrored
 
 
@@ -30,10 +32,7 @@ def publish(
         video=Path(video) if video else None,
         debug_dataset=Path(debug_dataset) if debug_dataset else None,
     )
-    for name in ("lora_file", "config_file", "video", "debug_dataset"):
-        out = getattr(result, name)
-        if out is not None:
-            create_link_artifact(out.url, link_text=out.file_name, key=name.replace("_", "-"))
+    output_artifacts(result, JobSettings())  # presigned links for s3://, a plain location for a worker's disk
     create_markdown_artifact(
         f"```json\n{result.model_dump_json(indent=2)}\n```",
         key="extend-suffix-result",
