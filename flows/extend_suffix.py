@@ -19,11 +19,13 @@ from pydantic_core import to_jsonable_python
 from flows.rejections import quiet_rejection_tracebacks
 from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
+from ltxcore.intake.captions import with_trigger_phrase
 from ltxcore.job.plan import output_prefix, plan_job
 from ltxcore.job.rejection import rejection_markdown, rejection_message
 from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
+from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
@@ -74,16 +76,21 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
         sources = [scene for group in scenes for scene in group]
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
+    # the trigger phrase goes into the captions after fitting, so changing it re-runs no ffmpeg
+    fitted = [with_trigger_phrase(f, plan.trigger_phrase) for f in fitted]
     manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
     debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None
     # 3. model: encode once, then train (resuming from the newest checkpoint if a run was cut short)
-    cache = model.encode(manifest, settings, plan.negative_prompt, plan.prompts)
-    run = _train(cache, plan.train, settings, validation, plan.extend)
+    # (the training cache holds only what training reads; the validation texts are embedded apart, so changing
+    # them re-encodes no clip and retrains nothing)
+    cache = model.encode(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [])
+    texts = model.encode_texts(cache, settings, plan.negative_prompt, plan.prompts) if plan.extend else None
+    run = _train(cache, plan.train, settings, validation, plan.extend, texts)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
-    video = model.render(run, cache, validation, plan.extend, settings) if plan.extend else None
+    video = model.render(run, texts, validation, plan.extend, settings) if plan.extend and texts else None
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
     return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip)
@@ -95,11 +102,12 @@ def _train(
     settings: JobSettings,
     validation: list[ValidationClip],
     extend: ExtendSettings | None,
+    texts: LatentCache | None,
 ) -> LoraRun:
     """Train here, or on the GPU pool's own deployment when the settings name one."""
     if not settings.train_deployment:
-        return model.train(cache, config, settings, validation, extend)
-    params = {"cache": cache, "config": config, "validation": validation, "extend": extend}
+        return model.train(cache, config, settings, validation, extend, texts)
+    params = {"cache": cache, "config": config, "validation": validation, "extend": extend, "texts": texts}
     child = run_deployment(settings.train_deployment, parameters=to_jsonable_python(params), timeout=None)
     if not child.state.is_completed():
         raise RuntimeError(

@@ -8,14 +8,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from ltxcore.job.settings import JobSettings
-from ltxcore.job.stages import encode_stage, render_stage, train_stage
+from ltxcore.job.stages import encode_stage, render_stage, texts_stage, train_stage
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from tasks.artifacts import image_artifact
-from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored
+from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored, stage_key
 
 MODEL = ("settings.model", "settings.device")
 
@@ -32,6 +32,18 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
 
 
 @task(
+    name="encode-validation-texts",
+    cache_key_fn=stage_key(stages.TEXTS, "cache", "negative_prompt", "prompts", *MODEL),
+    cache_expiration=CACHE_FOR,
+)
+@mirrored
+def encode_texts(cache: LatentCache, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
+    """The validation prompts and the negative prompt, embedded apart from the training cache: changing them
+    re-encodes no clip and retrains nothing."""
+    return texts_stage(cache, settings, negative_prompt, prompts)
+
+
+@task(
     name="train-lora",
     cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config", *MODEL),
     cache_expiration=CACHE_FOR,
@@ -43,7 +55,9 @@ def train(
     settings: JobSettings,
     validation: list[ValidationClip],
     extend: ExtendSettings | None,
+    texts: LatentCache | None = None,
 ) -> LoraRun:
+    """Train (or resume) the LoRA. `texts` (the validation prompts' embeddings, for previews) is not in the key."""
     logger = get_run_logger()
     bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
 
@@ -63,6 +77,7 @@ def train(
         progress=lambda p: bar(p.step, p.total, TrainProgress.describe(p)),
         on_preview=preview,
         log=logger.info,
+        texts=texts,
     )
     lines = [f"| {v.step} | {v.loss:.4f} | {v.split} |" for v in run.validation]
     create_markdown_artifact(

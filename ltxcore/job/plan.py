@@ -23,7 +23,8 @@ class JobPlan(BaseModel):
     validation: ValidationSpec
     with_audio: bool = Field(description="Every training clip must have an audio track.")
     scene_threshold_s: float | None = Field(description="Scene-split clips longer than this; None = never split.")
-    fit: FitSettings
+    fit: FitSettings = Field(description="The fit stage's settings, without the trigger phrase (applied after).")
+    trigger_phrase: str = Field(description="Prepended to every caption after fitting.")
     conditioning_frames: int
     debug_dataset: bool
     negative_prompt: str
@@ -47,7 +48,6 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         with_audio=request.with_audio,
         audio_normalize=request.audio_normalize,
         audio_preserve_pitch=request.audio_preserve_pitch,
-        trigger_phrase=request.trigger_phrase,
     )
     return JobPlan(
         training_data_url=request.training_data_url,
@@ -55,6 +55,7 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         with_audio=request.with_audio,
         scene_threshold_s=request.split_input_duration_threshold if request.split_input_into_scenes else None,
         fit=fit,
+        trigger_phrase=request.trigger_phrase,
         conditioning_frames=request.conditioning_frames,
         debug_dataset=request.debug_dataset,
         negative_prompt=request.validation_negative_prompt,
