@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from ltxcore.job.settings import JobSettings
 from ltxcore.job.stages import encode_stage, render_stage, texts_stage, train_stage
@@ -14,7 +12,7 @@ from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
-from tasks.artifacts import image_artifact
+from tasks.artifacts import PreviewTable, image_artifact
 from tasks.common import CACHE_FOR, ProgressForwarder, locked_stage_policy, mirrored, stage_key
 
 MODEL = ("settings.model", "settings.device")
@@ -60,13 +58,18 @@ def train(
     """Train (or resume) the LoRA. `texts` (the validation prompts' embeddings, for previews) is not in the key."""
     logger = get_run_logger()
     bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
+    table = PreviewTable(config.steps)
+    held_out: list[float] = []  # the newest held-out loss, for the preview table
+
+    def progress(p: TrainProgress) -> None:
+        if p.val_loss is not None:
+            held_out.append(p.val_loss)
+        bar(p.step, p.total, TrainProgress.describe(p))
 
     def preview(step: int, reel: ValidationReel) -> None:
         seams = ", ".join(f"{e.seam.ratio:.2f}" for e in reel.entries)
         logger.info("preview at step %d: %s (seam ratio %s)", step, reel.video_path, seams)
-        create_link_artifact(
-            Path(reel.video_path).resolve().as_uri(), link_text=f"preview at step {step}", key="validation-preview"
-        )
+        table.add(step, reel, held_out[-1] if held_out else None)
 
     run = train_stage(
         cache,
@@ -74,7 +77,7 @@ def train(
         settings,
         validation,
         extend,
-        progress=lambda p: bar(p.step, p.total, TrainProgress.describe(p)),
+        progress=progress,
         on_preview=preview,
         log=logger.info,
         texts=texts,

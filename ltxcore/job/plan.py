@@ -81,6 +81,8 @@ def train_config(request: ExtendSuffixRequest, settings: JobSettings) -> TrainCo
     trainer = settings.trainer.model_dump(exclude_unset=True)
     if settings.torch_device().startswith("cuda"):
         trainer.setdefault("gradient_checkpointing", True)
+    if request.validation and settings.previews and "preview_every" not in trainer:
+        trainer["preview_every"] = preview_interval(request.number_of_steps, settings.previews)
     return TrainConfig.model_validate(
         trainer
         | {
@@ -94,6 +96,11 @@ def train_config(request: ExtendSuffixRequest, settings: JobSettings) -> TrainCo
             "base_model": settings.model,
         }
     )
+
+
+def preview_interval(steps: int, previews: int) -> int:
+    """Steps between previews so that `previews` of them fall inside the run (the last step renders the reel)."""
+    return max(1, -(-steps // (previews + 1)))
 
 
 def extend_settings(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSettings:

@@ -49,6 +49,13 @@ class JobSettings(ToolSettings):
     task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
     lock_dir: str | None = Field(default=None, description="Prefect lock files; default $PREFECT_HOME/locks.")
     progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
+    previews: int = Field(
+        default=8,
+        ge=0,
+        le=100,
+        description="Validation previews over a run with validation clips (0 = none); the trainer setting "
+        "preview_every, when given, wins.",
+    )
     link_expiry_days: float = Field(
         default=7.0,
         gt=0,
@@ -81,6 +88,7 @@ class JobSettings(ToolSettings):
             f"{PREFIX}TASK_RUNNER": self.task_runner,
             f"{PREFIX}PROGRESS_BAR": str(self.progress_bar).lower(),
             f"{PREFIX}LINK_EXPIRY_DAYS": f"{self.link_expiry_days:g}",
+            f"{PREFIX}PREVIEWS": str(self.previews),
         }
         optional = {
             "TRAIN_DEPLOYMENT": self.train_deployment,
