@@ -69,19 +69,18 @@ def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
     """The flow in this process. It reads its deployment settings from the environment, as on a worker, so the CLI
     sets them there: this process is the deployment."""
     os.environ.update(settings.to_env())
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+    from prefect.settings import PREFECT_API_URL
 
     from flows.extend_suffix import extend_suffix
 
     state = extend_suffix(request, return_state=True)
     outcome = state.result(raise_on_failure=False)
-    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
-    where = f"{ui}/runs/flow-run/{state.state_details.flow_run_id}"
+    run_id = state.state_details.flow_run_id
     hint = (
-        f"open {where}"
-        if ui
-        else f".venv/bin/prefect server start, then open http://127.0.0.1:4200/runs/flow-run/"
-        f"{state.state_details.flow_run_id}"
+        f"open {ui_link(run_id)}"
+        if PREFECT_API_URL.value()
+        # the embedded server is gone; its database (PREFECT_HOME) is what `prefect server start` serves
+        else f".venv/bin/prefect server start, then open http://127.0.0.1:4200/runs/flow-run/{run_id}"
     )
     typer.echo(f"==> to look at this run in the Prefect UI: {hint}", err=True)
     if state.is_completed():
@@ -94,6 +93,14 @@ def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
         raise typer.Exit(EXIT_REJECTED)
     typer.echo(f"the job failed: {state.message}", err=True)
     raise typer.Exit(1)
+
+
+def ui_link(run_id: object) -> str:
+    """The run's page on the UI of the API this process used (PREFECT_UI_URL, else the API URL without /api)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
+    return f"{ui.rstrip('/')}/runs/flow-run/{run_id}"
 
 
 def demo(
@@ -207,6 +214,7 @@ def submit(
         request = parse_request(read_source(source), allow_local=False)  # a remote worker cannot read this machine
     run_id = submit_request(deployment, request)
     typer.echo(f"submitted flow run {run_id}", err=True)
+    typer.echo(f"==> to look at this run in the Prefect UI: open {ui_link(run_id)}", err=True)
     if not follow:
         typer.echo(json.dumps({"flow_run_id": str(run_id)}))
         return
