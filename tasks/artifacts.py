@@ -99,7 +99,8 @@ class PreviewTable:
         loss = f"{held_out_loss:.4f}" if held_out_loss is not None else "-"
         for entry in reel.entries:
             video = Path(entry.video_path)
-            strip = frame_strip(video, video.with_suffix(".strip.png"), reel.num_frames // max(len(reel.entries), 1))
+            frames = reel.num_frames // max(len(reel.entries), 1)
+            strip = frame_strip(video, video.with_suffix(".strip.png"), frames, height=64)  # fits the table's width
             image = f"![frames]({image_data_uri(strip, STRIP_BYTES)})"
             self.rows.append(
                 f"| {step} | {loss} | {entry.index} | {entry.seam.ratio:.2f} | {image} | {local_location(str(video))} |"
