@@ -7,6 +7,17 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=.venv
 
+# The browser test (tests/faces/test_ui_browser.py) drives Debian's chromium through Playwright; `playwright install`
+# would download its own browser, which offline machines cannot. Installed only when missing, and only where apt is.
+browser() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || { echo "==> no chromium and no apt-get: the browser test will skip" >&2; return 0; }
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "==> installing chromium for the browser test (apt)" >&2
+    $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
 setup() {
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     local stamp="$VENV/.installed" want
@@ -26,13 +37,14 @@ setup() {
 }
 
 case "${1:-help}" in
-    setup) setup ;;
+    setup) setup; browser ;;
     demo)
         setup
         shift
         exec "$VENV/bin/extend-suffix" demo "$@" ;;
     test)
         setup
+        browser
         shift
         export PREFECT_SERVER_ANALYTICS_ENABLED=false
         set +e

@@ -20,6 +20,7 @@ from cli.common import (
     read_source,
     rejections,
 )
+from ltxcore.errors import RequestRejected
 
 if TYPE_CHECKING:  # the CLI starts fast: torch and Prefect load only for the verb that needs them
     from ltxcore.job.request import ExtendSuffixRequest
@@ -32,6 +33,9 @@ def run(
     model: ModelOpt = "tiny",
     bucket: BucketOpt = None,
     allow_private_hosts: PrivateHostsOpt = False,
+    output_root: Annotated[
+        str | None, typer.Option(help="Publish here: a directory or an s3:// prefix (default <work-dir>/outputs).")
+    ] = None,
 ) -> None:
     """Run the whole job through the Prefect flow; the last stdout line is the ExtendSuffixResult as JSON."""
     from ltxcore.job.request import parse_request
@@ -39,7 +43,8 @@ def run(
     with rejections():
         request = parse_request(read_source(source), allow_local=True)
         size = bucket_size(bucket)
-    run_flow(request, _local_settings(work_dir, model, size, allow_private_hosts))
+    more = {"output_root": output_root} if output_root else {}
+    run_flow(request, _local_settings(work_dir, model, size, allow_private_hosts, **more))
 
 
 def _local_settings(
@@ -48,9 +53,9 @@ def _local_settings(
     from ltxcore.job.settings import JobSettings
 
     work = work_dir.resolve()
+    more.setdefault("output_root", str(work / "outputs"))
     return JobSettings(
         work_root=str(work),
-        output_root=str(work / "outputs"),
         model=model,
         allow_local_inputs=True,
         allow_private_hosts=allow_private_hosts,
@@ -64,29 +69,38 @@ def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
     """The flow in this process. It reads its deployment settings from the environment, as on a worker, so the CLI
     sets them there: this process is the deployment."""
     os.environ.update(settings.to_env())
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+    from prefect.settings import PREFECT_API_URL
 
     from flows.extend_suffix import extend_suffix
 
     state = extend_suffix(request, return_state=True)
     outcome = state.result(raise_on_failure=False)
-    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
-    where = f"{ui}/runs/flow-run/{state.state_details.flow_run_id}"
+    run_id = state.state_details.flow_run_id
     hint = (
-        f"open {where}"
-        if ui
-        else f".venv/bin/prefect server start, then open http://127.0.0.1:4200/runs/flow-run/"
-        f"{state.state_details.flow_run_id}"
+        f"open {ui_link(run_id)}"
+        if PREFECT_API_URL.value()
+        # the embedded server is gone; its database (PREFECT_HOME) is what `prefect server start` serves
+        else f".venv/bin/prefect server start, then open http://127.0.0.1:4200/runs/flow-run/{run_id}"
     )
     typer.echo(f"==> to look at this run in the Prefect UI: {hint}", err=True)
     if state.is_completed():
         typer.echo(outcome.model_dump_json())
         return
-    if isinstance(outcome, dict) and outcome.get("status") == 422:
-        typer.echo(json.dumps(outcome))
+    if isinstance(outcome, RequestRejected):  # the flow's rejected state carries the exception (see flows)
+        from ltxcore.job.rejection import rejection_body
+
+        typer.echo(json.dumps(rejection_body(outcome)))
         raise typer.Exit(EXIT_REJECTED)
     typer.echo(f"the job failed: {state.message}", err=True)
     raise typer.Exit(1)
+
+
+def ui_link(run_id: object) -> str:
+    """The run's page on the UI of the API this process used (PREFECT_UI_URL, else the API URL without /api)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
+    return f"{ui.rstrip('/')}/runs/flow-run/{run_id}"
 
 
 def demo(
@@ -131,16 +145,31 @@ def serve(
         bool, typer.Option(help="Also serve the train-lora flow here, as <name>-train, and train through it.")
     ] = False,
     only_training: Annotated[bool, typer.Option(help="Serve only the train-lora flow (on a GPU machine).")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model to serve (required here, or EXTEND_SUFFIX_MODEL): a diffusers-layout "
+            "directory, an s3:// prefix, or 'tiny' (random toy weights) when named.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the extend-suffix deployment: the UI form comes from the request model, the API triggers runs.
 
     Deployment settings come from the environment (EXTEND_SUFFIX_*); local inputs stay refused unless
     EXTEND_SUFFIX_ALLOW_LOCAL=true, since anyone who can reach the API could otherwise read this machine's files.
+    The model must be named (--model or EXTEND_SUFFIX_MODEL): a served run bills real units, so it never falls back
+    to the random-weight tiny preset.
     """
+    from ltxcore.job.serving import deployment_description, served_model
+
+    with rejections():
+        os.environ["EXTEND_SUFFIX_MODEL"] = served_model(model, os.environ.get("EXTEND_SUFFIX_MODEL"))
     from prefect import serve as serve_all
 
     from flows.extend_suffix import extend_suffix
     from flows.train_stage import train_lora_stage
+    from ltxcore.job.settings import JobSettings
 
     train_name = f"{name}-train"
     if serve_training and not train_deployment:
@@ -154,7 +183,7 @@ def serve(
                 name=name,
                 tags=["extend-suffix"],
                 concurrency_limit=None if train_deployment else limit,
-                description="Train a backward-extension LoRA for LTX-2.3 from a zip of videos.",
+                description=deployment_description(JobSettings()),
             )
         )
     if serve_training or only_training:
@@ -173,6 +202,9 @@ def submit(
     source: RequestArg,
     deployment: Annotated[str, typer.Option(help="flow/deployment to run.")] = "extend-suffix/extend-suffix",
     follow: Annotated[bool, typer.Option(help="Print the run's logs until it ends.")] = True,
+    download: Annotated[
+        Path | None, typer.Option(help="When the run succeeds, copy its outputs into this directory.")
+    ] = None,
 ) -> None:
     """Submit a request to a Prefect server (PREFECT_API_URL) and follow the run; last line = result JSON."""
     from flows.remote import follow_run, submit_request
@@ -182,11 +214,14 @@ def submit(
         request = parse_request(read_source(source), allow_local=False)  # a remote worker cannot read this machine
     run_id = submit_request(deployment, request)
     typer.echo(f"submitted flow run {run_id}", err=True)
+    typer.echo(f"==> to look at this run in the Prefect UI: open {ui_link(run_id)}", err=True)
     if not follow:
         typer.echo(json.dumps({"flow_run_id": str(run_id)}))
         return
     state, outcome = follow_run(run_id, lambda line: typer.echo(line, err=True))
     if state == "COMPLETED":
+        if download is not None:
+            _download(outcome, download)
         typer.echo(json.dumps(outcome))
         return
     typer.echo(json.dumps(outcome) if outcome else f"the run ended {state}")
@@ -210,3 +245,41 @@ def api(
     except ValueError as exc:  # a setting is wrong: say which, no traceback
         typer.echo(f"extend-suffix api: {exc}", err=True)
         raise typer.Exit(EXIT_REJECTED) from None
+
+
+def outputs(
+    run_id: Annotated[str, typer.Argument(help="The flow run's id (as `submit` and the UI show it).")],
+    to: Annotated[Path, typer.Option("--to", help="Directory to copy the outputs into.")] = Path("."),
+) -> None:
+    """Copy a finished run's outputs (LoRA, config, reel, debug zip) to this machine over the storage the deployment
+    publishes to; prints the result JSON."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    from flows.remote import result_artifact
+
+    try:
+        flow_run_id = UUID(run_id)
+    except ValueError:
+        raise typer.BadParameter(f"not a flow run id: {run_id!r}", param_hint="RUN_ID") from None
+    with get_client(sync_client=True) as client:
+        result = result_artifact(client, flow_run_id)
+    if result is None or result.get("status") == 422 or "lora_file" not in result:
+        typer.echo(
+            f"flow run {run_id} has no published outputs (it failed, was rejected or is still running)", err=True
+        )
+        raise typer.Exit(1)
+    _download(result, to)
+    typer.echo(json.dumps(result))
+
+
+def _download(result: dict, dest: Path) -> None:
+    from ltxcore.job.download import download_outputs
+
+    try:
+        for path in download_outputs(result, dest):
+            typer.echo(f"==> {path} ({path.stat().st_size:,} bytes)", err=True)
+    except OSError as exc:
+        typer.echo(f"could not download the outputs: {exc}", err=True)
+        raise typer.Exit(1) from None

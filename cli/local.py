@@ -72,8 +72,10 @@ def prepare(
     report = summary(manifest)
     if encode:
         from ltxcore.job.stages import encode_stage
+        from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 
-        cache = encode_stage(manifest, settings, plan.negative_prompt, plan.prompts, progress=lambda *_: None)
+        # the training cache as the flow encodes it (validation texts are a stage of their own), so both share it
+        cache = encode_stage(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [], progress=lambda *_: None)
         report["latent_cache"] = str(Path(cache.root) / "latent_cache.json")
     if estimate:
         report["estimate"] = _estimate(request, settings, gpu, price_per_hour, len(manifest.clips))

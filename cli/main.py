@@ -28,6 +28,7 @@ app.command()(jobs.demo)
 app.command()(jobs.serve)
 app.command()(jobs.submit)
 app.command()(jobs.api)
+app.command()(jobs.outputs)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

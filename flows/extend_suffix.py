@@ -8,7 +8,7 @@ Every stage is content-addressed, so a retried run or a new run of the same requ
 as its result artifact and 0 billable units.
 """
 
-import json
+from typing import Any
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
@@ -16,27 +16,51 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed, State
 from pydantic_core import to_jsonable_python
 
+from flows.rejections import quiet_rejection_tracebacks
 from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
+from ltxcore.intake.trigger import with_trigger_phrase
 from ltxcore.job.plan import output_prefix, plan_job
-from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult
+from ltxcore.job.rejection import rejection_markdown, rejection_message
+from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
+from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 from tasks.common import collect_receipt
 
+quiet_rejection_tracebacks()  # a served run's engine re-raises a rejection after the run ended Failed
+
 
 # The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER; see flows/runners.py).
-@flow(name="extend-suffix", log_prints=True, persist_result=True, task_runner=task_runner(JobSettings().task_runner))
+# Prefect's own parameter validation is off: a run created without the server checking its parameters (the UI's
+# "Validate parameters" switched off, an API client that skips it) would otherwise end in a ParameterTypeError
+# traceback before the flow starts. The flow validates the request itself, so every mistake ends as the same 422.
+# The parameter schema (the UI form, the server's 409) still comes from the annotation.
+@flow(
+    name="extend-suffix",
+    log_prints=True,
+    persist_result=True,
+    validate_parameters=False,
+    task_runner=task_runner(JobSettings().task_runner),
+)
 def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
     """Train a backward-extension LoRA for LTX-2.3 from a zip of videos."""
     settings = JobSettings()
     try:
-        return _run(request, settings)
+        return _run(_request(request), settings)
     except RequestRejected as exc:
         return _rejected(exc)
+
+
+def _request(request: ExtendSuffixRequest | Any) -> ExtendSuffixRequest:
+    """The request as the flow received it: a model when called in-process, JSON from the API (unchecked when the
+    server skipped validation)."""
+    if isinstance(request, ExtendSuffixRequest):
+        return request
+    return parse_request(request)  # local sources are checked against the deployment's rule in plan_job
 
 
 def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixResult:
@@ -55,16 +79,21 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
         sources = [scene for group in scenes for scene in group]
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
+    # the trigger phrase goes into the captions after fitting, so changing it re-runs no ffmpeg
+    fitted = [with_trigger_phrase(f, plan.trigger_phrase) for f in fitted]
     manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work, request, settings)
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
     debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None
     # 3. model: encode once, then train (resuming from the newest checkpoint if a run was cut short)
-    cache = model.encode(manifest, settings, plan.negative_prompt, plan.prompts)
-    run = _train(cache, plan.train, settings, validation, plan.extend)
+    # (the training cache holds only what training reads; the validation texts are embedded apart, so changing
+    # them re-encodes no clip and retrains nothing)
+    cache = model.encode(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [])
+    texts = model.encode_texts(cache, settings, plan.negative_prompt, plan.prompts) if plan.extend else None
+    run = _train(cache, plan.train, settings, validation, plan.extend, texts)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
-    video = model.render(run, cache, validation, plan.extend, settings) if plan.extend else None
+    video = model.render(run, texts, validation, plan.extend, settings) if plan.extend and texts else None
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
     best = run.best_by("held_out_loss")
@@ -79,11 +108,12 @@ def _train(
     settings: JobSettings,
     validation: list[ValidationClip],
     extend: ExtendSettings | None,
+    texts: LatentCache | None,
 ) -> LoraRun:
     """Train here, or on the GPU pool's own deployment when the settings name one."""
     if not settings.train_deployment:
-        return model.train(cache, config, settings, validation, extend)
-    params = {"cache": cache, "config": config, "validation": validation, "extend": extend}
+        return model.train(cache, config, settings, validation, extend, texts)
+    params = {"cache": cache, "config": config, "validation": validation, "extend": extend, "texts": texts}
     child = run_deployment(settings.train_deployment, parameters=to_jsonable_python(params), timeout=None)
     if not child.state.is_completed():
         raise RuntimeError(
@@ -93,14 +123,9 @@ def _train(
 
 
 def _rejected(exc: RequestRejected) -> State:
-    body = exc.body()
+    """End the run Failed with the 422 body (pretty-printed, every mistake listed) and 0 units. The state carries the
+    exception itself: a Failed state whose data is not an exception makes Prefect log a TypeError traceback."""
     create_markdown_artifact(
-        f"**Request rejected (422), 0 billable units**\n\n```json\n{json.dumps({**body, 'billable_units': 0})}\n```",
-        key="extend-suffix-result",
-        description="Request rejected: 0 billable units",
+        rejection_markdown(exc), key="extend-suffix-result", description="Request rejected: 0 billable units"
     )
-    first = exc.details[0]
-    more = f" (and {len(exc.details) - 1} more problem(s))" if len(exc.details) > 1 else ""
-    return Failed(
-        message=f"Request rejected: {first.msg}{more}. Nothing was billed.", data={**body, "billable_units": 0}
-    )
+    return Failed(message=rejection_message(exc), data=exc)

@@ -40,8 +40,10 @@ def submit_request(
 
 
 def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -> tuple[str, Any]:
-    """Print the run's logs as they arrive until it reaches a final state; return (state type, result or body)."""
+    """Print the run's logs as they arrive until it reaches a final state, each named by its stage (the task run's
+    name, e.g. `fit-clips_clip_00`, or `flow`); return (state type, result or body)."""
     seen = 0
+    stages: dict[UUID, str] = {}
     with get_client(sync_client=True) as client:
         while True:
             run = client.read_flow_run(run_id)
@@ -51,12 +53,21 @@ def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -
                 offset=seen,
             )
             for log in logs:
-                emit(f"{log.timestamp:%H:%M:%S} {log.message}")
+                emit(f"{log.timestamp:%H:%M:%S} {stage_name(client, log.task_run_id, stages)}: {log.message}")
             seen += len(logs)
             if run.state is not None and run.state.is_final():
                 break
             time.sleep(poll_s)
         return run.state.type.value, result_artifact(client, run_id)
+
+
+def stage_name(client: SyncPrefectClient, task_run_id: UUID | None, known: dict[UUID, str]) -> str:
+    """The stage a log line came from: its task run's name (looked up once per task run), or `flow`."""
+    if task_run_id is None:
+        return "flow"
+    if task_run_id not in known:
+        known[task_run_id] = client.read_task_run(task_run_id).name
+    return known[task_run_id]
 
 
 def result_artifact(client: SyncPrefectClient, run_id: UUID) -> dict[str, Any] | None:

@@ -14,7 +14,11 @@ from tasks import model
 
 @flow(name="train-lora", persist_result=True)
 def train_lora_stage(
-    cache: LatentCache, config: TrainConfig, validation: list[ValidationClip], extend: ExtendSettings | None = None
+    cache: LatentCache,
+    config: TrainConfig,
+    validation: list[ValidationClip],
+    extend: ExtendSettings | None = None,
+    texts: LatentCache | None = None,
 ) -> LoraRun:
     """Train (or resume) the suffix LoRA on a GPU worker."""
-    return model.train(cache, config, JobSettings(), validation, extend)
+    return model.train(cache, config, JobSettings(), validation, extend, texts)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, update_progress_artifact
 from prefect.cache_policies import CachePolicy
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import FlowRunContext, TaskRunContext
@@ -26,6 +26,7 @@ from ltxcore.job.receipt import Meter, Receipt, StageUsage, read_usages, receipt
 from ltxcore.job.settings import JobSettings
 from ltxcore.store.mirror import StageMirror
 from ltxcore.store.stage import Stage
+from tasks.artifacts import progress_artifact
 from tasks.locks import KernelLockManager
 
 CACHE_FOR = timedelta(days=30)
@@ -109,7 +110,7 @@ class ProgressForwarder:
 
     def __init__(self, key: str, description: str, log_every_s: float = 10.0, update_every_s: float = 2.0) -> None:
         self.logger = get_run_logger()
-        self.artifact_id = create_progress_artifact(0.0, key=key, description=description)
+        self.artifact_id = progress_artifact(key, description)  # updated in place, one per stage, retries too
         self.log_every_s = log_every_s
         self.update_every_s = update_every_s  # one API call per step would slow a fast loop down
         self._last_log = self._last_update = 0.0

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
-from prefect.artifacts import create_image_artifact, create_link_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from ltxcore.job.settings import JobSettings
-from ltxcore.job.stages import encode_stage, render_stage, train_stage
+from ltxcore.job.stages import encode_stage, render_stage, texts_stage, train_stage
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.prefit import prefit_validation
 from ltxcore.sample.reel import ValidationReel, report_markdown
 from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
-from tasks.common import CACHE_FOR, RECEIPT, ProgressForwarder, locked_stage_policy, metered, mirrored
+from tasks.artifacts import PreviewTable, image_artifact
+from tasks.common import CACHE_FOR, RECEIPT, ProgressForwarder, locked_stage_policy, metered, mirrored, stage_key
 
 MODEL = ("settings.model", "settings.device")
 
@@ -41,6 +40,18 @@ def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str
 
 
 @task(
+    name="encode-validation-texts",
+    cache_key_fn=stage_key(stages.TEXTS, "cache", "negative_prompt", "prompts", *MODEL),
+    cache_expiration=CACHE_FOR,
+)
+@mirrored
+def encode_texts(cache: LatentCache, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
+    """The validation prompts and the negative prompt, embedded apart from the training cache: changing them
+    re-encodes no clip and retrains nothing."""
+    return texts_stage(cache, settings, negative_prompt, prompts)
+
+
+@task(
     name="train-lora",
     cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config"),
     cache_expiration=CACHE_FOR,
@@ -54,16 +65,23 @@ def train(
     settings: JobSettings,
     validation: list[ValidationClip],
     extend: ExtendSettings | None,
+    texts: LatentCache | None = None,
 ) -> LoraRun:
+    """Train (or resume) the LoRA. `texts` (the validation prompts' embeddings, for previews) is not in the key."""
     logger = get_run_logger()
     bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
+    table = PreviewTable(config.steps)
+    held_out: list[float] = []  # the newest held-out loss, for the preview table
+
+    def progress(p: TrainProgress) -> None:
+        if p.val_loss is not None:
+            held_out.append(p.val_loss)
+        bar(p.step, p.total, TrainProgress.describe(p))
 
     def preview(step: int, reel: ValidationReel) -> None:
         seams = ", ".join(f"{e.seam.ratio:.2f}" for e in reel.entries)
         logger.info("preview at step %d: %s (seam ratio %s)", step, reel.video_path, seams)
-        create_link_artifact(
-            Path(reel.video_path).resolve().as_uri(), link_text=f"preview at step {step}", key="validation-preview"
-        )
+        table.add(step, reel, held_out[-1] if held_out else None)
 
     run = train_stage(
         cache,
@@ -71,9 +89,10 @@ def train(
         settings,
         validation,
         extend,
-        progress=lambda p: bar(p.step, p.total, TrainProgress.describe(p)),
+        progress=progress,
         on_preview=preview,
         log=logger.info,
+        texts=texts,
     )
     lines = [f"| {v.step} | {v.loss:.4f} | {v.split} |" for v in run.validation]
     create_markdown_artifact(
@@ -91,9 +110,7 @@ def train(
         key="training-summary",
         description="Held-out validation loss (step 0 = base model)",
     )
-    create_image_artifact(
-        image_url=Path(run.plot_path).resolve().as_uri(), key="loss-curve", description="Loss curve (raw and smoothed)"
-    )
+    image_artifact(run.plot_path, key="loss-curve", description="Loss curve (raw and smoothed)")
     return run
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from ltxcore.job import publish as publishing
 from ltxcore.job.receipt import Receipt
 from ltxcore.job.request import ExtendSuffixResult
+from ltxcore.job.settings import JobSettings
+from tasks.artifacts import output_artifacts
 from tasks.common import IO_RETRIES, mirrored
 
 
@@ -37,10 +39,7 @@ def publish(
         best_lora_step=best_lora_step,
         receipt=receipt,
     )
-    for name in ("lora_file", "config_file", "video", "debug_dataset", "best_lora_file"):
-        out = getattr(result, name)
-        if out is not None:
-            create_link_artifact(out.url, link_text=out.file_name, key=name.replace("_", "-"))
+    output_artifacts(result, JobSettings())  # presigned links for s3://, a plain location for a worker's disk
     create_markdown_artifact(
         f"```json\n{result.model_dump_json(indent=2)}\n```",
         key="extend-suffix-result",

@@ -24,7 +24,8 @@ class JobPlan(BaseModel):
     validation: ValidationSpec
     with_audio: bool = Field(description="Every training clip must have an audio track.")
     scene_threshold_s: float | None = Field(description="Scene-split clips longer than this; None = never split.")
-    fit: FitSettings
+    fit: FitSettings = Field(description="The fit stage's settings, without the trigger phrase (applied after).")
+    trigger_phrase: str = Field(description="Prepended to every caption after fitting.")
     conditioning_frames: int
     debug_dataset: bool
     negative_prompt: str
@@ -49,7 +50,6 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         with_audio=request.with_audio,
         audio_normalize=request.audio_normalize,
         audio_preserve_pitch=request.audio_preserve_pitch,
-        trigger_phrase=request.trigger_phrase,
     )
     return JobPlan(
         training_data_url=request.training_data_url,
@@ -57,6 +57,7 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         with_audio=request.with_audio,
         scene_threshold_s=request.split_input_duration_threshold if request.split_input_into_scenes else None,
         fit=fit,
+        trigger_phrase=request.trigger_phrase,
         conditioning_frames=request.conditioning_frames,
         debug_dataset=request.debug_dataset,
         negative_prompt=request.validation_negative_prompt,
@@ -82,6 +83,8 @@ def train_config(request: ExtendSuffixRequest, settings: JobSettings) -> TrainCo
     trainer = settings.trainer.model_dump(exclude_unset=True)
     if settings.torch_device().startswith("cuda"):
         trainer.setdefault("gradient_checkpointing", True)
+    if request.validation and settings.previews and "preview_every" not in trainer:
+        trainer["preview_every"] = preview_interval(request.number_of_steps, settings.previews)
     return TrainConfig.model_validate(
         trainer
         | {
@@ -95,6 +98,11 @@ def train_config(request: ExtendSuffixRequest, settings: JobSettings) -> TrainCo
             "base_model": settings.model,
         }
     )
+
+
+def preview_interval(steps: int, previews: int) -> int:
+    """Steps between previews so that `previews` of them fall inside the run (the last step renders the reel)."""
+    return max(1, -(-steps // (previews + 1)))
 
 
 def extend_settings(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSettings:

@@ -8,6 +8,7 @@ from pathlib import Path
 from ltxcore.intake import build
 from ltxcore.intake.debug_zip import debug_zip_stage
 from ltxcore.intake.fetch import fetch
+from ltxcore.intake.trigger import with_trigger_phrase
 from ltxcore.intake.validation import check_validation_clips
 from ltxcore.job.plan import JobPlan
 from ltxcore.job.settings import JobSettings
@@ -30,6 +31,7 @@ def prepare(plan: JobPlan, settings: JobSettings) -> DatasetManifest:
     if plan.scene_threshold_s is not None:
         sources = [scene for clip in sources for scene in build.split_stage(clip, plan.scene_threshold_s, work)]
     fitted: list[FitResult] = [build.fit_stage(clip, plan.fit, work) for clip in sources]
+    fitted = [with_trigger_phrase(f, plan.trigger_phrase) for f in fitted]  # after fitting, as in the flow
     manifest = build.dataset_stage(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
     if plan.debug_dataset:
         debug_zip_stage(manifest, work)

@@ -38,7 +38,11 @@ def _check_url(url: str) -> str:
     return url
 
 
-Url = Annotated[str, AfterValidator(_check_url)]
+# The scheme rule of `_check_url` as a JSON-schema pattern, so that Prefect's server (and the UI form) refuse an
+# ftp:// URL before a run exists: an allowed scheme, or no scheme at all (a local path; a one-letter "scheme" is a
+# Windows drive). Only the schema carries it; pydantic's own check is `_check_url` (its regex engine has no lookahead).
+URL_PATTERN = r"^\s*(?:(?:[Hh][Tt][Tt][Pp][Ss]?|[Ss]3|[Ff][Ii][Ll][Ee]):|(?![A-Za-z][A-Za-z0-9+.-]+:))\S"
+Url = Annotated[str, AfterValidator(_check_url), Field(json_schema_extra={"pattern": URL_PATTERN})]
 SnappedFrames = Annotated[int, Field(ge=9, le=121), AfterValidator(snap_frames)]
 _FORBID = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN/inf refused in every float field
 

@@ -56,6 +56,19 @@ class JobSettings(ToolSettings):
         description="The GPU this deployment trains on: a request no memory tier fits on it is refused (422, 0 units) "
         "before encoding. Unset: no check.",
     )
+    previews: int = Field(
+        default=8,
+        ge=0,
+        le=100,
+        description="Validation previews over a run with validation clips (0 = none); the trainer setting "
+        "preview_every, when given, wins.",
+    )
+    link_expiry_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=7.0,
+        description="Lifetime of presigned https links to s3:// outputs (S3 caps it at 7).",
+    )
 
     @field_validator("bucket_override", mode="before")
     @classmethod
@@ -81,6 +94,8 @@ class JobSettings(ToolSettings):
             f"{PREFIX}SAMPLE_STEPS": str(self.sample_steps),
             f"{PREFIX}TASK_RUNNER": self.task_runner,
             f"{PREFIX}PROGRESS_BAR": str(self.progress_bar).lower(),
+            f"{PREFIX}LINK_EXPIRY_DAYS": f"{self.link_expiry_days:g}",
+            f"{PREFIX}PREVIEWS": str(self.previews),
         }
         optional = {
             "TRAIN_DEPLOYMENT": self.train_deployment,

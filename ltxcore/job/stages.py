@@ -12,6 +12,7 @@ from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.model.cache import Progress, encode_dataset
 from ltxcore.model.loader import default_dtype
+from ltxcore.model.prompt_cache import add_prompt_embeddings
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.preview import live_previewer
@@ -39,6 +40,20 @@ def encode_stage(
     )
 
 
+def texts_stage(cache: LatentCache, settings: JobSettings, negative_prompt: str, prompts: Sequence[str]) -> LatentCache:
+    """The training cache plus the validation prompts' and negative prompt's embeddings (no clip is re-encoded)."""
+    device = settings.torch_device()
+    return add_prompt_embeddings(
+        cache,
+        ModelSpec.parse(settings.model),
+        Path(settings.work_root),
+        negative_prompt=negative_prompt,
+        prompts=prompts,
+        device=device,
+        dtype=default_dtype(device),
+    )
+
+
 def train_stage(
     cache: LatentCache,
     config: TrainConfig,
@@ -49,9 +64,11 @@ def train_stage(
     progress: Callable[[TrainProgress], None],
     on_preview: Callable[[int, ValidationReel], None],
     log: Callable[[str], None],
+    texts: LatentCache | None = None,
 ) -> LoraRun:
     """Train (or resume) under `train/<key>/`. With a stage mirror, checkpoints fetched from it first (a worker that
-    died left them there) and pushed as they are written; with validation clips, previews with the live LoRA."""
+    died left them there) and pushed as they are written; with validation clips, previews with the live LoRA, whose
+    prompts' embeddings come from `texts` (the cache with the validation texts; not part of the training key)."""
     out = TRAIN.dir(settings.work_root, cache=cache, config=config)
     mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
     checkpoints = CheckpointMirror(mirror, out.resolve()) if mirror else None
@@ -68,7 +85,7 @@ def train_stage(
     preview = None
     if validation and extend:
         render = live_previewer(
-            cache, validation, extend, spec, device, default_dtype(device), out / "previews", on_preview
+            texts or cache, validation, extend, spec, device, default_dtype(device), out / "previews", on_preview
         )
 
         def preview(step: int, model: torch.nn.Module) -> float:  # scored by its seams: the best step by each

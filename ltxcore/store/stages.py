@@ -13,6 +13,7 @@ FIT = Stage("fit", 2)
 DATASET = Stage("dataset", 2)
 DEBUG_DATASET = Stage("debug-dataset", 2)
 ENCODE = Stage("encode", 2)
+TEXTS = Stage("validation-texts", 2)  # the validation prompts' and negative prompt's embeddings
 TRAIN = Stage("train", 2)
 REEL = Stage("validation-reel", 2)
 OUTPUTS = Stage("outputs", 2)

@@ -13,6 +13,7 @@ import pytest
 from safetensors import safe_open
 
 from ltxcore.errors import TOO_SHORT_MESSAGE
+from ltxcore.job.rejection import rejection_body
 from ltxcore.job.request import parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
@@ -112,7 +113,7 @@ def test_a_cross_field_mistake_fails_the_run_with_the_422_body(demo: tuple[Path,
     request = ExtendSuffixRequest(training_data_url=str(demo[0]), conditioning_frames=96, number_of_frames=89)
     state = extend_suffix(request, return_state=True)
     assert state.is_failed()
-    body = state.result(raise_on_failure=False)
+    body = rejection_body(state.result(raise_on_failure=False))  # the state carries the RequestRejected
     assert body["status"] == 422 and body["billable_units"] == 0
     assert body["detail"][0]["loc"] == ["body", "conditioning_frames"]
     assert state.message.startswith("Request rejected: conditioning_frames (96) must be smaller")
@@ -124,7 +125,7 @@ def test_all_clips_too_short_is_the_endpoint_s_exact_422(demo: tuple[Path, Path]
 
     request = parse_request({"training_data_url": str(demo[0]), "number_of_frames": 121})  # 1.5 s < 121/24 s
     state = extend_suffix(request, return_state=True)
-    body = state.result(raise_on_failure=False)
+    body = rejection_body(state.result(raise_on_failure=False))  # the state carries the RequestRejected
     assert state.is_failed() and body["detail"][0]["msg"] == TOO_SHORT_MESSAGE and body["billable_units"] == 0
     assert task_states(state.state_details.flow_run_id, ("build-dataset",)).get("train-lora") is None
 
@@ -136,7 +137,7 @@ def test_local_inputs_are_refused_where_the_deployment_does_not_allow_them(
 
     os.environ["EXTEND_SUFFIX_ALLOW_LOCAL"] = "false"
     state = extend_suffix(parse_request({"training_data_url": str(demo[0])}), return_state=True)
-    body = state.result(raise_on_failure=False)
+    body = rejection_body(state.result(raise_on_failure=False))  # the state carries the RequestRejected
     assert state.is_failed() and body["detail"][0]["loc"] == ["body", "training_data_url"]
     assert "local paths are not allowed" in body["detail"][0]["msg"]
 
