@@ -41,9 +41,30 @@ SETTINGS = FitSettings(num_frames=89, fps=24, width=768, height=768, max_windows
 
 def make_clip(path: Path, seconds: float, fps: int = 30) -> Path:
     """1080p test card with motion, like a phone clip in size and rate."""
-    subprocess.run([ffmpeg_bin.ffmpeg(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=s=1920x1080:r={fps}:d={seconds}", "-c:v", "libx264", "-preset", "veryfast",
-                    "-crf", "20", "-pix_fmt", "yuv420p", str(path)], check=True, timeout=600)
+    subprocess.run(
+        [
+            ffmpeg_bin.ffmpeg(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=1920x1080:r={fps}:d={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "20",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+        timeout=600,
+    )
     return path
 
 
@@ -70,8 +91,11 @@ def run_baseline(paths: list[Path], out: Path) -> dict:
         plan = plan_windows(clip, SETTINGS)
         assert isinstance(plan, list)
         # Output frame k of window j shows the source frame nearest to its time (the fps filter's rule).
-        wanted = {round((win.start + k / fps) * clip.probe.fps): (j, k)  # type: ignore[union-attr]
-                  for j, win in enumerate(plan) for k in range(n)}
+        wanted = {
+            round((win.start + k / fps) * clip.probe.fps): (j, k)  # type: ignore[union-attr]
+            for j, win in enumerate(plan)
+            for k in range(n)
+        }
         outs = [av.open(str(out / f"base-c{i}-{j}.mp4"), "w") for j in range(len(plan))]
         streams = []
         for o in outs:
@@ -85,10 +109,11 @@ def run_baseline(paths: list[Path], out: Path) -> dict:
                 if idx not in wanted:
                     continue
                 scale = max(w / rgb.shape[1], h / rgb.shape[0])
-                big = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
-                                 interpolation=cv2.INTER_AREA)
+                big = cv2.resize(
+                    rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA
+                )
                 y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
-                crop = np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])  # (h, w, 3)
+                crop = np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])  # (h, w, 3)
                 j, _ = wanted[idx]
                 for packet in streams[j].encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
                     outs[j].mux(packet)
@@ -131,13 +156,17 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(f"{mode} failed:\n{done.stderr}")
             rows.append((mode, json.loads(done.stdout)))
-    print(f"{args.clips} clips x {args.seconds} s 1920x1080 @30 -> windows of {SETTINGS.num_frames} frames "
-          f"@{SETTINGS.fps:g} {SETTINGS.width}x{SETTINGS.height}; {source_frames} source frames; cores: {cpus}")
+    print(
+        f"{args.clips} clips x {args.seconds} s 1920x1080 @30 -> windows of {SETTINGS.num_frames} frames "
+        f"@{SETTINGS.fps:g} {SETTINGS.width}x{SETTINGS.height}; {source_frames} source frames; cores: {cpus}"
+    )
     print(f"{'mode':<10}{'out frames':>11}{'seconds':>9}{'out fps':>9}{'src fps':>9}{'per core':>10}{'peak MiB':>10}")
     for mode, r in rows:
         fps_out = r["frames"] / r["seconds"]
-        print(f"{mode:<10}{r['frames']:>11}{r['seconds']:>9.2f}{fps_out:>9.1f}{source_frames / r['seconds']:>9.1f}"
-              f"{fps_out / args.cores:>10.1f}{r['peak_rss_mib']:>10.0f}")
+        print(
+            f"{mode:<10}{r['frames']:>11}{r['seconds']:>9.2f}{fps_out:>9.1f}{source_frames / r['seconds']:>9.1f}"
+            f"{fps_out / args.cores:>10.1f}{r['peak_rss_mib']:>10.0f}"
+        )
     ours, base = rows[0][1], rows[1][1]
     print(f"speed-up: {(ours['frames'] / ours['seconds']) / (base['frames'] / base['seconds']):.1f}x")
 

@@ -52,39 +52,65 @@ def step_flops(cfg: dict, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
-    cfg = dict(info.PRESETS[args.preset]) if args.heads is None else shrink(args.preset, heads=args.heads,
-                                                                               layers=args.layers)
+    cfg = (
+        dict(info.PRESETS[args.preset])
+        if args.heads is None
+        else shrink(args.preset, heads=args.heads, layers=args.layers)
+    )
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # what the trainer uses on each device
     model = random_transformer(cfg, device=device, dtype=dtype)
     lw, lh = geometry.latent_size(args.width, args.height)
     frames = geometry.latent_frames(args.frames)
     audio_steps = geometry.audio_steps(args.frames / args.fps)
     g = torch.Generator().manual_seed(0)
-    text = TextBatch(video=torch.randn(1, info.TEXT_TOKENS, cfg["cross_attention_dim"], generator=g),
-                     audio=torch.randn(1, info.TEXT_TOKENS, cfg["audio_cross_attention_dim"], generator=g),
-                     mask=torch.ones(1, info.TEXT_TOKENS, dtype=torch.int64))
+    text = TextBatch(
+        video=torch.randn(1, info.TEXT_TOKENS, cfg["cross_attention_dim"], generator=g),
+        audio=torch.randn(1, info.TEXT_TOKENS, cfg["audio_cross_attention_dim"], generator=g),
+        mask=torch.ones(1, info.TEXT_TOKENS, dtype=torch.int64),
+    )
     source = GlidingBlobs(4, text, frames=frames, height=lh, width=lw, audio_steps=audio_steps)
-    config = TrainConfig(rank=args.rank, steps=args.steps, conditioning_frames=8, frame_rate=args.fps,
-                         with_audio=args.audio, gradient_checkpointing=args.ckpt, holdout_clips=1,
-                         validation_sigmas=(0.5,), optimizer=args.optimizer, base_quantization=args.quantize)
+    config = TrainConfig(
+        rank=args.rank,
+        steps=args.steps,
+        conditioning_frames=8,
+        frame_rate=args.fps,
+        with_audio=args.audio,
+        gradient_checkpointing=args.ckpt,
+        holdout_clips=1,
+        validation_sigmas=(0.5,),
+        optimizer=args.optimizer,
+        base_quantization=args.quantize,
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as tmp:
-        session = Session.build(source, config, RunFiles.under(Path(tmp)), spec=ModelSpec.parse("tiny"),
-                                device=device, transformer=model)
+        session = Session.build(
+            source, config, RunFiles.under(Path(tmp)), spec=ModelSpec.parse("tiny"), device=device, transformer=model
+        )
         events = [session.train_step(s) for s in range(args.steps)]
     timed = events[2:] or events  # the first steps allocate, autotune and compile
     seconds = statistics.median(e.step_time_s for e in timed)
     flops = step_flops(cfg, args)
-    peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items()
-                                     if device.type == "cuda" and k in torch.cuda.get_device_name(device)), None)
+    peak = args.peak_tflops or next(
+        (v for k, v in PEAK_TFLOPS.items() if device.type == "cuda" and k in torch.cuda.get_device_name(device)), None
+    )
     return {
-        "preset": args.preset, "heads": cfg["num_attention_heads"], "layers": cfg["num_layers"],
-        "bucket": f"{args.width}x{args.height}x{args.frames}", "audio": args.audio, "grad_ckpt": args.ckpt,
-        "rank": args.rank, "optimizer": args.optimizer, "base": args.quantize, "device": str(device),
-        "video_tokens": frames * lh * lw, "audio_tokens": audio_steps if args.audio else 0,
-        "s_per_step": round(seconds, 4), "tokens_per_s": round(statistics.median(e.tokens_per_s for e in timed), 1),
-        "step_tflop": round(flops / 1e12, 4), "achieved_tflops": round(flops / seconds / 1e12, 4),
+        "preset": args.preset,
+        "heads": cfg["num_attention_heads"],
+        "layers": cfg["num_layers"],
+        "bucket": f"{args.width}x{args.height}x{args.frames}",
+        "audio": args.audio,
+        "grad_ckpt": args.ckpt,
+        "rank": args.rank,
+        "optimizer": args.optimizer,
+        "base": args.quantize,
+        "device": str(device),
+        "video_tokens": frames * lh * lw,
+        "audio_tokens": audio_steps if args.audio else 0,
+        "s_per_step": round(seconds, 4),
+        "tokens_per_s": round(statistics.median(e.tokens_per_s for e in timed), 1),
+        "step_tflop": round(flops / 1e12, 4),
+        "achieved_tflops": round(flops / seconds / 1e12, 4),
         "mfu": round(flops / seconds / (peak * 1e12), 4) if peak else None,
         **peak_memory_mb(device),
     }
@@ -93,8 +119,12 @@ def run(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="ltx-2.3", choices=sorted(info.PRESETS))
-    ap.add_argument("--random-weights", action="store_true", required=True,
-                    help="random weights of the real shapes (the only mode: no checkpoint is read)")
+    ap.add_argument(
+        "--random-weights",
+        action="store_true",
+        required=True,
+        help="random weights of the real shapes (the only mode: no checkpoint is read)",
+    )
     ap.add_argument("--heads", type=int, help="reduce to this many heads per stream (CPU runs)")
     ap.add_argument("--layers", type=int, default=2, help="blocks, with --heads")
     ap.add_argument("--size", default="768x768", help="WxH of the bucket")

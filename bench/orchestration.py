@@ -62,16 +62,28 @@ def measure(clips: int = 3) -> dict:
     startup = time.perf_counter() - start
     direct_times = stages(str(tmp / "direct"), direct)
     timed_flow = flow(name="bench-intake", task_runner=ThreadPoolTaskRunner(max_workers=1))(
-        lambda: stages(str(tmp / "prefect"), through_prefect))
+        lambda: stages(str(tmp / "prefect"), through_prefect)
+    )
     start = time.perf_counter()
     prefect_times = timed_flow()
     flow_total = time.perf_counter() - start
     runs = {"fetch": 1, "extract": 1, "probe": 1, "fit": clips}
-    rows = {s: {"direct_s": round(direct_times[s], 3), "prefect_s": round(prefect_times[s], 3),
-                "overhead_per_task_s": round((prefect_times[s] - direct_times[s]) / runs[s], 3),
-                "ratio": round(prefect_times[s] / direct_times[s], 2), "task_runs": runs[s]} for s in runs}
-    return {"clips": clips, "server_startup_s": round(startup, 2),
-            "flow_overhead_s": round(flow_total - sum(prefect_times.values()), 3), "stages": rows}
+    rows = {
+        s: {
+            "direct_s": round(direct_times[s], 3),
+            "prefect_s": round(prefect_times[s], 3),
+            "overhead_per_task_s": round((prefect_times[s] - direct_times[s]) / runs[s], 3),
+            "ratio": round(prefect_times[s] / direct_times[s], 2),
+            "task_runs": runs[s],
+        }
+        for s in runs
+    }
+    return {
+        "clips": clips,
+        "server_startup_s": round(startup, 2),
+        "flow_overhead_s": round(flow_total - sum(prefect_times.values()), 3),
+        "stages": rows,
+    }
 
 
 def main() -> None:

@@ -49,8 +49,14 @@ def bench_fit(clips: int, seconds: float, cores: int) -> dict:
         paths = [str(fit.make_clip(Path(d) / f"in{i}.mp4", seconds)) for i in range(clips)]
         for mode, key in (("ours", "ours"), ("baseline", "baseline")):
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            done = subprocess.run(["taskset", "-c", cpus, sys.executable, str(BENCH / "fit.py"), "--measure", mode,
-                                   *paths], capture_output=True, text=True, timeout=3600, env=env, check=True)
+            done = subprocess.run(
+                ["taskset", "-c", cpus, sys.executable, str(BENCH / "fit.py"), "--measure", mode, *paths],
+                capture_output=True,
+                text=True,
+                timeout=3600,
+                env=env,
+                check=True,
+            )
             r = json.loads(done.stdout)
             out[key] = {**r, "fps_per_core": r["frames"] / r["seconds"] / cores}
     return out
@@ -67,8 +73,9 @@ def bench_train(steps: int, frames: int, size: int) -> list[dict]:
     rows = []
     for audio, ckpt in VARIANTS:
         flags = ["--one", "--steps", str(steps), "--frames", str(frames), "--size", str(size), "--threads", "2"]
-        rows.append(_json(["bench/train_step.py", *flags, *(["--audio"] if audio else []),
-                           *(["--ckpt"] if ckpt else [])]))
+        rows.append(
+            _json(["bench/train_step.py", *flags, *(["--audio"] if audio else []), *(["--ckpt"] if ckpt else [])])
+        )
     return rows
 
 
@@ -88,8 +95,20 @@ def full_size_matrix(gpu: bool) -> list[list[str]]:
         for audio in (False, True):
             for rank in (32, 128):
                 for ckpt in (False, True):
-                    matrix.append(["--size", size, "--frames", "89", "--rank", str(rank), "--steps", "6",
-                                   *(["--audio"] if audio else []), *(["--ckpt"] if ckpt else [])])
+                    matrix.append(
+                        [
+                            "--size",
+                            size,
+                            "--frames",
+                            "89",
+                            "--rank",
+                            str(rank),
+                            "--steps",
+                            "6",
+                            *(["--audio"] if audio else []),
+                            *(["--ckpt"] if ckpt else []),
+                        ]
+                    )
     return matrix
 
 
@@ -119,8 +138,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="the issue's sizes (long; the full-size matrix needs a GPU)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
-    ap.add_argument("--only", nargs="*",
-                    help="run only these benchmarks (fit encode train sample full orchestration gpu_probe)")
+    ap.add_argument(
+        "--only", nargs="*", help="run only these benchmarks (fit encode train sample full orchestration gpu_probe)"
+    )
     args = ap.parse_args()
     gpu = torch.cuda.is_available()
     sizes = {
@@ -143,17 +163,22 @@ def main() -> None:
     # The GPU probe runs by default only where it measures something (a GPU); `--only gpu_probe` runs its CPU smoke.
     default = [name for name in runs if name != "gpu_probe" or gpu]
     wanted = [aliases.get(w, w) for w in args.only] if args.only else default
-    results: dict = {"meta": {
-        "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"
-                   + (f", {torch.cuda.get_device_name()}" if gpu else ", no GPU"),
-        "torch": torch.__version__, "sizes": sizes,
-        "notes": ["Timings on a shared machine vary run to run; ratios are taken within this run.",
-                  "fit is bounded by work both sides share: each decodes every 1080p source frame with the same "
-                  "libavcodec H.264 decoder (~60% of fit_clip's time on one core) and encodes with the same x264 "
-                  "settings; fit_clip saves the RGB conversion, the Python loop and the scaling of dropped frames, "
-                  "so its per-core ratio sits near 1 / (shared fraction) = 2.3-3.2x depending on machine load."],
-    }}
+    results: dict = {
+        "meta": {
+            "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"
+            + (f", {torch.cuda.get_device_name()}" if gpu else ", no GPU"),
+            "torch": torch.__version__,
+            "sizes": sizes,
+            "notes": [
+                "Timings on a shared machine vary run to run; ratios are taken within this run.",
+                "fit is bounded by work both sides share: each decodes every 1080p source frame with the same "
+                "libavcodec H.264 decoder (~60% of fit_clip's time on one core) and encodes with the same x264 "
+                "settings; fit_clip saves the RGB conversion, the Python loop and the scaling of dropped frames, "
+                "so its per-core ratio sits near 1 / (shared fraction) = 2.3-3.2x depending on machine load.",
+            ],
+        }
+    }
     for name in wanted:
         print(f"running {name} ...", flush=True)
         results[name] = runs[name]()

@@ -26,8 +26,12 @@ from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
 
 # "cfg+stg" is the default without modality guidance; "cfg+stg+mod" adds its isolated pass (only with --audio).
-MODES = {"cond": Guidance(cfg=1.0, audio_cfg=1.0, stg_scale=0.0, modality=1.0),
-         "cfg": Guidance(stg_scale=0.0, modality=1.0), "cfg+stg": Guidance(modality=1.0), "cfg+stg+mod": Guidance()}
+MODES = {
+    "cond": Guidance(cfg=1.0, audio_cfg=1.0, stg_scale=0.0, modality=1.0),
+    "cfg": Guidance(stg_scale=0.0, modality=1.0),
+    "cfg+stg": Guidance(modality=1.0),
+    "cfg+stg+mod": Guidance(),
+}
 
 
 def run_one(mode: str, args: argparse.Namespace) -> dict:
@@ -45,25 +49,45 @@ def run_one(mode: str, args: argparse.Namespace) -> dict:
         suffix = torch.randn(8, geometry.audio_suffix_steps(args.conditioning_frames, args.fps), 16, device=device)
         audio = place_audio_suffix(suffix, steps, device)
     cfg = model.config
-    text = TextBatch(torch.randn(2, 128, cfg.cross_attention_dim, device=device),
-                     torch.randn(2, 128, cfg.audio_cross_attention_dim, device=device),
-                     torch.ones(2, 128, dtype=torch.int64, device=device))
+    text = TextBatch(
+        torch.randn(2, 128, cfg.cross_attention_dim, device=device),
+        torch.randn(2, 128, cfg.audio_cross_attention_dim, device=device),
+        torch.ones(2, 128, dtype=torch.int64, device=device),
+    )
     run = dict(steps=2, generator=torch.Generator().manual_seed(0))
     sample(model, components.scheduler, text, geo, video, audio, MODES[mode], **run)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    sample(model, components.scheduler, text, geo, video, audio, MODES[mode], steps=args.steps,
-           generator=torch.Generator().manual_seed(0))
+    sample(
+        model,
+        components.scheduler,
+        text,
+        geo,
+        video,
+        audio,
+        MODES[mode],
+        steps=args.steps,
+        generator=torch.Generator().manual_seed(0),
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"mode": mode, "s_per_step": round(seconds / args.steps, 4), "peak_mb": round(peak, 1),
-            "video_tokens": video.tokens, "audio_tokens": audio.tokens if audio else 0,
-            "threads": torch.get_num_threads(), "device": str(device)}
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {
+        "mode": mode,
+        "s_per_step": round(seconds / args.steps, 4),
+        "peak_mb": round(peak, 1),
+        "video_tokens": video.tokens,
+        "audio_tokens": audio.tokens if audio else 0,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
 
 
 def main() -> None:
@@ -82,8 +106,9 @@ def main() -> None:
         print(json.dumps(run_one(args.one, args)))
         return
     for mode in MODES:
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--one", mode], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--one", mode], capture_output=True, text=True, check=True
+        )
         print(out.stdout.strip().splitlines()[-1])
 
 

@@ -39,8 +39,16 @@ def run_one(args: argparse.Namespace) -> dict:
     text = encode_prompts(load_components(spec, {"text_encoder", "tokenizer", "connectors"}), ["a ball moves right"])
     audio_steps = round(25 * (8 * (args.frames - 1) + 1) / 24)
     source = GlidingBlobs(8, text, frames=args.frames, height=args.size, width=args.size, audio_steps=audio_steps)
-    cfg = TrainConfig(rank=32, steps=args.steps, learning_rate=1e-4, conditioning_frames=8, frame_rate=24,
-                      with_audio=args.audio, gradient_checkpointing=args.ckpt, holdout_clips=1)
+    cfg = TrainConfig(
+        rank=32,
+        steps=args.steps,
+        learning_rate=1e-4,
+        conditioning_frames=8,
+        frame_rate=24,
+        with_audio=args.audio,
+        gradient_checkpointing=args.ckpt,
+        holdout_clips=1,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         session = Session.build(source, cfg, RunFiles.under(Path(tmp)), spec=spec, device=torch.device("cpu"))
         events = [session.train_step(step) for step in range(args.steps)]
@@ -49,7 +57,8 @@ def run_one(args: argparse.Namespace) -> dict:
         session.close()
     timed = events[3:] or events
     return {
-        "audio": args.audio, "grad_ckpt": args.ckpt,
+        "audio": args.audio,
+        "grad_ckpt": args.ckpt,
         "tokens": args.frames * args.size * args.size + (audio_steps if args.audio else 0),
         "s_per_step": round(statistics.median(e.step_time_s for e in timed), 4),
         "tokens_per_s": round(statistics.median(e.tokens_per_s for e in timed), 1),
@@ -77,16 +86,26 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args)))
         return
-    common = ["--steps", str(args.steps), "--frames", str(args.frames), "--size", str(args.size),
-              "--threads", str(args.threads)]
+    common = [
+        "--steps",
+        str(args.steps),
+        "--frames",
+        str(args.frames),
+        "--size",
+        str(args.size),
+        "--threads",
+        str(args.threads),
+    ]
     print(f"{'audio':>5} {'ckpt':>5} {'tokens':>6} {'s/step':>8} {'tokens/s':>9} {'prepare s':>9} {'peak RSS MiB':>12}")
     for audio, ckpt in VARIANTS:
         flags = ["--one", *common, *(["--audio"] if audio else []), *(["--ckpt"] if ckpt else [])]
         start = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, *flags], check=True, capture_output=True, text=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{audio!s:>5} {ckpt!s:>5} {row['tokens']:>6} {row['s_per_step']:>8.4f} {row['tokens_per_s']:>9.1f} "
-              f"{row['prepare_s']:>9.4f} {row['peak_rss_mb']:>12.1f}   ({time.perf_counter() - start:.0f}s wall)")
+        print(
+            f"{audio!s:>5} {ckpt!s:>5} {row['tokens']:>6} {row['s_per_step']:>8.4f} {row['tokens_per_s']:>9.1f} "
+            f"{row['prepare_s']:>9.4f} {row['peak_rss_mb']:>12.1f}   ({time.perf_counter() - start:.0f}s wall)"
+        )
 
 
 if __name__ == "__main__":

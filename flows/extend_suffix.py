@@ -98,8 +98,17 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     prefix = output_prefix(settings, request, run)
     best = run.best_by("held_out_loss")
     receipt = collect_receipt()  # what every stage so far used (publish itself writes it)
-    return publish.publish(prefix, run.lora_path, run.config_path, plan.billable_units, video, debug_zip,
-                           best.lora_path if best else None, best.step if best else None, receipt)
+    return publish.publish(
+        prefix,
+        run.lora_path,
+        run.config_path,
+        plan.billable_units,
+        video,
+        debug_zip,
+        best.lora_path if best else None,
+        best.step if best else None,
+        receipt,
+    )
 
 
 def _train(

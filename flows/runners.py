@@ -19,6 +19,7 @@ from ltxcore.settings import PREFIX
 
 ENV = f"{PREFIX}TASK_RUNNER"
 
+
 def task_runner(setting: str) -> TaskRunner:
     """The task runner a setting names (see the module docstring); ValueError for one it does not."""
     kind, _, arg = setting.strip().partition(":")

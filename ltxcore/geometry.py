@@ -109,9 +109,9 @@ def suffix_windows(num_frames: int, conditioning_frames: int, fps: float) -> dic
     n_lat = suffix_latent_frames(conditioning_frames)
     if n_lat >= lat:
         raise ValueError(f"conditioning_frames ({conditioning_frames}) must leave a lead-in in {num_frames} frames")
-    video = video_latent_times(lat, fps)[lat - n_lat:]
+    video = video_latent_times(lat, fps)[lat - n_lat :]
     steps = audio_steps(num_frames / fps)
-    audio = audio_step_times(steps)[steps - audio_suffix_steps(conditioning_frames, fps):]
+    audio = audio_step_times(steps)[steps - audio_suffix_steps(conditioning_frames, fps) :]
     return {"video": (video[0][0], video[-1][1]), "audio": (audio[0][0], audio[-1][1])}
 
 

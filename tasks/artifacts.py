@@ -30,7 +30,6 @@ PREVIEWS_KEY = "validation-previews"
 STRIP_BYTES = 40_000  # per frame strip: a table of 8 previews x 2 clips stays well under a megabyte
 
 
-
 def output_artifacts(result: ExtendSuffixResult, settings: JobSettings) -> None:
     """One artifact per output, keyed `lora-file`, `config-file`, `video`, `debug-dataset`, `best-lora-file`."""
     for name in OUTPUT_FIELDS:

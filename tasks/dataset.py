@@ -49,8 +49,13 @@ def validation_clips(spec: ValidationSpec, settings: JobSettings) -> list[Valida
     )
 
 
-@task(name="fetch-archive", cache_key_fn=stage_key(stages.FETCH, "url", *ALLOWED), cache_expiration=CACHE_FOR,
-      **IO_RETRIES, **RECEIPT)
+@task(
+    name="fetch-archive",
+    cache_key_fn=stage_key(stages.FETCH, "url", *ALLOWED),
+    cache_expiration=CACHE_FOR,
+    **IO_RETRIES,
+    **RECEIPT,
+)
 @metered
 @mirrored
 def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
@@ -63,16 +68,24 @@ def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
     )
 
 
-@task(name="extract-archive", cache_key_fn=stage_key(stages.EXTRACT, "archive.sha256"), cache_expiration=CACHE_FOR,
-      **RECEIPT)
+@task(
+    name="extract-archive",
+    cache_key_fn=stage_key(stages.EXTRACT, "archive.sha256"),
+    cache_expiration=CACHE_FOR,
+    **RECEIPT,
+)
 @metered
 @mirrored
 def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
     return build.extract_stage(archive, Path(work_root))
 
 
-@task(name="probe-clips", cache_key_fn=stage_key(stages.PROBE, "clips", "with_audio"), cache_expiration=CACHE_FOR,
-      **RECEIPT)
+@task(
+    name="probe-clips",
+    cache_key_fn=stage_key(stages.PROBE, "clips", "with_audio"),
+    cache_expiration=CACHE_FOR,
+    **RECEIPT,
+)
 @metered
 @mirrored
 def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
@@ -139,8 +152,12 @@ def dataset(
     return manifest
 
 
-@task(name="debug-dataset", cache_key_fn=stage_key(stages.DEBUG_DATASET, "manifest"), cache_expiration=CACHE_FOR,
-      **RECEIPT)
+@task(
+    name="debug-dataset",
+    cache_key_fn=stage_key(stages.DEBUG_DATASET, "manifest"),
+    cache_expiration=CACHE_FOR,
+    **RECEIPT,
+)
 @metered
 @mirrored
 def debug_zip(manifest: DatasetManifest, work_root: str) -> str:

@@ -76,8 +76,10 @@ def make_video(
         vgraph = "[0:v]drawbox=x=0:y=0:w=iw:h=ih/2:color=white:t=fill,format=yuv420p[v]"
     elif pattern == "box":
         args += ["-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={seconds}"]
-        vgraph = (f"[0:v]setsar={sar or 1},drawbox=x=(iw-ih/2/sar)/2:y=ih/4:w=ih/2/sar:h=ih/2:color=white:t=fill,"
-                  "format=yuv420p[v]")
+        vgraph = (
+            f"[0:v]setsar={sar or 1},drawbox=x=(iw-ih/2/sar)/2:y=ih/4:w=ih/2/sar:h=ih/2:color=white:t=fill,"
+            "format=yuv420p[v]"
+        )
     else:
         args += ["-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r={fps}:d={seconds}"]
         vgraph = "[0:v]format=yuv420p[v]"
@@ -124,10 +126,27 @@ def make_sparse_vfr(path: Path, starts_ms: Sequence[int], size: tuple[int, int] 
     expr = "0"
     for k, t in reversed(list(enumerate(starts_ms))):
         expr = f"if(eq(N,{k}),{t},{expr})"
-    graph = (f"[0:v]format=yuv420p,geq=lum='min(16+N*{COUNTER_STEP},235)':cb=128:cr=128,"
-             f"settb=1/1000,setpts='{expr}'[v]")  # a millisecond time base: the times are exact
-    _ffmpeg("-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r=10:d={len(starts_ms) / 10}", "-filter_complex", graph,
-            "-map", "[v]", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", str(path))
+    graph = (
+        f"[0:v]format=yuv420p,geq=lum='min(16+N*{COUNTER_STEP},235)':cb=128:cr=128,"
+        f"settb=1/1000,setpts='{expr}'[v]"
+    )  # a millisecond time base: the times are exact
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=black:s={w}x{h}:r=10:d={len(starts_ms) / 10}",
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        str(path),
+    )
     return path
 
 
@@ -189,9 +208,23 @@ def make_bomb(path: Path, name: str = "bomb.mp4", size: int = 50 * 1024 * 1024) 
 def frame_count(path: Path) -> int:
     """Video frames, counted from the packets ffprobe reads (not the header's claim)."""
     out = subprocess.run(
-        [ffmpeg_bin.ffprobe(), "-v", "error", "-select_streams", "v:0", "-count_packets",
-         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True, timeout=60,
+        [
+            ffmpeg_bin.ffprobe(),
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return int(out.stdout.strip())
 
@@ -200,7 +233,10 @@ def stream_info(path: Path) -> dict:
     """ffprobe's JSON for the file's streams and format."""
     out = subprocess.run(
         [ffmpeg_bin.ffprobe(), "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return json.loads(out.stdout)
 
@@ -211,8 +247,10 @@ def frame_indices(path: Path) -> list[int]:
 
     with av.open(str(path)) as container:
         # Rows 0..height-1 of a yuv420p array are the luma plane, read as stored (no range conversion).
-        return [round((float(f.to_ndarray(format="yuv420p")[: f.height].mean()) - 16) / COUNTER_STEP)
-                for f in container.decode(video=0)]
+        return [
+            round((float(f.to_ndarray(format="yuv420p")[: f.height].mean()) - 16) / COUNTER_STEP)
+            for f in container.decode(video=0)
+        ]
 
 
 def gray_frames(path: Path) -> list:
@@ -227,15 +265,16 @@ def _central_offsets(data: bytes | bytearray, start_dir: int, count: int) -> lis
     """Offsets of the central-directory headers (46 bytes + name + extra + comment each)."""
     offsets, pos = [], start_dir
     for _ in range(count):
-        assert data[pos:pos + 4] == b"PK\x01\x02", "not a central directory header"
+        assert data[pos : pos + 4] == b"PK\x01\x02", "not a central directory header"
         offsets.append(pos)
         name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, pos + 28)
         pos += 46 + name_len + extra_len + comment_len
     return offsets
 
 
-def patch_entry(path: Path, index: int, *, flag_bits: int | None = None, method: int | None = None,
-                header_offset: int | None = None) -> Path:
+def patch_entry(
+    path: Path, index: int, *, flag_bits: int | None = None, method: int | None = None, header_offset: int | None = None
+) -> Path:
     """Rewrite entry `index`'s general-purpose flags and compression method (in its local AND central header), or
     where its central header says its local header is: what encrypting tools, Windows' Deflate64 and crafted
     archives write, which `zipfile` cannot produce itself."""
@@ -264,8 +303,10 @@ def make_overlap_bomb(path: Path, entries: int = 30, kernel_bytes: int = 1 << 20
 
     rng = random.Random(seed)
     # A kernel that deflates about 30:1, so that every entry alone passes a 100:1 ratio cap.
-    kernel_out = bytes(rng.choice(b"\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03") if rng.random() < 0.1 else 0
-                       for _ in range(kernel_bytes))
+    kernel_out = bytes(
+        rng.choice(b"\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03") if rng.random() < 0.1 else 0
+        for _ in range(kernel_bytes)
+    )
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     kernel = comp.compress(kernel_out) + comp.flush()
     names = [f"clip{i:03d}.mp4" for i in range(entries)]
@@ -279,22 +320,45 @@ def make_overlap_bomb(path: Path, entries: int = 30, kernel_bytes: int = 1 << 20
         csizes[i] = len(quote) + len(kernel)
         crcs[i] = zlib.crc32(kernel_out, zlib.crc32(tail))
         name = names[i].encode()
-        header = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, crcs[i], csizes[i], sizes[i],
-                             len(name), 0) + name
+        header = (
+            struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, crcs[i], csizes[i], sizes[i], len(name), 0)
+            + name
+        )
         headers.insert(0, header)
         tail = header + quote[:5] + tail  # what entry i-1 must quote: this header, its block header, the rest
     body = bytearray()
     offsets = []
     for i in range(entries):
         offsets.append(len(body))
-        quoted = sum(len(h) + 5 for h in headers[i + 1:])  # the quote block's content is what follows in the file
+        quoted = sum(len(h) + 5 for h in headers[i + 1 :])  # the quote block's content is what follows in the file
         body += headers[i] + struct.pack("<BHH", 0, quoted, quoted ^ 0xFFFF)
     body += kernel
     start_dir = len(body)
     for i, name in enumerate(names):
         n = name.encode()
-        body += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crcs[i], csizes[i], sizes[i],
-                            len(n), 0, 0, 0, 0, 0, offsets[i]) + n
+        body += (
+            struct.pack(
+                "<4sHHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                8,
+                0,
+                0,
+                crcs[i],
+                csizes[i],
+                sizes[i],
+                len(n),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offsets[i],
+            )
+            + n
+        )
     body += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, entries, entries, len(body) - start_dir, start_dir, 0)
     path.write_bytes(bytes(body))
     return path

@@ -33,27 +33,34 @@ def test_suffix_latent_frames_need_a_multiple_of_eight() -> None:
             g.suffix_latent_frames(bad)
 
 
-@pytest.mark.parametrize(("size", "frames", "tokens"), [
-    ((768, 768), 89, 6912), ((960, 544), 89, 6120), ((512, 288), 89, 1728), ((64, 64), 17, 12),
-])
+@pytest.mark.parametrize(
+    ("size", "frames", "tokens"),
+    [
+        ((768, 768), 89, 6912),
+        ((960, 544), 89, 6120),
+        ((512, 288), 89, 1728),
+        ((64, 64), 17, 12),
+    ],
+)
 def test_token_counts_per_bucket(size: tuple[int, int], frames: int, tokens: int) -> None:
     assert g.video_tokens(*size, frames) == tokens
 
 
-@pytest.mark.parametrize(("seconds", "steps"), [(89 / 24, 93), (25 / 24, 26), (1.0, 25), (121 / 30, 101),
-                                                (49 / 25, 49), (17 / 8, 53)])
+@pytest.mark.parametrize(
+    ("seconds", "steps"), [(89 / 24, 93), (25 / 24, 26), (1.0, 25), (121 / 30, 101), (49 / 25, 49), (17 / 8, 53)]
+)
 def test_audio_steps_are_round_25_per_second(seconds: float, steps: int) -> None:
     assert g.audio_steps(seconds) == steps
 
 
-@pytest.mark.parametrize(("cond", "fps", "steps"), [(64, 24, 67), (16, 24, 17), (8, 25, 8), (24, 30, 20),
-                                                    (32, 60, 13)])
+@pytest.mark.parametrize(("cond", "fps", "steps"), [(64, 24, 67), (16, 24, 17), (8, 25, 8), (24, 30, 20), (32, 60, 13)])
 def test_audio_suffix_steps_match_the_video_suffix_duration(cond: int, fps: float, steps: int) -> None:
     assert g.audio_suffix_steps(cond, fps) == steps
 
 
-@pytest.mark.parametrize(("frames", "cond", "fps"), [(89, 64, 24), (89, 8, 24), (25, 16, 24), (121, 24, 30),
-                                                     (49, 32, 25), (33, 8, 8)])
+@pytest.mark.parametrize(
+    ("frames", "cond", "fps"), [(89, 64, 24), (89, 8, 24), (25, 16, 24), (121, 24, 30), (49, 32, 25), (33, 8, 8)]
+)
 def test_video_and_audio_suffixes_end_at_the_same_instant(frames: int, cond: int, fps: float) -> None:
     w = g.suffix_windows(frames, cond, fps)
     assert w["video"] == pytest.approx(((frames - cond) / fps, frames / fps))

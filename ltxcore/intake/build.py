@@ -49,20 +49,31 @@ def build_dataset(
     if len(files) < RECOMMENDED_CLIPS:
         warnings.append(f"only {len(files)} usable video(s); at least {RECOMMENDED_CLIPS} are recommended")
     return DatasetManifest(
-        clips=list(fitted), skipped=list(skipped), warnings=warnings, num_frames=settings.num_frames,
-        fps=settings.fps, width=settings.width, height=settings.height, conditioning_frames=conditioning_frames,
+        clips=list(fitted),
+        skipped=list(skipped),
+        warnings=warnings,
+        num_frames=settings.num_frames,
+        fps=settings.fps,
+        width=settings.width,
+        height=settings.height,
+        conditioning_frames=conditioning_frames,
         with_audio=settings.with_audio,
     )
 
 
 def require_audio(entries: Sequence[SkippedClip | SourceClip]) -> None:
     """With audio extension on, every clip needs an audio track: name each one that has none."""
-    missing = sorted({e.file for e in entries if isinstance(e, SkippedClip) and e.type == "no_audio"}
-                     | {e.rel_path for e in entries if isinstance(e, SourceClip) and e.probe and not e.probe.has_audio})
+    missing = sorted(
+        {e.file for e in entries if isinstance(e, SkippedClip) and e.type == "no_audio"}
+        | {e.rel_path for e in entries if isinstance(e, SourceClip) and e.probe and not e.probe.has_audio}
+    )
     if missing:
         raise RequestRejected(
-            ErrorDetail(loc=(*LOC, f), msg=f"{f} has no audio track; with_audio needs audio on every training clip",
-                        type="missing_audio")
+            ErrorDetail(
+                loc=(*LOC, f),
+                msg=f"{f} has no audio track; with_audio needs audio on every training clip",
+                type="missing_audio",
+            )
             for f in missing
         )
 
@@ -74,16 +85,16 @@ def _no_clips(skipped: Sequence[SkippedClip]) -> RequestRejected:
     if all(s.type == "too_short" for s in videos):
         return RequestRejected.one(LOC, TOO_SHORT_MESSAGE, "too_short")
     reasons = "; ".join(f"{s.file}: {s.reason}" for s in videos[:5])
-    return RequestRejected.one(LOC, f"none of the {len(videos)} training videos can be used ({reasons})",
-                               "no_usable_videos")
+    return RequestRejected.one(
+        LOC, f"none of the {len(videos)} training videos can be used ({reasons})", "no_usable_videos"
+    )
 
 
 # --- one content-addressed step per stage: the CLI's `prepare` and the Prefect tasks both call these ---------------
 
 
 def extract_stage(archive: ArchiveRef, work_dir: Path) -> ExtractResult:
-    return EXTRACT.run(work_dir, {"sha256": archive.sha256}, ExtractResult,
-                     lambda out: extract_archive(archive, out))
+    return EXTRACT.run(work_dir, {"sha256": archive.sha256}, ExtractResult, lambda out: extract_archive(archive, out))
 
 
 def probe_stage(clips: ExtractResult, work_dir: Path, *, with_audio: bool) -> ExtractResult:
@@ -106,8 +117,6 @@ def fit_stage(clip: SourceClip, settings: FitSettings, work_dir: Path) -> FitRes
         return FitResult(skipped=result) if isinstance(result, SkippedClip) else FitResult(clips=result)
 
     return FIT.run(work_dir, {"clip": clip, "settings": settings}, FitResult, run)
-
-
 
 
 def dataset_stage(

@@ -23,8 +23,10 @@ def write_debug_dataset(manifest: DatasetManifest, out_path: Path) -> Path:
     """Write the archive atomically to `out_path` and return it."""
 
     def fill(tmp: Path) -> None:
-        with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch, \
-                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        with (
+            tempfile.TemporaryDirectory(dir=out_path.parent) as scratch,
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf,
+        ):
             for clip in manifest.clips:
                 video = _with_audio(clip, Path(scratch)) if clip.audio_path else Path(clip.video_path)
                 zf.write(video, f"clips/{clip.id}.mp4", compress_type=zipfile.ZIP_STORED)  # already compressed
@@ -40,10 +42,39 @@ def _with_audio(clip: FittedClip, scratch: Path) -> Path:
     """The window's mp4 with its WAV muxed in as AAC; the video stream is copied, not re-encoded."""
     assert clip.audio_path is not None
     out = scratch / f"{clip.id}.mp4"
-    cmd = [ffmpeg_bin.ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-           "-protocol_whitelist", "file", "-f", "mp4", "-i", "file:" + clip.video_path,
-           "-protocol_whitelist", "file", "-f", "wav", "-i", "file:" + clip.audio_path,
-           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-f", "mp4", str(out)]
+    cmd = [
+        ffmpeg_bin.ffmpeg(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        "mp4",
+        "-i",
+        "file:" + clip.video_path,
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        "wav",
+        "-i",
+        "file:" + clip.audio_path,
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+        str(out),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
     return out
 

@@ -64,19 +64,22 @@ def extract_archive(archive: ArchiveRef, dest_dir: Path, limits: ExtractLimits |
     try:
         zf = zipfile.ZipFile(archive.path)
     except (*_CORRUPT, NotImplementedError, OSError) as exc:  # OSError: a central directory seeking off the file
-        raise RequestRejected.one(LOC, f"{archive.url} is not a readable zip archive ({_short(exc)})",
-                                  "bad_archive") from None
+        raise RequestRejected.one(
+            LOC, f"{archive.url} is not a readable zip archive ({_short(exc)})", "bad_archive"
+        ) from None
     with zf:
         infos = _checked_entries(zf, Path(archive.path), limits)
         files, skipped = _by_name([i for i in infos if not i.is_dir() and not _ignored(_name(i))])
         if not any(_ext(n) in VIDEO_EXTENSIONS for n in files):
             raise RequestRejected.one(
-                LOC, f"{archive.url} contains no videos ({', '.join(VIDEO_EXTENSIONS)})", "no_videos")
+                LOC, f"{archive.url} contains no videos ({', '.join(VIDEO_EXTENSIONS)})", "no_videos"
+            )
         try:
             result = _extract(zf, files, dest_dir / "videos", limits)
         except _CORRUPT as exc:
-            raise RequestRejected.one(LOC, f"{archive.url} is a corrupt zip archive: {_short(exc)}",
-                                      "bad_archive") from None
+            raise RequestRejected.one(
+                LOC, f"{archive.url} is a corrupt zip archive: {_short(exc)}", "bad_archive"
+            ) from None
     return result.model_copy(update={"skipped": [*skipped, *result.skipped]})
 
 
@@ -93,32 +96,42 @@ def clip_id(rel_path: str) -> str:
 def _checked_entries(zf: zipfile.ZipFile, path: Path, limits: ExtractLimits) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
-        raise RequestRejected.one(LOC, f"archive has {len(infos)} entries; the limit is {limits.max_entries}",
-                                  "archive_too_large")
+        raise RequestRejected.one(
+            LOC, f"archive has {len(infos)} entries; the limit is {limits.max_entries}", "archive_too_large"
+        )
     _check_layout(path, infos)
     total = 0
     for info in infos:
         name = _name(info)
         loc = (*LOC, info.filename)
         if _escapes(name):
-            raise RequestRejected.one(loc, f"archive entry {info.filename!r} points outside the archive folder",
-                                      "unsafe_archive")
+            raise RequestRejected.one(
+                loc, f"archive entry {info.filename!r} points outside the archive folder", "unsafe_archive"
+            )
         if _is_symlink(info):
-            raise RequestRejected.one(loc, f"archive entry {info.filename!r} is a symbolic link, which is refused",
-                                      "unsafe_archive")
+            raise RequestRejected.one(
+                loc, f"archive entry {info.filename!r} is a symbolic link, which is refused", "unsafe_archive"
+            )
         if info.is_dir() or _ignored(name) or not _wanted(name):
             continue
         if info.file_size > limits.max_file_bytes:
-            raise RequestRejected.one(loc, f"{name} is {info.file_size} bytes uncompressed; the limit per file is "
-                                      f"{limits.max_file_bytes}", "archive_too_large")
+            raise RequestRejected.one(
+                loc,
+                f"{name} is {info.file_size} bytes uncompressed; the limit per file is {limits.max_file_bytes}",
+                "archive_too_large",
+            )
         if info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise RequestRejected.one(loc, f"{name} compresses {info.file_size / max(info.compress_size, 1):.0f}:1; "
-                                      f"ratios above {limits.max_ratio:.0f}:1 are refused (zip bomb)",
-                                      "archive_too_large")
+            raise RequestRejected.one(
+                loc,
+                f"{name} compresses {info.file_size / max(info.compress_size, 1):.0f}:1; "
+                f"ratios above {limits.max_ratio:.0f}:1 are refused (zip bomb)",
+                "archive_too_large",
+            )
         total += info.file_size
     if total > limits.max_total_bytes:
-        raise RequestRejected.one(LOC, f"archive unpacks to {total} bytes; the limit is {limits.max_total_bytes}",
-                                  "archive_too_large")
+        raise RequestRejected.one(
+            LOC, f"archive unpacks to {total} bytes; the limit is {limits.max_total_bytes}", "archive_too_large"
+        )
     return infos
 
 
@@ -132,8 +145,11 @@ def _check_layout(path: Path, infos: list[zipfile.ZipInfo]) -> None:
     if overlap:
         a, b = overlap
         raise RequestRejected.one(
-            (*LOC, b.filename), f"archive entries {a.filename!r} and {b.filename!r} share the same compressed bytes "
-            "(overlapping entries, a zip bomb); no zip tool writes that, so the archive is refused", "unsafe_archive")
+            (*LOC, b.filename),
+            f"archive entries {a.filename!r} and {b.filename!r} share the same compressed bytes "
+            "(overlapping entries, a zip bomb); no zip tool writes that, so the archive is refused",
+            "unsafe_archive",
+        )
 
 
 def _by_name(infos: list[zipfile.ZipInfo]) -> tuple[dict[str, zipfile.ZipInfo], list[SkippedClip]]:
@@ -146,10 +162,14 @@ def _by_name(infos: list[zipfile.ZipInfo]) -> tuple[dict[str, zipfile.ZipInfo], 
         files[name] = info
         order.setdefault(name, []).append(index + 1)
     skipped = [
-        SkippedClip(file=name, type="duplicate_name",
-                    reason=f"archive entry {pos} is named {name!r} like entry {positions[-1]} (names compared after "
-                    f"decoding), which is the one used; rename it to train on it too")
-        for name, positions in order.items() if _ext(name) in VIDEO_EXTENSIONS
+        SkippedClip(
+            file=name,
+            type="duplicate_name",
+            reason=f"archive entry {pos} is named {name!r} like entry {positions[-1]} (names compared after "
+            f"decoding), which is the one used; rename it to train on it too",
+        )
+        for name, positions in order.items()
+        if _ext(name) in VIDEO_EXTENSIONS
         for pos in positions[:-1]
     ]
     return files, skipped
@@ -192,8 +212,9 @@ def _wanted(name: str) -> bool:
 # --- extraction ------------------------------------------------------------------------------------------------
 
 
-def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Path,
-             limits: ExtractLimits) -> ExtractResult:
+def _extract(
+    zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Path, limits: ExtractLimits
+) -> ExtractResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     clips: list[SourceClip] = []
     skipped: list[SkippedClip] = []
@@ -203,11 +224,13 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
     for name in sorted(files):
         ext = _ext(name)
         if ext in IMAGE_EXTENSIONS:
-            skipped.append(SkippedClip(file=name, reason="images are not trained on (nothing to extend over time)",
-                                       type="image"))
+            skipped.append(
+                SkippedClip(file=name, reason="images are not trained on (nothing to extend over time)", type="image")
+            )
         elif ext not in (*VIDEO_EXTENSIONS, CAPTION_EXTENSION):
-            skipped.append(SkippedClip(file=name, reason=f"not a video ({', '.join(VIDEO_EXTENSIONS)})",
-                                       type="unsupported"))
+            skipped.append(
+                SkippedClip(file=name, reason=f"not a video ({', '.join(VIDEO_EXTENSIONS)})", type="unsupported")
+            )
         if ext not in VIDEO_EXTENSIONS:
             continue
         unreadable = zip_layout.unreadable_reason(files[name])
@@ -221,8 +244,13 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
             continue
         cid = clip_id(name)
         if cid in ids:  # two names with one slug and one 32-bit hash: never overwrite
-            skipped.append(SkippedClip(file=name, reason=f"its clip id {cid} collides with another entry's; rename it",
-                                       type="duplicate_name"))
+            skipped.append(
+                SkippedClip(
+                    file=name,
+                    reason=f"its clip id {cid} collides with another entry's; rename it",
+                    type="duplicate_name",
+                )
+            )
             continue
         path = out_dir / f"{cid}{ext}"
         _inflate(zf, files[name], path, limits, budget)
@@ -231,8 +259,14 @@ def _extract(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Pa
     return ExtractResult(clips=clips, skipped=skipped)
 
 
-def _caption(zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], captions: CaptionIndex, video: str,
-             limits: ExtractLimits, budget: list[int]) -> str:
+def _caption(
+    zf: zipfile.ZipFile,
+    files: dict[str, zipfile.ZipInfo],
+    captions: CaptionIndex,
+    video: str,
+    limits: ExtractLimits,
+    budget: list[int],
+) -> str:
     """The video's caption text ("" without one); `CaptionError` when it cannot be used."""
     name = captions.caption_for(video)
     if name is None:
@@ -248,8 +282,9 @@ def _read_caption(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ExtractLim
     with zf.open(info) as f:
         raw = f.read(limits.max_caption_bytes + 1)
     if len(raw) > limits.max_caption_bytes:
-        raise RequestRejected.one((*LOC, info.filename), f"caption is longer than {limits.max_caption_bytes} bytes",
-                                  "caption_too_long")
+        raise RequestRejected.one(
+            (*LOC, info.filename), f"caption is longer than {limits.max_caption_bytes} bytes", "caption_too_long"
+        )
     budget[0] -= len(raw)
     return raw
 

@@ -77,14 +77,18 @@ def fetch(
     scheme = urlparse(url).scheme.lower()
     if is_local_url(url):
         if not allow_local:
-            raise RequestRejected.one(loc, f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})",
-                                      "url_scheme")
+            raise RequestRejected.one(
+                loc, f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})", "url_scheme"
+            )
         return _store(url, dest_dir, max_bytes, loc, lambda: _open_local(url, loc))
     if scheme == "s3":
         return _store(url, dest_dir, max_bytes, loc, lambda: _open_s3(url, loc))
     if scheme in ("http", "https"):
-        return _with_retries(url, loc, lambda: _store(url, dest_dir, max_bytes, loc,
-                                                      lambda: _open_http(url, loc, allow_private_hosts, max_bytes)))
+        return _with_retries(
+            url,
+            loc,
+            lambda: _store(url, dest_dir, max_bytes, loc, lambda: _open_http(url, loc, allow_private_hosts, max_bytes)),
+        )
     raise RequestRejected.one(loc, f"unsupported URL scheme {scheme!r} in {url!r}", "url_scheme")
 
 
@@ -162,16 +166,18 @@ def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) ->
                     _check_status(resp, url, loc)
                     declared = int(resp.headers.get("content-length") or 0)
                     if declared > max_bytes:
-                        raise RequestRejected.one(loc, f"{url} is larger than the {_human(max_bytes)} limit",
-                                                  "too_large")
+                        raise RequestRejected.one(
+                            loc, f"{url} is larger than the {_human(max_bytes)} limit", "too_large"
+                        )
                     yield from _body(resp, url, loc)
                     return
                 finally:
                     resp.close()
             except httpx.RemoteProtocolError as exc:
                 if "location header" in str(exc).lower():  # httpx parses Location itself and refuses a bad one
-                    raise RequestRejected.one(loc, f"{url} redirects to an invalid URL ({exc})",
-                                              "url_invalid") from None
+                    raise RequestRejected.one(
+                        loc, f"{url} redirects to an invalid URL ({exc})", "url_invalid"
+                    ) from None
                 raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
             except (httpx.TransportError, httpx.StreamError) as exc:
                 raise _Transient(f"{url} could not be reached ({type(exc).__name__}: {exc})") from exc
@@ -196,8 +202,11 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
     codings = content_encoding.encodings(resp.headers.get("content-encoding"))
     unknown = [c for c in codings if c not in content_encoding.DECODABLE]
     if unknown:
-        raise RequestRejected.one(loc, f"{url} is sent with Content-Encoding {', '.join(unknown)}, which is not "
-                                  "supported (gzip and deflate are)", "unsupported_encoding")
+        raise RequestRejected.one(
+            loc,
+            f"{url} is sent with Content-Encoding {', '.join(unknown)}, which is not supported (gzip and deflate are)",
+            "unsupported_encoding",
+        )
     raw = content_encoding.Counted(resp.iter_raw(_CHUNK))
     decoded = 0
     try:
@@ -205,12 +214,18 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
             decoded += len(chunk)
             if decoded > _RATIO_FLOOR and decoded > MAX_DECODED_RATIO * raw.bytes:
                 raise RequestRejected.one(
-                    loc, f"{url} inflates from {_human(raw.bytes)} sent to more than {_human(decoded)} "
-                    f"(over {MAX_DECODED_RATIO:.0f}:1, a compression bomb); it is refused", "too_large")
+                    loc,
+                    f"{url} inflates from {_human(raw.bytes)} sent to more than {_human(decoded)} "
+                    f"(over {MAX_DECODED_RATIO:.0f}:1, a compression bomb); it is refused",
+                    "too_large",
+                )
             yield chunk
     except zlib.error as exc:
-        raise RequestRejected.one(loc, f"{url} declares Content-Encoding {', '.join(codings)} but its body does "
-                                  f"not decode ({exc})", "bad_encoding") from None
+        raise RequestRejected.one(
+            loc,
+            f"{url} declares Content-Encoding {', '.join(codings)} but its body does not decode ({exc})",
+            "bad_encoding",
+        ) from None
 
 
 def _check_status(resp: httpx.Response, url: str, loc: Loc) -> None:
@@ -231,8 +246,12 @@ def _pinned_request(client: httpx.Client, url: str, loc: Loc, allow_private_host
     pinned = urlunparse(parts._replace(netloc=f"{host_for_url}:{port}"))
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     # identity: an archive of videos does not compress, and a server that encodes anyway is decoded with bounds.
-    return client.build_request("GET", pinned, headers={"Host": host_header, "Accept-Encoding": "identity"},
-                                extensions={"sni_hostname": parts.hostname})
+    return client.build_request(
+        "GET",
+        pinned,
+        headers={"Host": host_header, "Accept-Encoding": "identity"},
+        extensions={"sni_hostname": parts.hostname},
+    )
 
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -252,8 +271,9 @@ def vet_host(host: str, port: int, loc: Loc, allow_private_hosts: bool) -> IP:
         for ip in addresses:
             why = forbidden_address(ip)
             if why:
-                raise RequestRejected.one(loc, f"host {host!r} resolves to {ip}, {why}, which is refused",
-                                          "forbidden_host")
+                raise RequestRejected.one(
+                    loc, f"host {host!r} resolves to {ip}, {why}, which is refused", "forbidden_host"
+                )
     return addresses[0]
 
 
@@ -269,8 +289,14 @@ def forbidden_address(ip: IP) -> str | None:
     translator or tunnel, so it is judged by the IPv4 address it embeds (Teredo: its server and its client)."""
     embedded = embedded_ipv4(ip)
     for address in embedded or [ip]:
-        if (not address.is_global or address.is_multicast or address.is_reserved or address.is_loopback
-                or address.is_link_local or address.is_unspecified):
+        if (
+            not address.is_global
+            or address.is_multicast
+            or address.is_reserved
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_unspecified
+        ):
             role = f"an IPv6 form of {address}" if embedded else "an address"
             return f"{role} in a loopback, private or reserved range"
     return None
@@ -315,4 +341,3 @@ def _human(n: int) -> str:
             break
         size /= 1024
     return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-

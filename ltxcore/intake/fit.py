@@ -90,8 +90,12 @@ def plan_windows(clip: SourceClip, s: FitSettings) -> list[Window] | SkippedClip
         return [Window(start=e - s.window_s, end=e) for e in reversed(ends)]
     if s.auto_scale and clip.probe.num_frames >= 2:
         return [Window(start=clip.start, end=clip.stop, speed=clip.duration / s.window_s)]
-    return skipped(clip, "too_short", f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; "
-                   f"{s.num_frames} are needed ({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips")
+    return skipped(
+        clip,
+        "too_short",
+        f"{clip.duration:.2f} s gives {available} frames at {s.fps:g} fps; "
+        f"{s.num_frames} are needed ({s.window_s:.2f} s). Turn on auto_scale_input to resample short clips",
+    )
 
 
 def skipped(clip: SourceClip, type: str, reason: str) -> SkippedClip:
@@ -100,8 +104,13 @@ def skipped(clip: SourceClip, type: str, reason: str) -> SkippedClip:
     if clip.end is None and clip.start == 0:
         return SkippedClip(file=clip.rel_path, reason=reason, type=type)
     start, end = round(clip.start, 3), round(clip.stop, 3)
-    return SkippedClip(file=clip.rel_path, type=type, start=start, end=end,
-                       reason=f"the scene from {start:.2f} s to {end:.2f} s: {reason}")
+    return SkippedClip(
+        file=clip.rel_path,
+        type=type,
+        start=start,
+        end=end,
+        reason=f"the scene from {start:.2f} s to {end:.2f} s: {reason}",
+    )
 
 
 def fit_clip(clip: SourceClip, settings: FitSettings, out_dir: Path) -> list[FittedClip] | SkippedClip:
@@ -147,11 +156,15 @@ def ffmpeg_graph(clip: SourceClip, plan: list[Window], s: FitSettings, outputs: 
     audios = _audio_windows(source["a:0"], plan, s) if s.with_audio else []
     nodes = []
     for i, out in enumerate(outputs):
-        nodes.append(videos[i].output(str(out.with_suffix(".mp4")), **X264_OPTIONS, fps_mode="passthrough", an=None,
-                                      f="mp4"))
+        nodes.append(
+            videos[i].output(str(out.with_suffix(".mp4")), **X264_OPTIONS, fps_mode="passthrough", an=None, f="mp4")
+        )
         if s.with_audio:
-            nodes.append(audios[i].output(str(out.with_suffix(".wav")), acodec="pcm_f32le", ar=AUDIO_SAMPLE_RATE,
-                                          ac=2, vn=None, f="wav"))
+            nodes.append(
+                audios[i].output(
+                    str(out.with_suffix(".wav")), acodec="pcm_f32le", ar=AUDIO_SAMPLE_RATE, ac=2, vn=None, f="wav"
+                )
+            )
     return ffmpeg_python.merge_outputs(*nodes)
 
 
@@ -183,8 +196,9 @@ def _fill_scale(width: int, height: int) -> dict[str, str]:
 def _audio_windows(audio: Any, plan: list[Window], s: FitSettings) -> list[Any]:
     """One stream per window: exactly audio_samples samples of 16 kHz stereo float, aligned with the video."""
     k, per = len(plan), s.audio_samples
-    audio = (audio.filter("aresample", AUDIO_SAMPLE_RATE, first_pts=0, **{"async": 1})  # gaps, a late start: silence
-             .filter("aformat", sample_fmts="flt", channel_layouts="stereo"))
+    audio = audio.filter(
+        "aresample", AUDIO_SAMPLE_RATE, first_pts=0, **{"async": 1}
+    ).filter("aformat", sample_fmts="flt", channel_layouts="stereo")  # gaps, a late start: silence
     speed = plan[0].speed
     if speed != 1.0 and s.audio_preserve_pitch:
         for factor in _atempo(speed):
@@ -195,8 +209,11 @@ def _audio_windows(audio: Any, plan: list[Window], s: FitSettings) -> list[Any]:
     windows = []
     for i in range(k):
         first = round(i * s.window_s * AUDIO_SAMPLE_RATE)
-        windows.append(split.stream(i).filter("atrim", start_sample=first, end_sample=first + per)
-                       .filter("asetpts", "PTS-STARTPTS"))
+        windows.append(
+            split.stream(i)
+            .filter("atrim", start_sample=first, end_sample=first + per)
+            .filter("asetpts", "PTS-STARTPTS")
+        )
     return windows
 
 
@@ -233,9 +250,18 @@ def _check_outputs(outputs: list[Path], s: FitSettings) -> str | None:
 def count_frames(path: Path) -> int:
     """Video packets ffprobe can read from `path` (0 when it cannot read the file)."""
     try:
-        out = ffmpeg_bin.run_ffprobe(*INPUT_GUARD, "-select_streams", "v:0", "-count_packets", "-show_entries",
-                                     "stream=nb_read_packets", "-of", "csv=p=0", "file:" + str(path.resolve()),
-                                     timeout=120)
+        out = ffmpeg_bin.run_ffprobe(
+            *INPUT_GUARD,
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            "file:" + str(path.resolve()),
+            timeout=120,
+        )
     except ffmpeg_bin.FFmpegError:
         return 0
     return int(out.strip() or 0)
@@ -261,9 +287,18 @@ def _publish(clip: SourceClip, w: Window, name: str, tmp: Path, s: FitSettings, 
         audio = out_dir / f"{name}.wav"
         os.replace(tmp.with_suffix(".wav"), audio)
     return FittedClip(
-        id=name, source_id=clip.id, rel_path=clip.rel_path, video_path=str(video),
-        audio_path=str(audio) if audio else None, caption=caption_with_trigger(clip.caption, s.trigger_phrase),
-        num_frames=s.num_frames, fps=s.fps, width=s.width, height=s.height,
-        source_start=round(w.start, 6), source_end=round(w.end, 6), speed=round(w.speed, 6),
+        id=name,
+        source_id=clip.id,
+        rel_path=clip.rel_path,
+        video_path=str(video),
+        audio_path=str(audio) if audio else None,
+        caption=caption_with_trigger(clip.caption, s.trigger_phrase),
+        num_frames=s.num_frames,
+        fps=s.fps,
+        width=s.width,
+        height=s.height,
+        source_start=round(w.start, 6),
+        source_end=round(w.end, 6),
+        speed=round(w.speed, 6),
         source_fps=clip.probe.fps,
     )

@@ -40,9 +40,14 @@ def summary(manifest: DatasetManifest) -> dict[str, Any]:
         },
         "seconds_of_video": round(len(kept) * manifest.num_frames / manifest.fps, 3),
         "tokens_per_clip": tokens,
-        "geometry": {"num_frames": manifest.num_frames, "fps": manifest.fps, "width": manifest.width,
-                     "height": manifest.height, "conditioning_frames": manifest.conditioning_frames,
-                     "with_audio": manifest.with_audio},
+        "geometry": {
+            "num_frames": manifest.num_frames,
+            "fps": manifest.fps,
+            "width": manifest.width,
+            "height": manifest.height,
+            "conditioning_frames": manifest.conditioning_frames,
+            "with_audio": manifest.with_audio,
+        },
         "warnings": list(manifest.warnings),
     }
 

@@ -32,8 +32,9 @@ def split_scenes(clip: SourceClip, threshold_s: float, out_dir: Path) -> list[So
 
     def detect(_out: Path) -> ExtractResult:
         bounds = detect_cuts(Path(clip.path), clip.start, clip.stop, probe.fps)
-        return ExtractResult(clips=[_scene(clip, i, a, b) for i, (a, b) in enumerate(bounds)] if len(bounds) > 1
-                             else [clip])
+        return ExtractResult(
+            clips=[_scene(clip, i, a, b) for i, (a, b) in enumerate(bounds)] if len(bounds) > 1 else [clip]
+        )
 
     return compute_once(out_dir, ExtractResult, detect, manifest="scenes.json").clips
 

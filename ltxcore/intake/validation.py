@@ -42,25 +42,39 @@ def check_validation_clips(
     found, problems = [], []
     for i, sample in enumerate(spec.entries):
         loc = ("body", "validation", i, "video_url")
-        ref = fetch(sample.video_url, work_dir / "validation", loc=loc, allow_local=allow_local,
-                    allow_private_hosts=allow_private_hosts)
+        ref = fetch(
+            sample.video_url,
+            work_dir / "validation",
+            loc=loc,
+            allow_local=allow_local,
+            allow_private_hosts=allow_private_hosts,
+        )
         try:
             info = probe(Path(ref.path))
         except ProbeError as exc:
-            problems.append(ErrorDetail(loc=loc, msg=f"{sample.video_url} is not a usable video: {exc.reason}",
-                                        type="bad_video"))
+            problems.append(
+                ErrorDetail(loc=loc, msg=f"{sample.video_url} is not a usable video: {exc.reason}", type="bad_video")
+            )
             continue
         frames = whole_frames(info.duration, spec.validation_frame_rate)  # counted as fitting counts them
         if frames < spec.conditioning_frames:
-            problems.append(ErrorDetail(
-                loc=loc, type="too_short",
-                msg=f"{sample.video_url} is {info.duration:.2f} s, {frames} frames at validation_frame_rate "
-                f"{spec.validation_frame_rate}; it must be at least conditioning_frames "
-                f"({spec.conditioning_frames}) long"))
+            problems.append(
+                ErrorDetail(
+                    loc=loc,
+                    type="too_short",
+                    msg=f"{sample.video_url} is {info.duration:.2f} s, {frames} frames at validation_frame_rate "
+                    f"{spec.validation_frame_rate}; it must be at least conditioning_frames "
+                    f"({spec.conditioning_frames}) long",
+                )
+            )
         if spec.with_audio and not info.has_audio:
-            problems.append(ErrorDetail(
-                loc=loc, type="missing_audio",
-                msg=f"{sample.video_url} has no audio track; with_audio needs audio on every validation clip"))
+            problems.append(
+                ErrorDetail(
+                    loc=loc,
+                    type="missing_audio",
+                    msg=f"{sample.video_url} has no audio track; with_audio needs audio on every validation clip",
+                )
+            )
         found.append(ValidationClip(index=i, url=sample.video_url, path=ref.path, prompt=sample.prompt, probe=info))
     if problems:
         raise RequestRejected(problems)

@@ -50,8 +50,12 @@ class FFmpegError(RuntimeError):
 
 def guarded_input(path: Path, **options: Any) -> Any:
     """An ffmpeg-python input node for the user's file `path`, behind INPUT_GUARD."""
-    return ffmpeg_python.input("file:" + str(Path(path).resolve()), protocol_whitelist="file",
-                               format_whitelist=",".join(ALLOWED_DEMUXERS), **options)
+    return ffmpeg_python.input(
+        "file:" + str(Path(path).resolve()),
+        protocol_whitelist="file",
+        format_whitelist=",".join(ALLOWED_DEMUXERS),
+        **options,
+    )
 
 
 def run_ffmpeg(stream: Any, *, timeout: float, input: bytes | None = None) -> bytes:
@@ -67,8 +71,9 @@ def run_ffprobe(*args: str, timeout: float) -> str:
 
 def _run(name: str, cmd: list[str], timeout: float, input: bytes | None) -> bytes:
     try:
-        out = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout,
-                             stdin=subprocess.DEVNULL if input is None else None)
+        out = subprocess.run(
+            cmd, input=input, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL if input is None else None
+        )
     except subprocess.TimeoutExpired:
         raise FFmpegError(f"{name} took longer than {timeout:.0f} s") from None
     if out.returncode != 0:

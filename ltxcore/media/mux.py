@@ -25,8 +25,9 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None = None,
-              sample_rate: int = 48_000) -> Path:
+def write_mp4(
+    path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None = None, sample_rate: int = 48_000
+) -> Path:
     """uint8 [F, H, W, 3] at `fps` (+ float32 [channels, samples] at `sample_rate`) -> `path` (H.264 + AAC)."""
     assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3, f"bad frames {frames.shape}"
     h, w = frames.shape[1:3]
@@ -40,8 +41,9 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | No
             streams.append(ffmpeg_python.input(str(write_wav(Path(tmp) / "audio.wav", audio, sample_rate))).audio)
             sound = {"c:a": "aac", "b:a": "192k"}
         part = Path(tmp) / "out.mp4"
-        graph = ffmpeg_python.output(*streams, str(part), **X264_OPTIONS, **sound, r=f"{fps:g}",
-                                     movflags="+faststart", f="mp4")
+        graph = ffmpeg_python.output(
+            *streams, str(part), **X264_OPTIONS, **sound, r=f"{fps:g}", movflags="+faststart", f="mp4"
+        )
         try:
             ffmpeg_bin.run_ffmpeg(graph, timeout=600, input=np.ascontiguousarray(frames).tobytes())
         except ffmpeg_bin.FFmpegError as exc:
@@ -53,9 +55,13 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | No
 def resample_wav(src: Path, dst: Path, sample_rate: int, seconds: float) -> Path:
     """`src` resampled to `sample_rate` stereo float, cut or padded with silence to exactly `seconds`."""
     samples = round(sample_rate * seconds)
-    graph = (ffmpeg_python.input(str(src)).audio
-             .filter("aresample", sample_rate).filter("apad", whole_len=samples).filter("atrim", end_sample=samples)
-             .output(str(dst), ac=2, acodec="pcm_f32le", f="wav"))
+    graph = (
+        ffmpeg_python.input(str(src))
+        .audio.filter("aresample", sample_rate)
+        .filter("apad", whole_len=samples)
+        .filter("atrim", end_sample=samples)
+        .output(str(dst), ac=2, acodec="pcm_f32le", f="wav")
+    )
     try:
         ffmpeg_bin.run_ffmpeg(graph, timeout=300)
     except ffmpeg_bin.FFmpegError as exc:

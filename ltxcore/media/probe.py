@@ -84,8 +84,11 @@ def _check_container(meta: dict) -> dict:
     fmt = meta.get("format", {})
     if not set(fmt.get("format_name", "").split(",")) <= set(ALLOWED_DEMUXERS):
         raise ProbeError(f"container {fmt.get('format_name')!r} is not a video file format", "unsafe")
-    videos = [s for s in meta.get("streams", []) if s.get("codec_type") == "video"
-              and not s.get("disposition", {}).get("attached_pic")]
+    videos = [
+        s
+        for s in meta.get("streams", [])
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
     if not videos:
         raise ProbeError("has no video stream", "unreadable")
     v = videos[0]
@@ -108,13 +111,21 @@ def presented_frames(path: Path) -> tuple[list[float], float | None]:
     - the end is the last frame's start plus its own duration (a sparse variable-rate capture may hold its last
       frame for seconds), not the last start plus a typical gap.
     """
-    out = _run(["-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time,duration_time,flags",
-                "-of", "compact=p=0", "file:" + str(path.resolve())])
+    out = _run(
+        [
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time,duration_time,flags",
+            "-of",
+            "compact=p=0",
+            "file:" + str(path.resolve()),
+        ]
+    )
     packets = [dict(kv.split("=", 1) for kv in line.split("|") if "=" in kv) for line in out.splitlines()]
     packets = [p for p in packets if "D" not in p.get("flags", "")]
     key = "pts_time" if all(_float(p.get("pts_time")) is not None for p in packets) else "dts_time"
-    timed = sorted((t, _float(p.get("duration_time")) or 0.0) for p in packets
-                   if (t := _float(p.get(key))) is not None)
+    timed = sorted((t, _float(p.get("duration_time")) or 0.0) for p in packets if (t := _float(p.get(key))) is not None)
     if not timed:
         return [], None
     ends = [t + d for t, d in timed if d > 0]
@@ -140,8 +151,17 @@ def _info(meta: dict, video: dict, times: list[float], end: float | None) -> Pro
     if rotation in (90, 270):
         w, h = h, w
     has_audio = any(s.get("codec_type") == "audio" for s in meta.get("streams", []))
-    return ProbeInfo(width=w, height=h, fps=round(fps, 6), num_frames=n, duration=round(duration, 6),
-                     rotation=rotation, has_audio=has_audio, vfr=vfr, codec=str(video.get("codec_name", "")))
+    return ProbeInfo(
+        width=w,
+        height=h,
+        fps=round(fps, 6),
+        num_frames=n,
+        duration=round(duration, 6),
+        rotation=rotation,
+        has_audio=has_audio,
+        vfr=vfr,
+        codec=str(video.get("codec_name", "")),
+    )
 
 
 def display_size(video: dict) -> tuple[int, int]:

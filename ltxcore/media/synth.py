@@ -43,8 +43,9 @@ def moving_square_clip(
         tone = ffmpeg_python.input(f"sine=frequency={tone_hz}:sample_rate=48000:duration={seconds}", f="lavfi")
         streams.append(tone.audio)
         sound = {"c:a": "aac", "b:a": "64k"}
-    graph = ffmpeg_python.output(*streams, str(path), **{"c:v": "libx264", "preset": "ultrafast"}, pix_fmt="yuv420p",
-                                 r=str(fps), **sound)
+    graph = ffmpeg_python.output(
+        *streams, str(path), **{"c:v": "libx264", "preset": "ultrafast"}, pix_fmt="yuv420p", r=str(fps), **sound
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     ffmpeg_bin.run_ffmpeg(graph, timeout=120)
     return path

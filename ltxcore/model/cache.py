@@ -45,9 +45,11 @@ def cached_text(cache: LatentCache, prompts: Sequence[str]) -> TextBatch | None:
     if any(k is None or k not in cache.texts for k in keys):
         return None
     rows = [safetensors.torch.load_file(cache.texts[k]) for k in keys if k is not None]
-    return TextBatch(video=torch.stack([r["video_prompt_embeds"] for r in rows]),  # [N, L, Dv]
-                     audio=torch.stack([r["audio_prompt_embeds"] for r in rows]),  # [N, L, Da]
-                     mask=torch.stack([r["prompt_attention_mask"] for r in rows]))  # [N, L]
+    return TextBatch(
+        video=torch.stack([r["video_prompt_embeds"] for r in rows]),  # [N, L, Dv]
+        audio=torch.stack([r["audio_prompt_embeds"] for r in rows]),  # [N, L, Da]
+        mask=torch.stack([r["prompt_attention_mask"] for r in rows]),
+    )  # [N, L]
 
 
 def encode_dataset(
@@ -72,8 +74,9 @@ def encode_dataset(
         raise ValueError("the dataset has no clips to encode")
     if manifest.with_audio and any(c.audio_path is None for c in manifest.clips):
         raise ValueError("with_audio is set but some clips have no audio file")
-    prompts = sorted({c.caption.strip() for c in manifest.clips} | {negative_prompt.strip(), ""}
-                     | {p.strip() for p in extra_prompts})
+    prompts = sorted(
+        {c.caption.strip() for c in manifest.clips} | {negative_prompt.strip(), ""} | {p.strip() for p in extra_prompts}
+    )
     root = ENCODE.dir(out_root, dataset=manifest, model=spec.fingerprint(), dtype=str(dtype), prompts=prompts)
     return compute_once(
         root,
@@ -104,11 +107,20 @@ def _encode(
     clips = _encode_clips(components, manifest, root / "clips", memory_budget_bytes, progress)
     shapes, dtypes = _describe(clips[0], next(iter(texts.values())))
     cache = LatentCache(
-        root=str(root), clips=clips, texts={k: str(p) for k, p in texts.items()},
-        prompts={p: text_key(p) for p in prompts}, negative_prompt=negative_prompt.strip(),
-        model_fingerprint=spec.fingerprint(), shapes=shapes, dtypes=dtypes,
-        num_frames=manifest.num_frames, fps=manifest.fps, width=manifest.width, height=manifest.height,
-        conditioning_frames=manifest.conditioning_frames, with_audio=manifest.with_audio,
+        root=str(root),
+        clips=clips,
+        texts={k: str(p) for k, p in texts.items()},
+        prompts={p: text_key(p) for p in prompts},
+        negative_prompt=negative_prompt.strip(),
+        model_fingerprint=spec.fingerprint(),
+        shapes=shapes,
+        dtypes=dtypes,
+        num_frames=manifest.num_frames,
+        fps=manifest.fps,
+        width=manifest.width,
+        height=manifest.height,
+        conditioning_frames=manifest.conditioning_frames,
+        with_audio=manifest.with_audio,
         suffix_latent_frames=geometry.suffix_latent_frames(manifest.conditioning_frames),
         audio_suffix_steps=geometry.audio_suffix_steps(manifest.conditioning_frames, manifest.fps),
     )
@@ -121,28 +133,35 @@ def _encode_texts(components: Components, prompts: list[str], out_dir: Path, bud
     if todo:
         step = batch_size_for(budget, prompt_bytes(components), len(todo))
         for i in range(0, len(todo), step):
-            chunk = todo[i:i + step]
+            chunk = todo[i : i + step]
             batch = encode_prompts(components, chunk)
             for j, prompt in enumerate(chunk):
-                tensors = {"video_prompt_embeds": batch.video[j], "audio_prompt_embeds": batch.audio[j],
-                           "prompt_attention_mask": batch.mask[j]}
+                tensors = {
+                    "video_prompt_embeds": batch.video[j],
+                    "audio_prompt_embeds": batch.audio[j],
+                    "prompt_attention_mask": batch.mask[j],
+                }
                 _save(paths[text_key(prompt)], tensors, {"prompt": prompt})
     return paths
 
 
-def _encode_clips(components: Components, manifest: DatasetManifest, out_dir: Path, budget: int,
-                  progress: Progress | None) -> list[LatentClip]:
+def _encode_clips(
+    components: Components, manifest: DatasetManifest, out_dir: Path, budget: int, progress: Progress | None
+) -> list[LatentClip]:
     seconds = manifest.num_frames / manifest.fps
     per_clip = video_clip_bytes(components, manifest.num_frames, manifest.height, manifest.width)
     if manifest.with_audio:
         per_clip = max(per_clip, audio_clip_bytes(components, seconds))
-    entries = [LatentClip(id=c.id, path=str(out_dir / f"{c.id}.safetensors"), text_key=text_key(c.caption))
-               for c in manifest.clips]
-    todo: list[tuple[FittedClip, LatentClip]] = [(c, e) for c, e in zip(manifest.clips, entries, strict=True)
-                                                 if not Path(e.path).is_file()]
+    entries = [
+        LatentClip(id=c.id, path=str(out_dir / f"{c.id}.safetensors"), text_key=text_key(c.caption))
+        for c in manifest.clips
+    ]
+    todo: list[tuple[FittedClip, LatentClip]] = [
+        (c, e) for c, e in zip(manifest.clips, entries, strict=True) if not Path(e.path).is_file()
+    ]
     step = batch_size_for(budget, per_clip, max(len(todo), 1))
     for i in range(0, len(todo), step):
-        chunk = todo[i:i + step]
+        chunk = todo[i : i + step]
         for clip, _ in chunk:
             if (clip.num_frames, clip.width, clip.height) != (manifest.num_frames, manifest.width, manifest.height):
                 raise ValueError(f"clip {clip.id} is {clip.width}x{clip.height}x{clip.num_frames}, not the dataset's")

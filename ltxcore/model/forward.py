@@ -67,15 +67,24 @@ class TextBatch:
         return bool(self.mask.all())
 
     def to(self, device: torch.device | str) -> TextBatch:
-        return TextBatch(video=self.video.to(device, non_blocking=True), audio=self.audio.to(device, non_blocking=True),
-                         mask=self.mask.to(device, non_blocking=True), full_mask=self.attends_everywhere())
+        return TextBatch(
+            video=self.video.to(device, non_blocking=True),
+            audio=self.audio.to(device, non_blocking=True),
+            mask=self.mask.to(device, non_blocking=True),
+            full_mask=self.attends_everywhere(),
+        )
 
     def pinned(self) -> TextBatch:
-        return TextBatch(video=self.video.pin_memory(), audio=self.audio.pin_memory(), mask=self.mask.pin_memory(),
-                         full_mask=self.attends_everywhere())
+        return TextBatch(
+            video=self.video.pin_memory(),
+            audio=self.audio.pin_memory(),
+            mask=self.mask.pin_memory(),
+            full_mask=self.attends_everywhere(),
+        )
 
 
 # --- tokens <-> latents ----------------------------------------------------------------------------------------------
+
 
 def pack_video(latents: torch.Tensor) -> torch.Tensor:
     """[B, C, F, H, W] -> [B, F*H*W, C], frame-major then row-major (patch size 1, as diffusers `_pack_latents`)."""
@@ -100,6 +109,7 @@ def unpack_audio(tokens: torch.Tensor, mel_bins: int = AUDIO_MEL_BINS) -> torch.
 
 
 # --- latent statistics -----------------------------------------------------------------------------------------------
+
 
 def normalise_video(latents: torch.Tensor, vae: torch.nn.Module) -> torch.Tensor:
     """[B, 128, F, H, W] VAE posterior -> the normalised latents the transformer sees."""
@@ -128,6 +138,7 @@ def denormalise_audio(latents: torch.Tensor, audio_vae: torch.nn.Module) -> torc
 
 
 # --- the transformer call --------------------------------------------------------------------------------------------
+
 
 def predict_velocity(
     transformer: torch.nn.Module,
@@ -168,8 +179,10 @@ def predict_velocity(
     # An all-ones mask becomes an all-zeros bias inside diffusers, which changes no number but keeps cross-attention
     # off the flash kernels (they take no bias); passing None is the same attention without the bias tensor.
     mask = None if text.attends_everywhere() else text.mask
-    with (_gates_from_other_modality(transformer, sigma * scale, audio_sigma * scale, cross_timestep == "ref"),
-          _attention_kernels(video.device)):
+    with (
+        _gates_from_other_modality(transformer, sigma * scale, audio_sigma * scale, cross_timestep == "ref"),
+        _attention_kernels(video.device),
+    ):
         out = transformer(
             hidden_states=video,
             audio_hidden_states=audio.to(dtype),
@@ -199,8 +212,12 @@ def predict_velocity(
 # On CUDA: cuDNN attention first, then Flash, then memory-efficient, math last (torch's own order tries Flash and
 # memory-efficient before cuDNN). Each kernel is exact attention; a backend that cannot take the inputs (a bias on
 # Flash, say) is skipped for the next, so the preference changes speed only.
-CUDA_SDPA_PREFERENCE = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                        SDPBackend.MATH]
+CUDA_SDPA_PREFERENCE = [
+    SDPBackend.CUDNN_ATTENTION,
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.MATH,
+]
 
 
 def _attention_kernels(device: torch.device) -> contextlib.AbstractContextManager:
@@ -210,8 +227,9 @@ def _attention_kernels(device: torch.device) -> contextlib.AbstractContextManage
 
 
 @contextmanager
-def _gates_from_other_modality(transformer: torch.nn.Module, video_sigma: torch.Tensor, audio_sigma: torch.Tensor,
-                               active: bool) -> Iterator[None]:
+def _gates_from_other_modality(
+    transformer: torch.nn.Module, video_sigma: torch.Tensor, audio_sigma: torch.Tensor, active: bool
+) -> Iterator[None]:
     """While active, the a2v gate embedder sees the audio sigma and the v2a gate embedder the video sigma (x1000).
 
     diffusers calls each gate embedder once per forward with `own_timestep * gate_factor`; the hook swaps in the other
@@ -225,6 +243,7 @@ def _gates_from_other_modality(transformer: torch.nn.Module, video_sigma: torch.
     def swap(value: torch.Tensor):
         def hook(_module: torch.nn.Module, args: tuple) -> tuple:
             return (value.flatten().to(args[0]) * factor, *args[1:])
+
         return hook
 
     handles = [

@@ -18,24 +18,47 @@ from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
 from ltxcore.model.lora import attach_lora, lora_targets
 
 LTX23_TRANSFORMER: dict[str, Any] = {
-    "in_channels": 128, "out_channels": 128,  # 128 video latent channels (video VAE)
-    "patch_size": 1, "patch_size_t": 1,  # tokens are latent voxels
-    "num_attention_heads": 32, "attention_head_dim": 128,  # video width 4096
+    "in_channels": 128,
+    "out_channels": 128,  # 128 video latent channels (video VAE)
+    "patch_size": 1,
+    "patch_size_t": 1,  # tokens are latent voxels
+    "num_attention_heads": 32,
+    "attention_head_dim": 128,  # video width 4096
     "cross_attention_dim": 4096,  # video text context = connector video_hidden_dim
-    "vae_scale_factors": (8, 32, 32), "pos_embed_max_pos": 20, "base_height": 2048, "base_width": 2048,
-    "gated_attn": True, "cross_attn_mod": True,  # 2.3: per-head attention gates, text cross-attention AdaLN
-    "audio_in_channels": 128, "audio_out_channels": 128,  # 8 latent channels x 16 mel bins
-    "audio_patch_size": 1, "audio_patch_size_t": 1,
-    "audio_num_attention_heads": 32, "audio_attention_head_dim": 64,  # audio width 2048
+    "vae_scale_factors": (8, 32, 32),
+    "pos_embed_max_pos": 20,
+    "base_height": 2048,
+    "base_width": 2048,
+    "gated_attn": True,
+    "cross_attn_mod": True,  # 2.3: per-head attention gates, text cross-attention AdaLN
+    "audio_in_channels": 128,
+    "audio_out_channels": 128,  # 8 latent channels x 16 mel bins
+    "audio_patch_size": 1,
+    "audio_patch_size_t": 1,
+    "audio_num_attention_heads": 32,
+    "audio_attention_head_dim": 64,  # audio width 2048
     "audio_cross_attention_dim": 2048,  # audio text context = connector audio_hidden_dim
-    "audio_scale_factor": 4, "audio_pos_embed_max_pos": 20, "audio_sampling_rate": 16000, "audio_hop_length": 160,
-    "audio_gated_attn": True, "audio_cross_attn_mod": True,
+    "audio_scale_factor": 4,
+    "audio_pos_embed_max_pos": 20,
+    "audio_sampling_rate": 16000,
+    "audio_hop_length": 160,
+    "audio_gated_attn": True,
+    "audio_cross_attn_mod": True,
     "num_layers": 48,
-    "activation_fn": "gelu-approximate", "qk_norm": "rms_norm_across_heads", "norm_elementwise_affine": False,
-    "norm_eps": 1e-6, "caption_channels": 3840,  # Gemma 3 12B hidden size
-    "attention_bias": True, "attention_out_bias": True, "rope_theta": 10000.0, "rope_double_precision": True,
-    "causal_offset": 1, "timestep_scale_multiplier": 1000, "cross_attn_timestep_scale_multiplier": 1000,
-    "rope_type": "split", "use_prompt_embeddings": False,  # 2.3 projects text in the connectors instead
+    "activation_fn": "gelu-approximate",
+    "qk_norm": "rms_norm_across_heads",
+    "norm_elementwise_affine": False,
+    "norm_eps": 1e-6,
+    "caption_channels": 3840,  # Gemma 3 12B hidden size
+    "attention_bias": True,
+    "attention_out_bias": True,
+    "rope_theta": 10000.0,
+    "rope_double_precision": True,
+    "causal_offset": 1,
+    "timestep_scale_multiplier": 1000,
+    "cross_attn_timestep_scale_multiplier": 1000,
+    "rope_type": "split",
+    "use_prompt_embeddings": False,  # 2.3 projects text in the connectors instead
     "perturbed_attn": True,  # STG skips self-attention in chosen blocks
 }
 PRESETS = {"ltx-2.3": LTX23_TRANSFORMER}
@@ -56,9 +79,14 @@ def meta_transformer(preset: str = "ltx-2.3") -> torch.nn.Module:
         return LTX2VideoTransformer3DModel(**PRESETS[preset])
 
 
-def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float = DEFAULT_FPS,
-               flops_bucket: tuple[int, int] | None = (768, 768), rank: int = 32,
-               with_audio: bool = False) -> dict[str, Any]:
+def model_info(
+    preset: str = "ltx-2.3",
+    frames: int = DEFAULT_FRAMES,
+    fps: float = DEFAULT_FPS,
+    flops_bucket: tuple[int, int] | None = (768, 768),
+    rank: int = 32,
+    with_audio: bool = False,
+) -> dict[str, Any]:
     """Parameter counts, bf16 bytes, LoRA sizes per rank, tokens per bucket and FLOPs of one LoRA training step
     for the request's modalities (video-only, the request default, unless `with_audio`).
 
@@ -90,8 +118,9 @@ def model_info(preset: str = "ltx-2.3", frames: int = DEFAULT_FRAMES, fps: float
         "fps": fps,
     }
     if flops_bucket is not None:
-        info["train_step_flops"] = train_step_flops(model, preset, frames, fps, *flops_bucket, rank=rank,
-                                                    with_audio=with_audio)
+        info["train_step_flops"] = train_step_flops(
+            model, preset, frames, fps, *flops_bucket, rank=rank, with_audio=with_audio
+        )
     return info
 
 
@@ -103,8 +132,16 @@ def _lora_params(model: torch.nn.Module, rank: int, targets: list[str]) -> int:
     return total
 
 
-def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: float, width: int, height: int,
-                     rank: int = 32, with_audio: bool = False) -> dict[str, Any]:
+def train_step_flops(
+    model: torch.nn.Module,
+    preset: str,
+    frames: int,
+    fps: float,
+    width: int,
+    height: int,
+    rank: int = 32,
+    with_audio: bool = False,
+) -> dict[str, Any]:
     """FLOPs of one batch-1 LoRA step, counted by torch's FlopCounterMode on the meta device (matmuls + attention).
 
     Backward covers activation gradients through the frozen base and LoRA weight gradients. These are the model
@@ -119,9 +156,11 @@ def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: floa
     steps = geometry.audio_steps(frames / fps)
     cfg = PRESETS[preset]
     meta = {"device": "meta", "dtype": torch.bfloat16}
-    text = TextBatch(video=torch.zeros(1, TEXT_TOKENS, cfg["cross_attention_dim"], **meta),
-                     audio=torch.zeros(1, TEXT_TOKENS, cfg["audio_cross_attention_dim"], **meta),
-                     mask=torch.ones(1, TEXT_TOKENS, device="meta", dtype=torch.int64))
+    text = TextBatch(
+        video=torch.zeros(1, TEXT_TOKENS, cfg["cross_attention_dim"], **meta),
+        audio=torch.zeros(1, TEXT_TOKENS, cfg["audio_cross_attention_dim"], **meta),
+        mask=torch.ones(1, TEXT_TOKENS, device="meta", dtype=torch.int64),
+    )
     for name, p in model.named_parameters():  # bf16 base, fp32 LoRA, as in training
         if "lora_" not in name:
             p.data = p.data.to(torch.bfloat16)
@@ -130,9 +169,17 @@ def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: floa
     sig = torch.zeros(1, device="meta")
     counter = FlopCounterMode(display=False)
     with counter:
-        v, a = predict_velocity(model, video, torch.zeros(1, geo.tokens, device="meta"), sig, text, geo, audio,
-                                torch.zeros(1, steps, device="meta") if with_audio else None,
-                                sig if with_audio else None)
+        v, a = predict_velocity(
+            model,
+            video,
+            torch.zeros(1, geo.tokens, device="meta"),
+            sig,
+            text,
+            geo,
+            audio,
+            torch.zeros(1, steps, device="meta") if with_audio else None,
+            sig if with_audio else None,
+        )
         forward = counter.get_total_flops()
         blocks_forward = _block_flops(counter, len(model.transformer_blocks))
         loss = v.float().square().mean() + (a.float().square().mean() if a is not None else 0)
@@ -141,7 +188,9 @@ def train_step_flops(model: torch.nn.Module, preset: str, frames: int, fps: floa
     block_forward = blocks_forward // len(model.transformer_blocks)
     return {
         "bucket": f"{width}x{height}x{frames}@{fps:g}",
-        "video_tokens": geo.tokens, "audio_tokens": steps if with_audio else 0, "text_tokens": TEXT_TOKENS,
+        "video_tokens": geo.tokens,
+        "audio_tokens": steps if with_audio else 0,
+        "text_tokens": TEXT_TOKENS,
         "with_audio": with_audio,
         "lora_rank": rank,
         "forward": forward,
@@ -163,8 +212,9 @@ def _block_flops(counter: Any, num_blocks: int) -> int:
     return sum(sum(counts[n].values()) for n in names)
 
 
-def utilisation(train_step_flops: int, block_forward_flops: int, checkpointed_blocks: int, seconds: float,
-                peak_tflops: float) -> dict[str, float]:
+def utilisation(
+    train_step_flops: int, block_forward_flops: int, checkpointed_blocks: int, seconds: float, peak_tflops: float
+) -> dict[str, float]:
     """MFU (model FLOPs: forward + backward, what the step must compute) and HFU (hardware FLOPs: plus the forward
     recomputed for each checkpointed block) of a measured step, as fractions of the device's dense bf16 peak."""
     hardware = train_step_flops + checkpointed_blocks * block_forward_flops
@@ -180,8 +230,16 @@ def peak_tflops_of(device_name: str) -> float | None:
     return next((v for k, v in GPU_PEAK_TFLOPS.items() if k in name), None)
 
 
-def step_flops(config: dict[str, Any], frames: int, fps: float, width: int, height: int, *, rank: int = 32,
-               with_audio: bool = False) -> dict[str, Any]:
+def step_flops(
+    config: dict[str, Any],
+    frames: int,
+    fps: float,
+    width: int,
+    height: int,
+    *,
+    rank: int = 32,
+    with_audio: bool = False,
+) -> dict[str, Any]:
     """`train_step_flops` for a transformer `config` with any number of blocks, counted at 1 and 2 blocks.
 
     Every block is the same computation, so a step costs stem + L * block: counting two small meta models gives the
@@ -209,8 +267,9 @@ def step_flops(config: dict[str, Any], frames: int, fps: float, width: int, heig
     out["train_step_with_checkpointing"] = out["train_step"] + layers * out["block_forward"]
     out["train_step_tflops"] = round(out["train_step"] / 1e12, 1)
     out["h100_seconds_at_40pct_mfu"] = round(out["train_step"] / (0.4 * GPU_PEAK_TFLOPS["H100 SXM"] * 1e12), 2)
-    out["seconds_at_40pct_mfu"] = {g: round(out["train_step"] / (0.4 * p * 1e12), 2)
-                                   for g, p in GPU_PEAK_TFLOPS.items()}
+    out["seconds_at_40pct_mfu"] = {
+        g: round(out["train_step"] / (0.4 * p * 1e12), 2) for g, p in GPU_PEAK_TFLOPS.items()
+    }
     out["log10"] = round(math.log10(out["train_step"]), 2)
     return out
 
@@ -222,8 +281,17 @@ def step_flops(config: dict[str, Any], frames: int, fps: float, width: int, heig
 SAVED_TENSORS_PER_BLOCK = 44
 
 
-def train_memory_bytes(params: int, lora_params: int, video_tokens: int, audio_tokens: int, *, base_bytes: float,
-                       optimizer_bytes: int, checkpointing: bool, preset: str = "ltx-2.3") -> dict[str, int]:
+def train_memory_bytes(
+    params: int,
+    lora_params: int,
+    video_tokens: int,
+    audio_tokens: int,
+    *,
+    base_bytes: float,
+    optimizer_bytes: int,
+    checkpointing: bool,
+    preset: str = "ltx-2.3",
+) -> dict[str, int]:
     """Estimated GPU bytes of one batch-1 LoRA training step, by part (not measured; see SAVED_TENSORS_PER_BLOCK).
 
     `base_bytes` per frozen base parameter (2 bf16, 1 int8); LoRA weights and gradients are fp32 (8 bytes per

@@ -64,8 +64,12 @@ class Components:
     scheduler = property(lambda self: self.get("scheduler"))
 
 
-def load_components(spec: ModelSpec, parts: set[str] | frozenset[str], device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> Components:
+def load_components(
+    spec: ModelSpec,
+    parts: set[str] | frozenset[str],
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Components:
     """Resolve `spec` to a local directory (building or syncing it if needed) and return a lazy `Components`."""
     unknown = set(parts) - set(PARTS)
     if unknown:

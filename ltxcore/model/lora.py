@@ -26,11 +26,22 @@ TRAINING_TYPE = "extend-suffix"
 # diffusers module names that ComfyUI and ltx-core call otherwise (diffusers' conversion tables: patchify_proj,
 # adaln_single, prompt_adaln_single, av_ca_*_adaln_single, q_norm/k_norm). A `diffusion_model.` key under one of these
 # names matches nothing there and is dropped without a word, so an adapter on such a module is refused.
-DIFFUSERS_ONLY_MODULES = frozenset({
-    "proj_in", "audio_proj_in", "time_embed", "audio_time_embed", "prompt_adaln", "audio_prompt_adaln",
-    "av_cross_attn_video_scale_shift", "av_cross_attn_video_a2v_gate", "av_cross_attn_audio_scale_shift",
-    "av_cross_attn_audio_v2a_gate", "norm_q", "norm_k",
-})
+DIFFUSERS_ONLY_MODULES = frozenset(
+    {
+        "proj_in",
+        "audio_proj_in",
+        "time_embed",
+        "audio_time_embed",
+        "prompt_adaln",
+        "audio_prompt_adaln",
+        "av_cross_attn_video_scale_shift",
+        "av_cross_attn_video_a2v_gate",
+        "av_cross_attn_audio_scale_shift",
+        "av_cross_attn_audio_v2a_gate",
+        "norm_q",
+        "norm_k",
+    }
+)
 
 
 def lora_targets(include_ff: bool = False) -> list[str]:
@@ -38,8 +49,9 @@ def lora_targets(include_ff: bool = False) -> list[str]:
     return [*ATTENTION_TARGETS, *(FF_TARGETS if include_ff else ())]
 
 
-def attach_lora(transformer: torch.nn.Module, rank: int, targets: Sequence[str] | None = None,
-                alpha: float | None = None) -> list[torch.nn.Parameter]:
+def attach_lora(
+    transformer: torch.nn.Module, rank: int, targets: Sequence[str] | None = None, alpha: float | None = None
+) -> list[torch.nn.Parameter]:
     """Add a fresh LoRA adapter (B = 0, so the output is unchanged) and freeze everything else.
 
     Returns the trainable parameters (fp32, whatever the base dtype: peft creates them that way here).
@@ -49,8 +61,12 @@ def attach_lora(transformer: torch.nn.Module, rank: int, targets: Sequence[str] 
     if rank < 1:
         raise ValueError(f"LoRA rank must be >= 1 (got {rank})")
     check_portable_targets(transformer, targets or lora_targets())
-    config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank,
-                        target_modules=list(targets or lora_targets()), init_lora_weights=True)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha if alpha is not None else rank,
+        target_modules=list(targets or lora_targets()),
+        init_lora_weights=True,
+    )
     transformer.requires_grad_(False)
     transformer.add_adapter(config, adapter_name=ADAPTER)
     params = [p for n, p in transformer.named_parameters() if "lora_" in n]
@@ -122,17 +138,32 @@ def load_lora(transformer: torch.nn.Module, path: str | Path) -> None:
         raise ValueError(f"{path}: {len(unexpected)} keys match no module, e.g. {unexpected[0]}")
 
 
-def lora_config(*, trigger_phrase: str, rank: int, targets: Sequence[str], conditioning_frames: int, num_frames: int,
-                frame_rate: float, width: int, height: int, with_audio: bool, base_model: str,
-                alpha: float | None = None) -> dict:
+def lora_config(
+    *,
+    trigger_phrase: str,
+    rank: int,
+    targets: Sequence[str],
+    conditioning_frames: int,
+    num_frames: int,
+    frame_rate: float,
+    width: int,
+    height: int,
+    with_audio: bool,
+    base_model: str,
+    alpha: float | None = None,
+) -> dict:
     """The endpoint's `config_file` content: how the LoRA was trained and how to use it."""
     return {
         "training_type": TRAINING_TYPE,
         "trigger_phrase": trigger_phrase,
         "base_model": base_model,
-        "lora": {"rank": rank, "alpha": alpha if alpha is not None else rank, "targets": list(targets),
-                 "format": "diffusion_model.<module>.lora_A/B.weight, bf16 (ComfyUI / LTX-2 trainer)",
-                 "alpha_folded_into_lora_B": alpha is not None and alpha != rank},
+        "lora": {
+            "rank": rank,
+            "alpha": alpha if alpha is not None else rank,
+            "targets": list(targets),
+            "format": "diffusion_model.<module>.lora_A/B.weight, bf16 (ComfyUI / LTX-2 trainer)",
+            "alpha_folded_into_lora_B": alpha is not None and alpha != rank,
+        },
         "conditioning_frames": conditioning_frames,
         "frames": {"num_frames": num_frames, "frame_rate": frame_rate, "width": width, "height": height},
         "with_audio": with_audio,

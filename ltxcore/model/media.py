@@ -61,9 +61,16 @@ def read_waveform(path: str | Path, seconds: float) -> torch.Tensor:
 def log_mel(wave: torch.Tensor) -> torch.Tensor:
     """[B, 2, N] waveform at 16 kHz -> [B, 2, 1 + N // 160, 64] log-mel spectrogram."""
     b, ch, n = wave.shape
-    spec = torch.stft(wave.reshape(b * ch, n).float(), n_fft=N_FFT, hop_length=HOP, win_length=N_FFT,
-                      window=torch.hann_window(N_FFT, device=wave.device), center=True, pad_mode="reflect",
-                      return_complex=True).abs()  # [B*2, 513, T]
+    spec = torch.stft(
+        wave.reshape(b * ch, n).float(),
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=N_FFT,
+        window=torch.hann_window(N_FFT, device=wave.device),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    ).abs()  # [B*2, 513, T]
     mel = slaney_mel_filters().to(spec.device) @ spec  # [B*2, 64, T]
     mel = torch.log(mel.clamp(min=1e-5))
     return mel.reshape(b, ch, N_MELS, -1).transpose(2, 3)  # [B, 2, T, 64]

@@ -27,8 +27,13 @@ def shrink(preset: str = "ltx-2.3", *, heads: int, layers: int) -> dict[str, Any
     return cfg
 
 
-def random_transformer(config: dict[str, Any] | str = "ltx-2.3", *, device: str | torch.device,
-                       dtype: torch.dtype = torch.bfloat16, seed: int = 0) -> torch.nn.Module:
+def random_transformer(
+    config: dict[str, Any] | str = "ltx-2.3",
+    *,
+    device: str | torch.device,
+    dtype: torch.dtype = torch.bfloat16,
+    seed: int = 0,
+) -> torch.nn.Module:
     """An `LTX2VideoTransformer3DModel` of `config` (a preset name or a config dict) with random weights on `device`.
 
     Linear weights ~ N(0, 1/fan_in) (activations keep unit scale through 48 blocks), biases 0, norm weights 1, other

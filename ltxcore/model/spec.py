@@ -80,7 +80,7 @@ def directory_fingerprint(url: str) -> str:
     fs, base = filesystem(url)
     entries = []
     for path, info in sorted(fs.find(base, detail=True).items()):
-        rel = path[len(base.rstrip("/")) + 1:] if path.startswith(base.rstrip("/")) else path
+        rel = path[len(base.rstrip("/")) + 1 :] if path.startswith(base.rstrip("/")) else path
         if rel.startswith(".") or "/." in rel:
             continue  # markers and temporary files are not part of the model
         entry: dict = {"path": rel, "size": int(info.get("size") or 0)}

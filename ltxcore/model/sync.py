@@ -21,7 +21,7 @@ def sync_prefix(url: str, dest: Path) -> Path:
     """
     fs, base = filesystem(url)
     base = base.rstrip("/")
-    listing = {p[len(base) + 1:]: int(i.get("size") or 0) for p, i in fs.find(base, detail=True).items()}
+    listing = {p[len(base) + 1 :]: int(i.get("size") or 0) for p, i in fs.find(base, detail=True).items()}
     if not listing:
         raise ValueError(f"model prefix {url!r} is empty or does not exist")
     marker = dest / MARKER

@@ -49,11 +49,18 @@ def encode_prompts(components: Components, prompts: Sequence[str], batch_size: i
     step = batch_size or len(prompts)
     videos, audios, masks = [], [], []
     for i in range(0, len(prompts), step):
-        chunk = [p.strip() for p in prompts[i:i + step]]
-        tokens = tokenizer(chunk, padding="max_length", max_length=length, truncation=True, add_special_tokens=True,
-                           return_tensors="pt").to(components.device)
-        hidden = encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                         output_hidden_states=True).hidden_states
+        chunk = [p.strip() for p in prompts[i : i + step]]
+        tokens = tokenizer(
+            chunk,
+            padding="max_length",
+            max_length=length,
+            truncation=True,
+            add_special_tokens=True,
+            return_tensors="pt",
+        ).to(components.device)
+        hidden = encoder(
+            input_ids=tokens.input_ids, attention_mask=tokens.attention_mask, output_hidden_states=True
+        ).hidden_states
         stacked = torch.stack(hidden, dim=-1).flatten(2, 3).to(components.dtype)  # [b, L, hidden * (layers + 1)]
         video, audio, mask = connectors(stacked, tokens.attention_mask)  # [b, L, Dv], [b, L, Da], [b, L]
         videos.append(video)

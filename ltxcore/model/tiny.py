@@ -21,44 +21,178 @@ import torch
 TINY_VERSION = 1  # bump when the preset's shape changes: a new cache directory is built
 TEXT_LENGTH = 128
 _WORDS = (  # the tokenizer's training corpus: words test captions use
-    "a", "the", "and", "of", "in", "on", "at", "with", "to", "from", "over", "under", "into", "near", "behind",
-    "while", "as", "is", "are", "walks", "runs", "jumps", "turns", "looks", "camera", "pans", "tilts", "zooms",
-    "slowly", "quickly", "left", "right", "up", "down", "close", "wide", "shot", "scene", "video", "frame",
-    "light", "dark", "sunset", "sunrise", "night", "day", "city", "street", "beach", "forest", "river", "sea",
-    "sky", "cloud", "rain", "snow", "car", "bird", "dog", "cat", "man", "woman", "child", "person", "people",
-    "hand", "face", "door", "window", "room", "house", "road", "tree", "water", "fire", "red", "blue", "green",
-    "white", "black", "small", "large", "old", "young", "sks", "ohwx", "style", "extend", "suffix", "lead", "in",
-    "opening", "closing", "moment", "music", "voice", "sound", "noise", "quiet", "loud",
+    "a",
+    "the",
+    "and",
+    "of",
+    "in",
+    "on",
+    "at",
+    "with",
+    "to",
+    "from",
+    "over",
+    "under",
+    "into",
+    "near",
+    "behind",
+    "while",
+    "as",
+    "is",
+    "are",
+    "walks",
+    "runs",
+    "jumps",
+    "turns",
+    "looks",
+    "camera",
+    "pans",
+    "tilts",
+    "zooms",
+    "slowly",
+    "quickly",
+    "left",
+    "right",
+    "up",
+    "down",
+    "close",
+    "wide",
+    "shot",
+    "scene",
+    "video",
+    "frame",
+    "light",
+    "dark",
+    "sunset",
+    "sunrise",
+    "night",
+    "day",
+    "city",
+    "street",
+    "beach",
+    "forest",
+    "river",
+    "sea",
+    "sky",
+    "cloud",
+    "rain",
+    "snow",
+    "car",
+    "bird",
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "child",
+    "person",
+    "people",
+    "hand",
+    "face",
+    "door",
+    "window",
+    "room",
+    "house",
+    "road",
+    "tree",
+    "water",
+    "fire",
+    "red",
+    "blue",
+    "green",
+    "white",
+    "black",
+    "small",
+    "large",
+    "old",
+    "young",
+    "sks",
+    "ohwx",
+    "style",
+    "extend",
+    "suffix",
+    "lead",
+    "in",
+    "opening",
+    "closing",
+    "moment",
+    "music",
+    "voice",
+    "sound",
+    "noise",
+    "quiet",
+    "loud",
 )
 
 VIDEO_VAE = dict(
-    block_out_channels=(8, 16, 32, 64), decoder_block_out_channels=(8, 16, 32),
-    layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1),
-    spatio_temporal_scaling=(True, True, True, True), decoder_spatio_temporal_scaling=(True, True, True),
-    decoder_inject_noise=(False, False, False, False), upsample_residual=(True, True, True), upsample_factor=(2, 2, 2),
+    block_out_channels=(8, 16, 32, 64),
+    decoder_block_out_channels=(8, 16, 32),
+    layers_per_block=(1, 1, 1, 1, 1),
+    decoder_layers_per_block=(1, 1, 1, 1),
+    spatio_temporal_scaling=(True, True, True, True),
+    decoder_spatio_temporal_scaling=(True, True, True),
+    decoder_inject_noise=(False, False, False, False),
+    upsample_residual=(True, True, True),
+    upsample_factor=(2, 2, 2),
     # diffusers derives the ratios as patch_size * 2**sum(scaling), ignoring the downsample type: state them.
-    spatial_compression_ratio=32, temporal_compression_ratio=8, decoder_causal=False,
+    spatial_compression_ratio=32,
+    temporal_compression_ratio=8,
+    decoder_causal=False,
 )
 AUDIO_VAE = dict(base_channels=128, ch_mult=(1, 1, 1), num_res_blocks=1, latent_channels=8, mel_bins=64)
 VOCODER = dict(hidden_channels=64, bwe_hidden_channels=32)
-TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-            head_dim=16, max_position_embeddings=256, sliding_window=64)
+TEXT = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=16,
+    max_position_embeddings=256,
+    sliding_window=64,
+)
 TRANSFORMER = dict(
-    num_attention_heads=2, attention_head_dim=16, cross_attention_dim=32,
-    audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16,
-    num_layers=2, caption_channels=32, gated_attn=True, cross_attn_mod=True, audio_gated_attn=True,
-    audio_cross_attn_mod=True, rope_type="split", use_prompt_embeddings=False, perturbed_attn=True,
+    num_attention_heads=2,
+    attention_head_dim=16,
+    cross_attention_dim=32,
+    audio_num_attention_heads=2,
+    audio_attention_head_dim=8,
+    audio_cross_attention_dim=16,
+    num_layers=2,
+    caption_channels=32,
+    gated_attn=True,
+    cross_attn_mod=True,
+    audio_gated_attn=True,
+    audio_cross_attn_mod=True,
+    rope_type="split",
+    use_prompt_embeddings=False,
+    perturbed_attn=True,
 )
 CONNECTORS = dict(
-    caption_channels=32, text_proj_in_factor=3,  # Gemma layers + 1 (embeddings)
-    video_connector_num_attention_heads=2, video_connector_attention_head_dim=16, video_connector_num_layers=1,
-    audio_connector_num_attention_heads=2, audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
-    video_gated_attn=True, audio_gated_attn=True, rope_type="split", per_modality_projections=True,
-    video_hidden_dim=32, audio_hidden_dim=16, proj_bias=True,
+    caption_channels=32,
+    text_proj_in_factor=3,  # Gemma layers + 1 (embeddings)
+    video_connector_num_attention_heads=2,
+    video_connector_attention_head_dim=16,
+    video_connector_num_layers=1,
+    audio_connector_num_attention_heads=2,
+    audio_connector_attention_head_dim=8,
+    audio_connector_num_layers=1,
+    video_gated_attn=True,
+    audio_gated_attn=True,
+    rope_type="split",
+    per_modality_projections=True,
+    video_hidden_dim=32,
+    audio_hidden_dim=16,
+    proj_bias=True,
 )
 # The 2.3 schedule: shift 0.95 at 1024 tokens rising to 2.05 at 4096, stretched to a terminal sigma of 0.1.
-SCHEDULER = dict(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05, base_image_seq_len=1024,
-                 max_image_seq_len=4096, shift_terminal=0.1)
+SCHEDULER = dict(
+    use_dynamic_shifting=True,
+    base_shift=0.95,
+    max_shift=2.05,
+    base_image_seq_len=1024,
+    max_image_seq_len=4096,
+    shift_terminal=0.1,
+)
 
 
 def tiny_dir(models_root: Path, seed: int) -> Path:
@@ -116,8 +250,14 @@ def build_tiny(out_dir: Path, seed: int = 0) -> None:
     seeded(6)
     transformer = LTX2VideoTransformer3DModel(**TRANSFORMER)
     pipe = LTX2Pipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER), vae=vae, audio_vae=audio_vae,
-        text_encoder=text_encoder, tokenizer=tokenizer, connectors=connectors, transformer=transformer, vocoder=vocoder,
+        scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
+        vae=vae,
+        audio_vae=audio_vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        connectors=connectors,
+        transformer=transformer,
+        vocoder=vocoder,
     )
     pipe.save_pretrained(out_dir, safe_serialization=True)
 
@@ -142,10 +282,12 @@ def _random_latent_stats(vae: torch.nn.Module, channels: int, g: torch.Generator
 def _gemma(vocab_size: int) -> torch.nn.Module:
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
 
-    vision = SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                image_size=28, patch_size=14)
-    config = Gemma3Config(text_config=Gemma3TextConfig(vocab_size=vocab_size, **TEXT), vision_config=vision,
-                          mm_tokens_per_image=4)
+    vision = SiglipVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14
+    )
+    config = Gemma3Config(
+        text_config=Gemma3TextConfig(vocab_size=vocab_size, **TEXT), vision_config=vision, mm_tokens_per_image=4
+    )
     return Gemma3ForConditionalGeneration(config).eval()
 
 
@@ -160,5 +302,12 @@ def _train_tokenizer():
     specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
     tok.train_from_iterator([" ".join(_WORDS)], trainers.WordLevelTrainer(special_tokens=specials, show_progress=False))
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
-                                   unk_token="<unk>", padding_side="left", model_max_length=TEXT_LENGTH)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        padding_side="left",
+        model_max_length=TEXT_LENGTH,
+    )

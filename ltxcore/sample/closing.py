@@ -61,9 +61,12 @@ def too_short(info: ProbeInfo, conditioning_frames: int, fps: float, loc: Loc) -
     have = frames_at(info, fps)
     if have >= conditioning_frames:
         return None
-    return ErrorDetail(loc=loc, type="too_short",
-                       msg=f"the video gives {have} frames at {fps:g} fps ({info.duration:.2f} s); at least "
-                       f"conditioning_frames = {conditioning_frames} are needed to form the clean suffix")
+    return ErrorDetail(
+        loc=loc,
+        type="too_short",
+        msg=f"the video gives {have} frames at {fps:g} fps ({info.duration:.2f} s); at least "
+        f"conditioning_frames = {conditioning_frames} are needed to form the clean suffix",
+    )
 
 
 def validation_errors(clips: list[ValidationClip], conditioning_frames: int, fps: float) -> list[ErrorDetail]:
@@ -72,9 +75,20 @@ def validation_errors(clips: list[ValidationClip], conditioning_frames: int, fps
     return [e for e in found if e is not None]
 
 
-def fit_closing(path: Path, work_dir: Path, *, num_frames: int, fps: float, width: int, height: int,
-                conditioning_frames: int, with_audio: bool, audio_normalize: bool = True,
-                info: ProbeInfo | None = None, loc: Loc = ("video",)) -> Closing:
+def fit_closing(
+    path: Path,
+    work_dir: Path,
+    *,
+    num_frames: int,
+    fps: float,
+    width: int,
+    height: int,
+    conditioning_frames: int,
+    with_audio: bool,
+    audio_normalize: bool = True,
+    info: ProbeInfo | None = None,
+    loc: Loc = ("video",),
+) -> Closing:
     """Fit the end of `path` to width x height at fps (fit.py's ffmpeg pass), as 8k+1 frames; see the module doc."""
     info = info or probe(Path(path))
     error = too_short(info, conditioning_frames, fps, loc)
@@ -83,8 +97,15 @@ def fit_closing(path: Path, work_dir: Path, *, num_frames: int, fps: float, widt
     window = min(frames_at(info, fps), num_frames)
     window = snap_frames(window) if snap_frames(window) > conditioning_frames else window
     audio = with_audio and info.has_audio  # a silent clip gets its whole soundtrack generated, no audio suffix
-    settings = FitSettings(num_frames=window, fps=fps, width=width, height=height, with_audio=audio,
-                           audio_normalize=audio_normalize, max_windows=1)
+    settings = FitSettings(
+        num_frames=window,
+        fps=fps,
+        width=width,
+        height=height,
+        with_audio=audio,
+        audio_normalize=audio_normalize,
+        max_windows=1,
+    )
     clip = SourceClip(id="closing", path=str(path), rel_path=Path(path).name, probe=info)
     fitted = fit_clip(clip, settings, Path(work_dir))
     if isinstance(fitted, SkippedClip):

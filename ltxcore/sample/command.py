@@ -69,11 +69,18 @@ def extend_command(
     meta = lora_metadata(Path(lora))
     width, height = size or bucket(o.resolution, o.aspect)  # `size` replaces the bucket (tiny-model smoke runs)
     settings = ExtendSettings(
-        num_frames=snap_frames(o.frames), fps=o.fps, width=width, height=height,
+        num_frames=snap_frames(o.frames),
+        fps=o.fps,
+        width=width,
+        height=height,
         conditioning_frames=o.conditioning_frames or int(meta.get("conditioning_frames", DEFAULT_CONDITIONING_FRAMES)),
         with_audio=bool(meta.get("with_audio", False)) if o.with_audio is None else o.with_audio,
-        negative_prompt=o.negative_prompt, steps=o.steps, cfg=o.cfg, stg_scale=o.stg_scale,
-        modality_scale=o.modality_scale, seed=o.seed,
+        negative_prompt=o.negative_prompt,
+        steps=o.steps,
+        cfg=o.cfg,
+        stg_scale=o.stg_scale,
+        modality_scale=o.modality_scale,
+        seed=o.seed,
     )
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = default_dtype(dev)

@@ -62,8 +62,12 @@ class ExtendSettings(BaseModel):
     cfg: float = Field(default=3.0, description="Video CFG scale (<= 1: off).")
     audio_cfg: float = Field(default=7.0, description="Audio CFG scale (official validation default).")
     stg_scale: float = Field(default=1.0, ge=0, description="STG scale for both modalities (0: off).")
-    modality_scale: float = Field(default=3.0, ge=0, description="Modality guidance for jointly generated audio and "
-                                  "video (official 3.0; 1: off). Costs one more transformer pass per step.")
+    modality_scale: float = Field(
+        default=3.0,
+        ge=0,
+        description="Modality guidance for jointly generated audio and "
+        "video (official 3.0; 1: off). Costs one more transformer pass per step.",
+    )
     rescale: float = Field(default=0.7, ge=0, le=1, description="Guidance std rescale.")
     seed: int = 42
     audio_normalize: bool = True
@@ -82,8 +86,13 @@ class ExtendSettings(BaseModel):
 
     @property
     def guidance(self) -> Guidance:
-        return Guidance(cfg=self.cfg, audio_cfg=self.audio_cfg, stg_scale=self.stg_scale, rescale=self.rescale,
-                        modality=self.modality_scale)
+        return Guidance(
+            cfg=self.cfg,
+            audio_cfg=self.audio_cfg,
+            stg_scale=self.stg_scale,
+            rescale=self.rescale,
+            modality=self.modality_scale,
+        )
 
 
 @dataclass(frozen=True)
@@ -132,17 +141,28 @@ def extend_frames(components: Components, closing: Closing, text: TextBatch, s: 
     if s.with_audio:
         audio = place_audio_suffix(suffix.audio, geometry.audio_steps(s.num_frames / s.fps), components.device)
     generator = torch.Generator().manual_seed(s.seed)
-    video_tokens, audio_tokens = sample(components.transformer, components.scheduler, text, geo, video, audio,
-                                        s.guidance, steps=s.steps, generator=generator, shift_tokens=s.shift_tokens)
+    video_tokens, audio_tokens = sample(
+        components.transformer,
+        components.scheduler,
+        text,
+        geo,
+        video,
+        audio,
+        s.guidance,
+        steps=s.steps,
+        generator=generator,
+        shift_tokens=s.shift_tokens,
+    )
     lead = decode_video(components, unpack_video(video_tokens, lat_frames, lh, lw))[: s.lead_in_frames]
-    closing_frames = decode_video(components, whole[None])[-s.conditioning_frames:]  # the VAE reconstruction
+    closing_frames = decode_video(components, whole[None])[-s.conditioning_frames :]  # the VAE reconstruction
     frames = np.concatenate([lead, closing_frames])  # [num_frames, H, W, 3]
     wave, rate = (None, 0) if audio_tokens is None else decode_audio(components, audio_tokens, s.num_frames / s.fps)
     return Extension(frames=frames, audio=wave, sample_rate=rate, seams=[seam_metric(frames, s.conditioning_frames)])
 
 
-def extend_repeat(components: Components, closing: Closing, text: TextBatch, s: ExtendSettings, repeat: int,
-                  work_dir: Path) -> Extension:
+def extend_repeat(
+    components: Components, closing: Closing, text: TextBatch, s: ExtendSettings, repeat: int, work_dir: Path
+) -> Extension:
     """`repeat` extensions chained backward: num_frames + (repeat - 1) * lead_in_frames frames in all."""
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1 (got {repeat})")
@@ -156,8 +176,12 @@ def extend_repeat(components: Components, closing: Closing, text: TextBatch, s: 
         if out.audio is not None and new.audio is not None:
             keep = new.audio.shape[1] - round(new.sample_rate * s.conditioning_frames / s.fps)
             audio = np.concatenate([new.audio[:, :keep], out.audio], axis=1)  # [2, S_total]
-        out = Extension(frames=np.concatenate([new.frames[: s.lead_in_frames], out.frames]), audio=audio,
-                        sample_rate=out.sample_rate, seams=[*out.seams, *new.seams])
+        out = Extension(
+            frames=np.concatenate([new.frames[: s.lead_in_frames], out.frames]),
+            audio=audio,
+            sample_rate=out.sample_rate,
+            seams=[*out.seams, *new.seams],
+        )
     return out
 
 
@@ -171,16 +195,33 @@ def _head_wav(ext: Extension, s: ExtendSettings, stem: Path) -> Path | None:
     return resample_wav(src, stem.with_suffix(".wav"), AUDIO_SAMPLE_RATE, seconds)
 
 
-def extend_video(components: Components, closing_video: Path, prompt: str, settings: ExtendSettings, out_path: Path,
-                 *, lora_path: Path | None = None, repeat: int = 1, loc: Loc = ("video",)) -> ExtensionResult:
+def extend_video(
+    components: Components,
+    closing_video: Path,
+    prompt: str,
+    settings: ExtendSettings,
+    out_path: Path,
+    *,
+    lora_path: Path | None = None,
+    repeat: int = 1,
+    loc: Loc = ("video",),
+) -> ExtensionResult:
     """Extend the clip at `closing_video` backward and write the mp4 to `out_path` (see `extend_in_memory`)."""
     ext = extend_in_memory(components, closing_video, prompt, settings, lora_path=lora_path, repeat=repeat, loc=loc)
     return write_extension(ext, settings, out_path, repeat)
 
 
-def extend_in_memory(components: Components, closing_video: Path, prompt: str, settings: ExtendSettings, *,
-                     lora_path: Path | None = None, repeat: int = 1, loc: Loc = ("video",),
-                     text: TextBatch | None = None) -> Extension:
+def extend_in_memory(
+    components: Components,
+    closing_video: Path,
+    prompt: str,
+    settings: ExtendSettings,
+    *,
+    lora_path: Path | None = None,
+    repeat: int = 1,
+    loc: Loc = ("video",),
+    text: TextBatch | None = None,
+) -> Extension:
     """Fit the clip at `closing_video`, then extend it backward `repeat` times.
 
     `lora_path`: a LoRA file (the model layer's format) loaded into the transformer first; None uses the transformer
@@ -189,15 +230,30 @@ def extend_in_memory(components: Components, closing_video: Path, prompt: str, s
     for the suffix, or without sound when audio is generated, raises `RequestRejected` at `loc` before any model work.
     """
     info = probe(Path(closing_video))
-    errors = [e for e in (too_short(info, settings.conditioning_frames, settings.fps, loc),
-                          silent_closing(info, settings.with_audio, loc)) if e is not None]
+    errors = [
+        e
+        for e in (
+            too_short(info, settings.conditioning_frames, settings.fps, loc),
+            silent_closing(info, settings.with_audio, loc),
+        )
+        if e is not None
+    ]
     if errors:  # both mistakes at once, before any model work
         raise RequestRejected(errors)
     with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
-        closing = fit_closing(Path(closing_video), Path(tmp), num_frames=settings.num_frames, fps=settings.fps,
-                              width=settings.width, height=settings.height,
-                              conditioning_frames=settings.conditioning_frames, with_audio=settings.with_audio,
-                              audio_normalize=settings.audio_normalize, info=info, loc=loc)
+        closing = fit_closing(
+            Path(closing_video),
+            Path(tmp),
+            num_frames=settings.num_frames,
+            fps=settings.fps,
+            width=settings.width,
+            height=settings.height,
+            conditioning_frames=settings.conditioning_frames,
+            with_audio=settings.with_audio,
+            audio_normalize=settings.audio_normalize,
+            info=info,
+            loc=loc,
+        )
         if lora_path is not None:
             load_lora(components.transformer, lora_path)
         text = encode_text(components, prompt, settings.negative_prompt) if text is None else text.to(components.device)
@@ -210,28 +266,68 @@ def silent_closing(info: ProbeInfo, with_audio: bool, loc: Loc) -> ErrorDetail |
     under a silent clip: that case is refused rather than sampled."""
     if not with_audio or info.has_audio:
         return None
-    return ErrorDetail(loc=loc, type="missing_audio",
-                       msg="the video has no audio track, but the extension generates audio (the LoRA was trained "
-                       "with audio, always with the closing clip's own sound); give a clip with sound, or extend "
-                       "without audio (--no-audio)")
+    return ErrorDetail(
+        loc=loc,
+        type="missing_audio",
+        msg="the video has no audio track, but the extension generates audio (the LoRA was trained "
+        "with audio, always with the closing clip's own sound); give a clip with sound, or extend "
+        "without audio (--no-audio)",
+    )
 
 
 def write_extension(ext: Extension, settings: ExtendSettings, out_path: Path, repeat: int = 1) -> ExtensionResult:
     """Write an extension's mp4 (with audio only when it has some) and describe it."""
     write_mp4(Path(out_path), ext.frames, settings.fps, ext.audio, ext.sample_rate)
     f, h, w, _ = ext.frames.shape
-    return ExtensionResult(video_path=str(out_path), num_frames=f, fps=settings.fps, width=w, height=h,
-                           conditioning_frames=settings.conditioning_frames,
-                           lead_in_frames=f - settings.conditioning_frames, has_audio=ext.audio is not None,
-                           seam=ext.seams[0], seams=ext.seams, repeat=repeat, seed=settings.seed, steps=settings.steps)
+    return ExtensionResult(
+        video_path=str(out_path),
+        num_frames=f,
+        fps=settings.fps,
+        width=w,
+        height=h,
+        conditioning_frames=settings.conditioning_frames,
+        lead_in_frames=f - settings.conditioning_frames,
+        has_audio=ext.audio is not None,
+        seam=ext.seams[0],
+        seams=ext.seams,
+        repeat=repeat,
+        seed=settings.seed,
+        steps=settings.steps,
+    )
 
 
-def extend_clip(components: Components, closing_video: Path, prompt: str, *, out_path: Path, num_frames: int,
-                fps: float, width: int, height: int, conditioning_frames: int, with_audio: bool = False,
-                lora_path: Path | None = None, negative_prompt: str = DEFAULT_NEGATIVE_PROMPT, steps: int = 30,
-                cfg: float = 3.0, stg_scale: float = 1.0, seed: int = 42, repeat: int = 1) -> ExtensionResult:
+def extend_clip(
+    components: Components,
+    closing_video: Path,
+    prompt: str,
+    *,
+    out_path: Path,
+    num_frames: int,
+    fps: float,
+    width: int,
+    height: int,
+    conditioning_frames: int,
+    with_audio: bool = False,
+    lora_path: Path | None = None,
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+    steps: int = 30,
+    cfg: float = 3.0,
+    stg_scale: float = 1.0,
+    seed: int = 42,
+    repeat: int = 1,
+) -> ExtensionResult:
     """`extend_video` with the settings as keywords (the other `ExtendSettings` fields keep their defaults)."""
-    settings = ExtendSettings(num_frames=num_frames, fps=fps, width=width, height=height,
-                              conditioning_frames=conditioning_frames, with_audio=with_audio,
-                              negative_prompt=negative_prompt, steps=steps, cfg=cfg, stg_scale=stg_scale, seed=seed)
+    settings = ExtendSettings(
+        num_frames=num_frames,
+        fps=fps,
+        width=width,
+        height=height,
+        conditioning_frames=conditioning_frames,
+        with_audio=with_audio,
+        negative_prompt=negative_prompt,
+        steps=steps,
+        cfg=cfg,
+        stg_scale=stg_scale,
+        seed=seed,
+    )
     return extend_video(components, closing_video, prompt, settings, out_path, lora_path=lora_path, repeat=repeat)

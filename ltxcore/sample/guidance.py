@@ -72,8 +72,15 @@ def pass_rows(guidance: Guidance) -> list[str]:
     return ["cond", *(["uncond"] if guidance.uses_cfg else []), *(["stg"] if guidance.uses_stg else [])]
 
 
-def guided_x0(transformer: torch.nn.Module, video: Noisy, audio: Noisy | None, sigma: float, text: TextBatch,
-              geometry: VideoGeometry, guidance: Guidance) -> tuple[torch.Tensor, torch.Tensor | None]:
+def guided_x0(
+    transformer: torch.nn.Module,
+    video: Noisy,
+    audio: Noisy | None,
+    sigma: float,
+    text: TextBatch,
+    geometry: VideoGeometry,
+    guidance: Guidance,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Guided x0 estimates: video [1, Nv, C] and audio [1, Na, C] (None without audio), float32.
 
     `text` holds two rows: the prompt, then the negative prompt.
@@ -85,22 +92,33 @@ def guided_x0(transformer: torch.nn.Module, video: Noisy, audio: Noisy | None, s
     stg = "stg" in rows
     dtype = transformer.dtype
     v_vel, a_vel = predict_velocity(
-        transformer, video.x.expand(p, -1, -1).to(dtype), video.sigmas.expand(p, -1),  # [P, Nv, C], [P, Nv]
-        video.x.new_full((p,), sigma), batch_text, geometry,
+        transformer,
+        video.x.expand(p, -1, -1).to(dtype),
+        video.sigmas.expand(p, -1),  # [P, Nv, C], [P, Nv]
+        video.x.new_full((p,), sigma),
+        batch_text,
+        geometry,
         audio=None if audio is None else audio.x.expand(p, -1, -1).to(dtype),  # [P, Na, C]
         audio_sigmas=None if audio is None else audio.sigmas.expand(p, -1),  # [P, Na]
         audio_sigma=None if audio is None else video.x.new_full((p,), sigma),
         stg_blocks=guidance.blocks_for(transformer) if stg else None,
-        perturbation_mask=torch.tensor([0.0 if r == "stg" else 1.0 for r in rows], device=video.x.device,
-                                       dtype=dtype) if stg else None,
+        perturbation_mask=torch.tensor([0.0 if r == "stg" else 1.0 for r in rows], device=video.x.device, dtype=dtype)
+        if stg
+        else None,
     )
     video_x0s, audio_x0s = _to_x0(video, v_vel), None if audio is None else _to_x0(audio, a_vel)  # [P, N, C]
     if guidance.uses_modality(audio is not None):
         assert audio is not None
         iso_v, iso_a = predict_velocity(
-            transformer, video.x.to(dtype), video.sigmas, video.x.new_full((1,), sigma),
-            TextBatch(video=text.video[:1], audio=text.audio[:1], mask=text.mask[:1]), geometry,
-            audio=audio.x.to(dtype), audio_sigmas=audio.sigmas, audio_sigma=video.x.new_full((1,), sigma),
+            transformer,
+            video.x.to(dtype),
+            video.sigmas,
+            video.x.new_full((1,), sigma),
+            TextBatch(video=text.video[:1], audio=text.audio[:1], mask=text.mask[:1]),
+            geometry,
+            audio=audio.x.to(dtype),
+            audio_sigmas=audio.sigmas,
+            audio_sigma=video.x.new_full((1,), sigma),
             isolate_modalities=True,
         )  # [1, Nv, C], [1, Na, C]
         rows = [*rows, "isolated"]

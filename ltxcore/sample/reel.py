@@ -60,18 +60,28 @@ class ValidationReel(BaseModel):
     has_audio: bool
 
 
-def cached_validation_texts(cache: LatentCache, clips: Sequence[ValidationClip],
-                            negative_prompt: str) -> list[TextBatch] | None:
+def cached_validation_texts(
+    cache: LatentCache, clips: Sequence[ValidationClip], negative_prompt: str
+) -> list[TextBatch] | None:
     """Each clip's prompt and the negative prompt as the latent cache holds them (encoded with the dataset), or None
     if one is missing there; with them the reel needs no text encoder."""
     texts = [cached_text(cache, [clip.prompt, negative_prompt]) for clip in clips]
     return None if any(t is None for t in texts) else [t for t in texts if t is not None]
 
 
-def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Path | None, settings: ExtendSettings,
-                      out_dir: Path, *, spec: ModelSpec | None = None, device: str | torch.device = "cpu",
-                      step_label: str = "final", components: Components | None = None,
-                      texts: Sequence[TextBatch] | None = None, title_note: str = "") -> ValidationReel:
+def render_validation(
+    validation_clips: Sequence[ValidationClip],
+    lora_path: Path | None,
+    settings: ExtendSettings,
+    out_dir: Path,
+    *,
+    spec: ModelSpec | None = None,
+    device: str | torch.device = "cpu",
+    step_label: str = "final",
+    components: Components | None = None,
+    texts: Sequence[TextBatch] | None = None,
+    title_note: str = "",
+) -> ValidationReel:
     """Extend every validation clip and write `reel-<step_label>.mp4` and `report-<step_label>.{json,md}`.
 
     Pass `components` to reuse loaded parts (a training loop's transformer with its live adapter, `lora_path` None);
@@ -94,44 +104,71 @@ def render_validation(validation_clips: Sequence[ValidationClip], lora_path: Pat
     entry_dir = out_dir / step_label
     extensions, entries = [], []
     for i, clip in enumerate(validation_clips):
-        ext = extend_in_memory(components, Path(clip.path), clip.prompt, settings,
-                               lora_path=lora_path if i == 0 else None,  # loaded once; it stays in place
-                               loc=("body", "validation", clip.index, "video_url"),
-                               text=texts[i] if texts is not None else None)
+        ext = extend_in_memory(
+            components,
+            Path(clip.path),
+            clip.prompt,
+            settings,
+            lora_path=lora_path if i == 0 else None,  # loaded once; it stays in place
+            loc=("body", "validation", clip.index, "video_url"),
+            text=texts[i] if texts is not None else None,
+        )
         written = write_extension(ext, settings, entry_dir / f"entry-{clip.index}.mp4")
         extensions.append(ext)
-        entries.append(ReelEntry(index=clip.index, url=clip.url, prompt=clip.prompt, video_path=written.video_path,
-                                 seam=written.seam))
+        entries.append(
+            ReelEntry(
+                index=clip.index, url=clip.url, prompt=clip.prompt, video_path=written.video_path, seam=written.seam
+            )
+        )
     reel_path = out_dir / f"reel-{step_label}.mp4"
     frames, audio, rate = _compose(extensions, entries, settings, f"{step_label} {title_note}".strip())
     write_mp4(reel_path, frames, settings.fps, audio, rate)
-    reel = ValidationReel(step_label=step_label, video_path=str(reel_path),
-                          report_json=str(out_dir / f"report-{step_label}.json"),
-                          report_md=str(out_dir / f"report-{step_label}.md"), entries=entries,
-                          num_frames=frames.shape[0], fps=settings.fps, has_audio=audio is not None)
+    reel = ValidationReel(
+        step_label=step_label,
+        video_path=str(reel_path),
+        report_json=str(out_dir / f"report-{step_label}.json"),
+        report_md=str(out_dir / f"report-{step_label}.md"),
+        entries=entries,
+        num_frames=frames.shape[0],
+        fps=settings.fps,
+        has_audio=audio is not None,
+    )
     atomic_write_text(reel.report_json, reel.model_dump_json(indent=2))
     atomic_write_text(reel.report_md, report_markdown(reel))
     return reel
 
 
 def report_markdown(reel: ValidationReel) -> str:
-    lines = [f"# Validation reel ({reel.step_label})", "",
-             "Seam ratio: the jump from the last generated frame into the first clean frame, over the median "
-             "frame-to-frame change inside the clean suffix (about 1 = seamless).", "",
-             "| # | prompt | seam ratio | seam diff | suffix median diff | clip |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Validation reel ({reel.step_label})",
+        "",
+        "Seam ratio: the jump from the last generated frame into the first clean frame, over the median "
+        "frame-to-frame change inside the clean suffix (about 1 = seamless).",
+        "",
+        "| # | prompt | seam ratio | seam diff | suffix median diff | clip |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in reel.entries:
         prompt = e.prompt.replace("|", "\\|")
-        lines.append(f"| {e.index} | {prompt} | {e.seam.ratio:.2f} | {e.seam.seam_diff:.4f} | "
-                     f"{e.seam.suffix_median_diff:.4f} | {Path(e.video_path).name} |")
+        lines.append(
+            f"| {e.index} | {prompt} | {e.seam.ratio:.2f} | {e.seam.seam_diff:.4f} | "
+            f"{e.seam.suffix_median_diff:.4f} | {Path(e.video_path).name} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def _compose(extensions: list[Extension], entries: list[ReelEntry], s: ExtendSettings,
-             step_label: str) -> tuple[np.ndarray, np.ndarray | None, int]:
+def _compose(
+    extensions: list[Extension], entries: list[ReelEntry], s: ExtendSettings, step_label: str
+) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Labelled frames of every entry, one after another: uint8 [sum F, H', W', 3], and their audio [2, S] likewise."""
-    frames = [label_frames(x.frames, x.frames.shape[0] - s.conditioning_frames,
-                           f"#{e.index + 1}  {step_label}  seam x{e.seam.ratio:.2f}  {e.prompt}")
-              for x, e in zip(extensions, entries, strict=True)]
+    frames = [
+        label_frames(
+            x.frames,
+            x.frames.shape[0] - s.conditioning_frames,
+            f"#{e.index + 1}  {step_label}  seam x{e.seam.ratio:.2f}  {e.prompt}",
+        )
+        for x, e in zip(extensions, entries, strict=True)
+    ]
     with_audio = all(x.audio is not None for x in extensions)
     audio = np.concatenate([x.audio for x in extensions], axis=1) if with_audio else None  # [2, S]
     return np.concatenate(frames), audio, extensions[0].sample_rate
@@ -152,8 +189,9 @@ def label_frames(frames: np.ndarray, lead_in: int, title: str) -> np.ndarray:
         canvas.paste(Image.fromarray(big[t]), (0, header))
         draw = ImageDraw.Draw(canvas)
         draw.rectangle([0, header, w * scale - 1, header + h * scale - 1], outline=colour, width=max(2, scale))
-        state = (f"GENERATED LEAD-IN {t + 1}/{lead_in}" if t < lead_in
-                 else f"CLEAN SUFFIX {t - lead_in + 1}/{f - lead_in}")
+        state = (
+            f"GENERATED LEAD-IN {t + 1}/{lead_in}" if t < lead_in else f"CLEAN SUFFIX {t - lead_in + 1}/{f - lead_in}"
+        )
         draw.text((6, 2), _fit(title, font, w * scale - 12), fill=(235, 235, 235), font=font)
         draw.text((6, 2 + font.size * 1.3), state, fill=colour, font=font)
         _timeline(draw, w * scale, header + h * scale, bar, f, lead_in, t)

@@ -37,7 +37,7 @@ def place_video_suffix(suffix: torch.Tensor, latent_frames: int) -> Placed:
     c, n, h, w = suffix.shape
     assert n < latent_frames, f"a {n}-frame suffix leaves no lead-in in {latent_frames} latent frames"
     target = suffix.new_zeros(1, c, latent_frames, h, w)  # [1, 128, F, h, w]
-    target[:, :, latent_frames - n:] = suffix
+    target[:, :, latent_frames - n :] = suffix
     generate = torch.arange(latent_frames).repeat_interleave(h * w) < latent_frames - n  # [F*h*w]
     return Placed(clean=pack_video(target), generate=generate[None].to(suffix.device))  # [1, F*h*w, 128]
 
@@ -45,20 +45,32 @@ def place_video_suffix(suffix: torch.Tensor, latent_frames: int) -> Placed:
 def place_audio_suffix(suffix: torch.Tensor | None, steps: int, device: torch.device) -> Placed:
     """A [8, n, 16] clean audio suffix at the end of `steps` audio steps; None: every step is generated."""
     if suffix is None:
-        return Placed(clean=torch.zeros(1, steps, 128, device=device), generate=torch.ones(1, steps, dtype=torch.bool,
-                                                                                             device=device))
+        return Placed(
+            clean=torch.zeros(1, steps, 128, device=device),
+            generate=torch.ones(1, steps, dtype=torch.bool, device=device),
+        )
     c, n, m = suffix.shape
     assert n < steps, f"a {n}-step audio suffix leaves no lead-in in {steps} steps"
     target = suffix.new_zeros(1, c, steps, m)  # [1, 8, T, 16]
-    target[:, :, steps - n:] = suffix
+    target[:, :, steps - n :] = suffix
     generate = torch.arange(steps, device=suffix.device) < steps - n  # [T]
     return Placed(clean=pack_audio(target), generate=generate[None])  # [1, T, 128]
 
 
 @torch.no_grad()
-def sample(transformer: torch.nn.Module, scheduler: FlowMatchEulerDiscreteScheduler, text: TextBatch,
-           geometry: VideoGeometry, video: Placed, audio: Placed | None, guidance: Guidance, *, steps: int,
-           generator: torch.Generator, shift_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def sample(
+    transformer: torch.nn.Module,
+    scheduler: FlowMatchEulerDiscreteScheduler,
+    text: TextBatch,
+    geometry: VideoGeometry,
+    video: Placed,
+    audio: Placed | None,
+    guidance: Guidance,
+    *,
+    steps: int,
+    generator: torch.Generator,
+    shift_tokens: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Denoise the lead-in; returns normalised tokens: video [1, Nv, 128] and audio [1, Na, 128] (or None).
 
     `text`: two rows, prompt then negative prompt. Noise is drawn on the CPU from `generator`, so a seed gives the same
@@ -72,8 +84,9 @@ def sample(transformer: torch.nn.Module, scheduler: FlowMatchEulerDiscreteSchedu
         for i, t in enumerate(video_sched.timesteps):
             sigma = float(video_sched.sigmas[i])
             noisy = [Noisy(x=x, sigmas=sigma * p.generate.float()) for x, p in zip(states, placed, strict=True)]
-            x0s = guided_x0(transformer, noisy[0], noisy[1] if audio is not None else None, sigma, text, geometry,
-                            guidance)
+            x0s = guided_x0(
+                transformer, noisy[0], noisy[1] if audio is not None else None, sigma, text, geometry, guidance
+            )
             scheds, x0s = [video_sched, audio_sched][: len(states)], x0s[: len(states)]
             states = [_euler(s, x, x0, sigma, t, p) for s, x, x0, p in zip(scheds, states, x0s, placed, strict=True)]
     return states[0], (states[1] if audio is not None else None)
@@ -85,8 +98,14 @@ def _start(placed: Placed, generator: torch.Generator) -> torch.Tensor:
     return torch.where(placed.generate[..., None], noise, placed.clean.float())
 
 
-def _euler(sched: FlowMatchEulerDiscreteScheduler, x: torch.Tensor, x0: torch.Tensor, sigma: float,
-           t: torch.Tensor, placed: Placed) -> torch.Tensor:
+def _euler(
+    sched: FlowMatchEulerDiscreteScheduler,
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    sigma: float,
+    t: torch.Tensor,
+    placed: Placed,
+) -> torch.Tensor:
     """One scheduler step from the guided x0 ([1, N, C]), then the clean suffix put back exactly."""
     velocity = (x - x0) / sigma  # [1, N, C]; zero on suffix tokens, whose x0 is x itself
     x = sched.step(velocity, t, x, return_dict=False)[0]  # x + (sigma_next - sigma) * velocity

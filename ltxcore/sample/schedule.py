@@ -32,12 +32,18 @@ REF_SHIFT_TOKENS = 4096  # official `MAX_SHIFT_ANCHOR`: the token count its sche
 def shift_mu(scheduler: FlowMatchEulerDiscreteScheduler, tokens: int | None = None) -> float:
     """The time-shift mu for `tokens` tokens (None: the official 4096)."""
     cfg = scheduler.config
-    return calculate_shift(REF_SHIFT_TOKENS if tokens is None else tokens, cfg.base_image_seq_len,
-                           cfg.max_image_seq_len, cfg.base_shift, cfg.max_shift)
+    return calculate_shift(
+        REF_SHIFT_TOKENS if tokens is None else tokens,
+        cfg.base_image_seq_len,
+        cfg.max_image_seq_len,
+        cfg.base_shift,
+        cfg.max_shift,
+    )
 
 
-def ltx2_scheduler(scheduler: FlowMatchEulerDiscreteScheduler, steps: int,
-                   tokens: int | None = None) -> FlowMatchEulerDiscreteScheduler:
+def ltx2_scheduler(
+    scheduler: FlowMatchEulerDiscreteScheduler, steps: int, tokens: int | None = None
+) -> FlowMatchEulerDiscreteScheduler:
     """A fresh copy of `scheduler` with its N-step LTX-2 schedule set: `.sigmas` [N+1] (ending in 0), `.timesteps` [N].
 
     A copy, because `step()` keeps a step index: video and audio each need their own, and the loaded component stays
@@ -63,15 +69,24 @@ def _distilled(scheduler: FlowMatchEulerDiscreteScheduler, steps: int) -> FlowMa
     """The official distilled schedule: its fixed sigmas, then 0; `.sigmas` [9], `.timesteps` [8]."""
     n = len(DISTILLED_SIGMA_VALUES)
     if steps != n:  # a user's choice (`--steps`), so the contract's 422 rather than a traceback
-        raise RequestRejected.one(("steps",), f"these weights are distilled (their scheduler has no dynamic shift): "
-                                  f"they sample with the official fixed {n}-step sigma list, so steps must be {n} "
-                                  f"(got {steps})", "distilled_steps")
+        raise RequestRejected.one(
+            ("steps",),
+            f"these weights are distilled (their scheduler has no dynamic shift): "
+            f"they sample with the official fixed {n}-step sigma list, so steps must be {n} "
+            f"(got {steps})",
+            "distilled_steps",
+        )
     cfg = scheduler.config
-    reshapes = cfg.get("shift", 1.0) != 1.0 or cfg.get("shift_terminal") or any(
-        cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"))
+    reshapes = (
+        cfg.get("shift", 1.0) != 1.0
+        or cfg.get("shift_terminal")
+        or any(cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"))
+    )
     if reshapes:  # the model directory's config, not our code: say what is wrong with it
-        raise ValueError("a scheduler without dynamic shift (distilled weights) must leave the given sigmas as they "
-                         "are: shift 1, no shift_terminal, no karras/exponential/beta sigmas")
+        raise ValueError(
+            "a scheduler without dynamic shift (distilled weights) must leave the given sigmas as they "
+            "are: shift 1, no shift_terminal, no karras/exponential/beta sigmas"
+        )
     sched = copy.deepcopy(scheduler)
     sched.set_timesteps(sigmas=np.array(DISTILLED_SIGMA_VALUES))
     sched.set_begin_index(0)

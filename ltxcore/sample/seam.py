@@ -35,6 +35,6 @@ def seam_metric(frames: np.ndarray, suffix_frames: int) -> SeamMetric:
     """The seam of a clip whose last `suffix_frames` frames are the clean suffix (uint8 [F, H, W, 3])."""
     f = frames.shape[0]
     assert 2 <= suffix_frames < f, f"need a lead-in and at least 2 suffix frames (got {suffix_frames} of {f})"
-    diffs = frame_diffs(frames[f - suffix_frames - 1:])  # [suffix_frames]: the seam, then inside the suffix
+    diffs = frame_diffs(frames[f - suffix_frames - 1 :])  # [suffix_frames]: the seam, then inside the suffix
     seam, inside = float(diffs[0]), float(np.median(diffs[1:]))
     return SeamMetric(seam_diff=seam, suffix_median_diff=inside, ratio=seam / max(inside, _FLOOR))

@@ -67,7 +67,7 @@ class StageMirror:
         prefix = self._key(local)
         fetched = []
         for key in sorted(self.fs.find(prefix)):
-            path = local / key[len(prefix):].lstrip("/")
+            path = local / key[len(prefix) :].lstrip("/")
             if path.exists():
                 continue
             self._fetch(key, path)
@@ -82,7 +82,7 @@ class StageMirror:
         delete mirrored ones gone here (checkpoints pruned by the trainer)."""
         prefix = self._key(local)
         here = {p.relative_to(local).as_posix(): p for p in local.rglob("*") if p.is_file() and names(p)}
-        there = {k[len(prefix):].lstrip("/"): info for k, info in self.fs.find(prefix, detail=True).items()}
+        there = {k[len(prefix) :].lstrip("/"): info for k, info in self.fs.find(prefix, detail=True).items()}
         for rel, path in sorted(here.items()):
             if rel not in there or int(there[rel].get("size") or -1) != path.stat().st_size:  # the log only grows
                 self.fs.put_file(str(path), f"{prefix}/{rel}")

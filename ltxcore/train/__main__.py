@@ -1,6 +1,6 @@
 """Data-parallel suffix-LoRA training from the command line; launch with torchrun (see ltxcore.train.parallel).
 
-    torchrun --nproc-per-node 8 -m ltxcore.train --cache CACHE/latent_cache.json --config cfg.json --out DIR
+torchrun --nproc-per-node 8 -m ltxcore.train --cache CACHE/latent_cache.json --config cfg.json --out DIR
 """
 
 from __future__ import annotations
@@ -58,8 +58,18 @@ def main(argv: list[str] | None = None) -> None:
         dist.all_gather_object(every, file_digest(Path(run.lora_path)) if run.lora_path else None)
         if len(set(every)) != 1:  # a broken invariant, not a user's mistake: the ranks must never drift apart
             raise AssertionError(f"data-parallel ranks finished with different LoRAs: {every}")
-        print(json.dumps({"rank": parallel.rank, "world": parallel.world, "steps_done": run.steps_done,
-                          "finished": run.finished, "lora_sha256": every[parallel.rank]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "rank": parallel.rank,
+                    "world": parallel.world,
+                    "steps_done": run.steps_done,
+                    "finished": run.finished,
+                    "lora_sha256": every[parallel.rank],
+                }
+            ),
+            flush=True,
+        )
     finally:
         dist.destroy_process_group()
 

@@ -21,8 +21,9 @@ from ltxcore.store.atomic import atomic_write_bytes
 from ltxcore.train.rng import derive_seed
 
 
-def attach_lora(model: torch.nn.Module, rank: int, targets: tuple[str, ...], seed: int,
-                with_audio: bool = True) -> None:
+def attach_lora(
+    model: torch.nn.Module, rank: int, targets: tuple[str, ...], seed: int, with_audio: bool = True
+) -> None:
     """Add the adapter (A: peft's Kaiming init, drawn from a seeded generator; B: zeros, so the model starts as the
     base model). A video-only run (`with_audio=False`) keeps no audio adapters (`drop_audio_adapters`)."""
     with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's global generator
@@ -75,8 +76,9 @@ def export_key(name: str) -> str:
     return model_lora.PREFIX + name.replace(f".{model_lora.ADAPTER}.", ".")
 
 
-def save_lora_file(path: Path, model: torch.nn.Module, trained: dict[str, torch.nn.Parameter],
-                   metadata: dict[str, object]) -> None:
+def save_lora_file(
+    path: Path, model: torch.nn.Module, trained: dict[str, torch.nn.Parameter], metadata: dict[str, object]
+) -> None:
     """Write the trained adapters (the model layer's format, bf16) with string metadata, atomically."""
     keys = {export_key(n) for n in trained}
     tensors = {k: v for k, v in model_lora.lora_state_dict(model).items() if k in keys}

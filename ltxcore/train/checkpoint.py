@@ -46,8 +46,16 @@ def checkpoint_name(step: int) -> str:
 def save_checkpoint(directory: Path, state: TrainState, keep: int) -> Path:
     """Write a checkpoint atomically, then delete all but the newest `keep` complete ones."""
     buf = io.BytesIO()
-    torch.save({"step": state.step, "lora": state.lora, "optimizer": state.optimizer, "rng": state.rng,
-                "config": state.config}, buf)
+    torch.save(
+        {
+            "step": state.step,
+            "lora": state.lora,
+            "optimizer": state.optimizer,
+            "rng": state.rng,
+            "config": state.config,
+        },
+        buf,
+    )
     data = buf.getvalue()
     name = checkpoint_name(state.step)
     atomic_write_bytes(directory / f"{name}.pt", data)
@@ -63,8 +71,9 @@ def load_latest(directory: Path) -> TrainState | None:
         try:
             return _load(sidecar)
         except _CORRUPT as exc:
-            log.warning("skipping damaged checkpoint %s: %s: %s", sidecar.with_suffix(".pt").name,
-                        type(exc).__name__, exc)
+            log.warning(
+                "skipping damaged checkpoint %s: %s: %s", sidecar.with_suffix(".pt").name, type(exc).__name__, exc
+            )
     return None
 
 
@@ -76,8 +85,9 @@ def _load(sidecar: Path) -> TrainState:
     raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if raw["step"] != meta["step"]:
         raise ValueError(f"holds step {raw['step']} but its sidecar says {meta['step']}")
-    return TrainState(step=raw["step"], lora=raw["lora"], optimizer=raw["optimizer"], rng=raw["rng"],
-                      config=raw["config"])
+    return TrainState(
+        step=raw["step"], lora=raw["lora"], optimizer=raw["optimizer"], rng=raw["rng"], config=raw["config"]
+    )
 
 
 def _prune(directory: Path, keep: int) -> None:

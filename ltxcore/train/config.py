@@ -88,7 +88,6 @@ class TrainConfig(TrainerSettings):
         return self.warmup if self.warmup is not None else min(100, self.steps // 20)
 
 
-
 class TrainProgress(BaseModel):
     """One progress event: what a progress bar or a Prefect progress artifact shows."""
 

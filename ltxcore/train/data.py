@@ -108,7 +108,7 @@ class ClipOrder:
 
     def micro_batch(self, m: int) -> list[int]:
         epoch, j = divmod(m, self.per_epoch)
-        return self.epoch_order(epoch)[j * self.batch_size:(j + 1) * self.batch_size]
+        return self.epoch_order(epoch)[j * self.batch_size : (j + 1) * self.batch_size]
 
 
 class CacheSource:

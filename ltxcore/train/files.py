@@ -18,5 +18,11 @@ class RunFiles:
     @classmethod
     def under(cls, root: Path) -> RunFiles:
         (root / "checkpoints").mkdir(parents=True, exist_ok=True)
-        return cls(root=root, checkpoints=root / "checkpoints", metrics=root / "metrics.jsonl", plot=root / "loss.png",
-                   lora=root / "lora.safetensors", config=root / "config.json")
+        return cls(
+            root=root,
+            checkpoints=root / "checkpoints",
+            metrics=root / "metrics.jsonl",
+            plot=root / "loss.png",
+            lora=root / "lora.safetensors",
+            config=root / "config.json",
+        )

@@ -67,18 +67,22 @@ def train_lora(
     `parallel` makes this process one rank of a data-parallel run (see `ltxcore.train.parallel`).
     """
     if isinstance(cache, LatentCache) and (cache.conditioning_frames, cache.fps) != (
-        config.conditioning_frames, config.frame_rate
+        config.conditioning_frames,
+        config.frame_rate,
     ):
-        raise ValueError(f"the latent cache was cut for a {cache.conditioning_frames}-frame suffix at {cache.fps} fps, "
-                         f"the config asks for {config.conditioning_frames} at {config.frame_rate}")
+        raise ValueError(
+            f"the latent cache was cut for a {cache.conditioning_frames}-frame suffix at {cache.fps} fps, "
+            f"the config asks for {config.conditioning_frames} at {config.frame_rate}"
+        )
     files = RunFiles.under(Path(out_dir))
     if parallel is not None:
         files = parallel.files(files)
     # One trainer per run directory: a second identical run waits, then resumes from the first one's last checkpoint.
     # (The ranks of a data-parallel run share the directory on purpose and coordinate through their process group.)
     with stage_lock(Path(out_dir)) if parallel is None else contextlib.nullcontext():
-        session = Session.build(as_source(cache), config, files, spec=spec, device=torch.device(device),
-                                parallel=parallel)
+        session = Session.build(
+            as_source(cache), config, files, spec=spec, device=torch.device(device), parallel=parallel
+        )
         try:
             return _loop(session, config, progress, stop_after, preview)
         finally:

@@ -58,8 +58,16 @@ def adamw_8bit(params: list[torch.nn.Parameter], *, lr: float, weight_decay: flo
 # --- activation memory of one transformer block (what gradient checkpointing trades for recompute) -------------------
 
 
-def saved_bytes_per_block(video_tokens: int, audio_tokens: int, *, heads: int, rank: int = 32,
-                          text_tokens: int = 1024, with_audio: bool | None = None, threads: int | None = None) -> int:
+def saved_bytes_per_block(
+    video_tokens: int,
+    audio_tokens: int,
+    *,
+    heads: int,
+    rank: int = 32,
+    text_tokens: int = 1024,
+    with_audio: bool | None = None,
+    threads: int | None = None,
+) -> int:
     """Bytes one 2.3 transformer block keeps for backward in a LoRA step, measured on the CPU under bf16 autocast.
 
     The block is the real diffusers block at `heads` heads per stream (head dims 128 / 64 kept) with the trainer's
@@ -72,8 +80,9 @@ def saved_bytes_per_block(video_tokens: int, audio_tokens: int, *, heads: int, r
     if threads:
         torch.set_num_threads(threads)
     with torch.random.fork_rng(devices=[]):  # random inputs without touching the caller's global generator
-        return _saved_bytes(video_tokens, audio_tokens, heads, rank, text_tokens,
-                            audio_tokens > 0 if with_audio is None else with_audio)
+        return _saved_bytes(
+            video_tokens, audio_tokens, heads, rank, text_tokens, audio_tokens > 0 if with_audio is None else with_audio
+        )
 
 
 def _saved_bytes(video_tokens: int, audio_tokens: int, heads: int, rank: int, text_tokens: int, audio: bool) -> int:
@@ -103,20 +112,31 @@ def _saved_bytes(video_tokens: int, audio_tokens: int, heads: int, rank: int, te
     second.register_forward_pre_hook(lambda *_: counted.update(on=True))
     second.register_forward_hook(lambda *_: counted.update(on=False))
     geo = VideoGeometry(frames=1, height=1, width=video_tokens, fps=24.0)  # what is saved depends on counts only
-    text = TextBatch(video=torch.randn(1, text_tokens, cfg["cross_attention_dim"]),
-                     audio=torch.randn(1, text_tokens, cfg["audio_cross_attention_dim"]),
-                     mask=torch.ones(1, text_tokens, dtype=torch.int64))
+    text = TextBatch(
+        video=torch.randn(1, text_tokens, cfg["cross_attention_dim"]),
+        audio=torch.randn(1, text_tokens, cfg["audio_cross_attention_dim"]),
+        mask=torch.ones(1, text_tokens, dtype=torch.int64),
+    )
     sigma = torch.full((1,), 0.5)
     a = torch.randn(1, audio_tokens, 128) if audio else None
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        predict_velocity(model, torch.randn(1, video_tokens, 128, dtype=torch.bfloat16),
-                         torch.full((1, video_tokens), 0.5), sigma, text, geo, a,
-                         torch.full((1, audio_tokens), 0.5) if audio else None, sigma if audio else None)
+        predict_velocity(
+            model,
+            torch.randn(1, video_tokens, 128, dtype=torch.bfloat16),
+            torch.full((1, video_tokens), 0.5),
+            sigma,
+            text,
+            geo,
+            a,
+            torch.full((1, audio_tokens), 0.5) if audio else None,
+            sigma if audio else None,
+        )
     return counted["bytes"]
 
 
-def block_activation_bytes(video_tokens: int, audio_tokens: int, *, heads: int = 32, rank: int = 32,
-                           text_tokens: int = 1024) -> int:
+def block_activation_bytes(
+    video_tokens: int, audio_tokens: int, *, heads: int = 32, rank: int = 32, text_tokens: int = 1024
+) -> int:
     """Saved bytes of one full-width block (`heads` per stream), from measurements at 1 and 2 heads.
 
     Every saved tensor is either as wide as a stream (grows with heads), one value per head, or rank / token sized
@@ -154,9 +174,20 @@ def activation_peak_bytes(*, blocks: int, block_bytes: int, input_bytes: int, ch
     return (blocks - checkpointed) * block_bytes + checkpointed * input_bytes + block_bytes
 
 
-def step_peak_bytes(*, weights: int, lora_params: int, blocks: int, block_bytes: int, input_bytes: int,
-                    checkpointed: int, optimizer: str = "adamw", other_bytes: int = 2 << 30) -> int:
+def step_peak_bytes(
+    *,
+    weights: int,
+    lora_params: int,
+    blocks: int,
+    block_bytes: int,
+    input_bytes: int,
+    checkpointed: int,
+    optimizer: str = "adamw",
+    other_bytes: int = 2 << 30,
+) -> int:
     """Estimated peak CUDA allocation of one LoRA step (batch 1): `state_bytes` + `activation_peak_bytes`."""
-    return (state_bytes(weights=weights, lora_params=lora_params, optimizer=optimizer, other_bytes=other_bytes)
-            + activation_peak_bytes(blocks=blocks, block_bytes=block_bytes, input_bytes=input_bytes,
-                                    checkpointed=checkpointed))
+    return state_bytes(
+        weights=weights, lora_params=lora_params, optimizer=optimizer, other_bytes=other_bytes
+    ) + activation_peak_bytes(
+        blocks=blocks, block_bytes=block_bytes, input_bytes=input_bytes, checkpointed=checkpointed
+    )

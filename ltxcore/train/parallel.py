@@ -56,7 +56,7 @@ class DataParallel:
         offset = 0
         for p in params:
             n = p.grad.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+            p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
             offset += n
 
     def gather_losses(self, local: torch.Tensor) -> torch.Tensor:
@@ -71,8 +71,14 @@ class DataParallel:
             return main
         scratch = Path(tempfile.mkdtemp(prefix=f"extend-suffix-rank{self.rank}-"))
         own = RunFiles.under(scratch)
-        return RunFiles(root=scratch, checkpoints=main.checkpoints, metrics=own.metrics, plot=own.plot,
-                        lora=own.lora, config=own.config)
+        return RunFiles(
+            root=scratch,
+            checkpoints=main.checkpoints,
+            metrics=own.metrics,
+            plot=own.plot,
+            lora=own.lora,
+            config=own.config,
+        )
 
 
 def init_from_env() -> tuple[DataParallel, torch.device]:

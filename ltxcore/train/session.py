@@ -58,9 +58,17 @@ class Session:
     _warned: set[str] = field(default_factory=set, repr=False)  # guard findings already logged
 
     @classmethod
-    def build(cls, cache: LatentSource, config: TrainConfig, files: RunFiles, *, spec: ModelSpec,
-              device: torch.device, transformer: torch.nn.Module | None = None,
-              parallel: DataParallel | None = None) -> Session:
+    def build(
+        cls,
+        cache: LatentSource,
+        config: TrainConfig,
+        files: RunFiles,
+        *,
+        spec: ModelSpec,
+        device: torch.device,
+        transformer: torch.nn.Module | None = None,
+        parallel: DataParallel | None = None,
+    ) -> Session:
         """Load the model with a fresh LoRA, then restore the newest whole checkpoint in `files` if there is one.
 
         `transformer` replaces the spec's weights with an already built one (the benchmarks' random full-size model).
@@ -78,11 +86,21 @@ class Session:
             _restore(state, config, params, optimizer)
             log.info("resuming from step %d of %d", state.step, config.steps)
         step = state.step if state is not None else 0
-        session = cls(cache=cache, config=config, files=files, device=device, model=model, params=params,
-                      optimizer=optimizer, order=ClipOrder(train, config.batch_size, config.seed),
-                      validation_clips=held, validation_split=split,
-                      metrics=MetricsLog(files.metrics, resume_step=step if state else -1), step=step,
-                      parallel=parallel)
+        session = cls(
+            cache=cache,
+            config=config,
+            files=files,
+            device=device,
+            model=model,
+            params=params,
+            optimizer=optimizer,
+            order=ClipOrder(train, config.batch_size, config.seed),
+            validation_clips=held,
+            validation_split=split,
+            metrics=MetricsLog(files.metrics, resume_step=step if state else -1),
+            step=step,
+            parallel=parallel,
+        )
         if parallel is None or parallel.is_main:
             session.best = BestTracker(files.root, resume_step=step if state else -1)
         if step == 0:
@@ -103,20 +121,23 @@ class Session:
         """One optimizer step (`grad_accum` micro-batches) at 0-based `step`; logs it and returns its event."""
         cfg = self.config
         start = time.perf_counter()
-        lr = lr_at(step, peak=cfg.learning_rate, total=cfg.steps, warmup=cfg.warmup_steps,
-                   final_ratio=cfg.final_lr_ratio)
+        lr = lr_at(
+            step, peak=cfg.learning_rate, total=cfg.steps, warmup=cfg.warmup_steps, final_ratio=cfg.final_lr_ratio
+        )
         set_lr(self.optimizer, lr)
         self.model.train()
         parts, tokens = self._accumulate_gradients(step)  # [grad_accum, 2] on the device
         audio_names = [n for n in self.params if is_audio_module(n)]
-        modality_norms = grad_norms([p for n, p in self.params.items() if n not in audio_names],
-                                    [self.params[n] for n in audio_names])  # [2] video, audio, before clipping
+        modality_norms = grad_norms(
+            [p for n, p in self.params.items() if n not in audio_names], [self.params[n] for n in audio_names]
+        )  # [2] video, audio, before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         # The step's one host-device sync: the losses and the gradient norms, fetched together after the update.
         *values, grad_video, grad_audio, norm = torch.cat(
-            [parts.flatten(), modality_norms.to(parts), grad_norm.float().reshape(1).to(parts)]).tolist()
+            [parts.flatten(), modality_norms.to(parts), grad_norm.float().reshape(1).to(parts)]
+        ).tolist()
         video, audio = 0.0, 0.0
         for v, a in zip(values[0::2], values[1::2], strict=True):  # Python floats, summed in micro-batch order
             video += v / cfg.grad_accum
@@ -125,20 +146,39 @@ class Session:
         elapsed = time.perf_counter() - start
         self.step_times.append(elapsed)
         event = TrainProgress(
-            step=self.step, total=cfg.steps, loss=video + (audio if cfg.with_audio else 0.0), loss_video=video,
-            loss_audio=audio if cfg.with_audio else None, lr=lr,
-            step_time_s=elapsed, tokens_per_s=tokens / elapsed,
+            step=self.step,
+            total=cfg.steps,
+            loss=video + (audio if cfg.with_audio else 0.0),
+            loss_video=video,
+            loss_audio=audio if cfg.with_audio else None,
+            lr=lr,
+            step_time_s=elapsed,
+            tokens_per_s=tokens / elapsed,
             eta_s=eta_seconds(self.step_times, cfg.steps - self.step),
         )
         grads = {"grad_norm_video": grad_video, **({"grad_norm_audio": grad_audio} if cfg.with_audio else {})}
-        self.metrics.write({"kind": "step", **event.model_dump(exclude={"val_loss", "total"}),
-                            "grad_norm": norm, **grads, **peak_memory_mb(self.device)})
+        self.metrics.write(
+            {
+                "kind": "step",
+                **event.model_dump(exclude={"val_loss", "total"}),
+                "grad_norm": norm,
+                **grads,
+                **peak_memory_mb(self.device),
+            }
+        )
         clips = [i for m in self._micro_batches(step) for i in self.order.micro_batch(m)]
-        check_finite(self.step, {"video": video, "audio": event.loss_audio},
-                     {k.removeprefix("grad_norm_"): v for k, v in grads.items()}, clips)
+        check_finite(
+            self.step,
+            {"video": video, "audio": event.loss_audio},
+            {k.removeprefix("grad_norm_"): v for k, v in grads.items()},
+            clips,
+        )
         if cfg.with_audio and grad_audio == 0.0:
-            self._warn_once("zero_audio_grad", f"audio gradients are zero at step {self.step}: the audio adapters "
-                            "are not learning (frozen or disconnected audio branch)")
+            self._warn_once(
+                "zero_audio_grad",
+                f"audio gradients are zero at step {self.step}: the audio adapters "
+                "are not learning (frozen or disconnected audio branch)",
+            )
         if not math.isfinite(event.loss):
             raise FloatingPointError(f"training loss became {event.loss} at step {self.step}")
         return event
@@ -199,14 +239,16 @@ class Session:
             batch = load_batch(self.cache, [index], with_audio=self.config.with_audio)
             for j, sigma in enumerate(self.config.validation_sigmas):
                 with self._autocast():
-                    losses = batch_losses(self.model, batch, self.plan, generator(self.config.seed, "val", k, j),
-                                          self.device, sigma=sigma)
+                    losses = batch_losses(
+                        self.model, batch, self.plan, generator(self.config.seed, "val", k, j), self.device, sigma=sigma
+                    )
                 video += losses.video.item()
                 audio += 0.0 if losses.audio is None else losses.audio.item()
                 n += 1
         a = audio / n if self.config.with_audio else None
-        point = ValidationPoint(step=step, loss=video / n + (a or 0.0), loss_video=video / n, loss_audio=a,
-                                split=self.validation_split)
+        point = ValidationPoint(
+            step=step, loss=video / n + (a or 0.0), loss_video=video / n, loss_audio=a, split=self.validation_split
+        )
         self.metrics.write({"kind": "validation", **point.model_dump()})
         if self.config.with_audio and (trend := audio_trend(self.metrics.of_kind("validation"))):
             self._warn_once("audio_trend", trend)
@@ -220,42 +262,64 @@ class Session:
     def checkpoint(self, step: int) -> None:
         if self.parallel is not None and not self.parallel.is_main:
             return  # rank 0 holds the same state and writes it
-        state = TrainState(step=step, lora={n: p.detach().cpu().clone() for n, p in self.params.items()},
-                           optimizer=self.optimizer.state_dict(), rng=capture_rng(),
-                           config=self.config.model_dump(mode="json"))
+        state = TrainState(
+            step=step,
+            lora={n: p.detach().cpu().clone() for n, p in self.params.items()},
+            optimizer=self.optimizer.state_dict(),
+            rng=capture_rng(),
+            config=self.config.model_dump(mode="json"),
+        )
         save_checkpoint(self.files.checkpoints, state, keep=self.config.keep_checkpoints)
 
     def plot(self) -> None:
         plot_losses(self.metrics, self.files.plot, title=f"suffix LoRA r{self.config.rank}, step {self.step}")
 
     def validation_points(self) -> list[ValidationPoint]:
-        return [ValidationPoint.model_validate({k: v for k, v in r.items() if k != "kind"})
-                for r in self.metrics.of_kind("validation")]
+        return [
+            ValidationPoint.model_validate({k: v for k, v in r.items() if k != "kind"})
+            for r in self.metrics.of_kind("validation")
+        ]
 
     def offer_best(self, score: Score, step: int, value: float) -> None:
         """Score the live adapter at `step`; the best by each score so far is written as its own LoRA file."""
         if self.best is not None:
-            self.best.offer(score, step, value,
-                            lambda path, at: save_lora_file(path, self.model, self.params, self._metadata(at)))
+            self.best.offer(
+                score, step, value, lambda path, at: save_lora_file(path, self.model, self.params, self._metadata(at))
+            )
 
     def _metadata(self, step: int) -> dict[str, object]:
         cfg = self.config
-        return {"training_type": TRAINING_TYPE, "base_model": cfg.base_model, "rank": cfg.rank, "alpha": cfg.rank,
-                "target_modules": list(cfg.target_modules), "trigger_phrase": cfg.trigger_phrase, "steps": step,
-                "conditioning_frames": cfg.conditioning_frames, "with_audio": cfg.with_audio}
+        return {
+            "training_type": TRAINING_TYPE,
+            "base_model": cfg.base_model,
+            "rank": cfg.rank,
+            "alpha": cfg.rank,
+            "target_modules": list(cfg.target_modules),
+            "trigger_phrase": cfg.trigger_phrase,
+            "steps": step,
+            "conditioning_frames": cfg.conditioning_frames,
+            "with_audio": cfg.with_audio,
+        }
 
     def manifest(self, *, finished: bool, lora_path: str | None = None, config_path: str | None = None) -> LoraRun:
         last = self.metrics.of_kind("step")[-20:]
         mean = (lambda key: sum(r[key] for r in last) / len(last)) if last else (lambda key: None)
         return LoraRun(
-            lora_path=lora_path, config_path=config_path, metrics_path=str(self.files.metrics),
-            plot_path=str(self.files.plot), steps_done=self.step, steps_total=self.config.steps, finished=finished,
-            final_loss=mean("loss"), final_loss_video=mean("loss_video"),
+            lora_path=lora_path,
+            config_path=config_path,
+            metrics_path=str(self.files.metrics),
+            plot_path=str(self.files.plot),
+            steps_done=self.step,
+            steps_total=self.config.steps,
+            finished=finished,
+            final_loss=mean("loss"),
+            final_loss_video=mean("loss_video"),
             final_loss_audio=mean("loss_audio") if self.config.with_audio and last else None,
             validation=self.validation_points(),
             best=list(self.best.picks.values()) if self.best is not None else [],
-            guard_findings=findings(self.metrics.of_kind("step"), self.metrics.of_kind("validation"),
-                                    self.config.with_audio),
+            guard_findings=findings(
+                self.metrics.of_kind("step"), self.metrics.of_kind("validation"), self.config.with_audio
+            ),
         )
 
     def finish(self) -> LoraRun:
@@ -263,10 +327,16 @@ class Session:
         cfg = self.config
         _, frames, height, width = self.cache.load(0, with_audio=False).video.shape  # [128, F', H', W']
         config = lora_config(
-            trigger_phrase=cfg.trigger_phrase, rank=cfg.rank, targets=cfg.target_modules,
-            conditioning_frames=cfg.conditioning_frames, num_frames=geometry.pixel_frames(frames),
-            frame_rate=cfg.frame_rate, width=width * geometry.VAE_SPATIAL, height=height * geometry.VAE_SPATIAL,
-            with_audio=cfg.with_audio, base_model=cfg.base_model,
+            trigger_phrase=cfg.trigger_phrase,
+            rank=cfg.rank,
+            targets=cfg.target_modules,
+            conditioning_frames=cfg.conditioning_frames,
+            num_frames=geometry.pixel_frames(frames),
+            frame_rate=cfg.frame_rate,
+            width=width * geometry.VAE_SPATIAL,
+            height=height * geometry.VAE_SPATIAL,
+            with_audio=cfg.with_audio,
+            base_model=cfg.base_model,
         )
         config["steps"] = self.step
         config["validation"] = [p.model_dump() for p in self.validation_points()]
@@ -279,8 +349,9 @@ class Session:
         return self.manifest(finished=True, lora_path=str(self.files.lora), config_path=str(self.files.config))
 
 
-def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device,
-                transformer: torch.nn.Module | None = None) -> torch.nn.Module:
+def _load_model(
+    spec: ModelSpec, config: TrainConfig, device: torch.device, transformer: torch.nn.Module | None = None
+) -> torch.nn.Module:
     dtype = default_dtype(device)
     if device.type == "cuda":
         from ltxcore.train.speed import use_expandable_segments
@@ -296,18 +367,30 @@ def _load_model(spec: ModelSpec, config: TrainConfig, device: torch.device,
     return model
 
 
-def _speed_up(model: torch.nn.Module, cache: LatentSource, config: TrainConfig, device: torch.device,
-              params: dict[str, torch.nn.Parameter]) -> None:
+def _speed_up(
+    model: torch.nn.Module,
+    cache: LatentSource,
+    config: TrainConfig,
+    device: torch.device,
+    params: dict[str, torch.nn.Parameter],
+) -> None:
     """Checkpointing for the blocks that need it, no redundant LoRA casts under CUDA autocast, compiled blocks."""
     from ltxcore.train.checkpointing import apply_checkpointing
     from ltxcore.train.speed import compile_blocks, compile_enabled, skip_lora_input_casts
 
     sample = cache.load(0, with_audio=config.with_audio)
     _, f, h, w = sample.video.shape
-    apply_checkpointing(model, config.gradient_checkpointing, config.checkpoint_blocks, device,
-                        video_tokens=f * h * w, audio_tokens=0 if sample.audio is None else sample.audio.shape[1],
-                        batch_size=config.batch_size, rank=config.rank,
-                        trainable_params=sum(p.numel() for p in params.values()))
+    apply_checkpointing(
+        model,
+        config.gradient_checkpointing,
+        config.checkpoint_blocks,
+        device,
+        video_tokens=f * h * w,
+        audio_tokens=0 if sample.audio is None else sample.audio.shape[1],
+        batch_size=config.batch_size,
+        rank=config.rank,
+        trainable_params=sum(p.numel() for p in params.values()),
+    )
     if device.type == "cuda":
         skip_lora_input_casts(model)
     if compile_enabled(config.compile, device):
@@ -324,8 +407,9 @@ def _optimizer(config: TrainConfig, params: list[torch.nn.Parameter], device: to
     return adamw(params, lr=config.learning_rate, weight_decay=config.weight_decay, device=device)
 
 
-def _restore(state: TrainState, config: TrainConfig, params: dict[str, torch.nn.Parameter],
-             optimizer: torch.optim.Optimizer) -> None:
+def _restore(
+    state: TrainState, config: TrainConfig, params: dict[str, torch.nn.Parameter], optimizer: torch.optim.Optimizer
+) -> None:
     if state.config != config.model_dump(mode="json"):
         raise ValueError("the checkpoints in this output directory belong to a different training config")
     assert state.lora.keys() == params.keys(), "checkpoint adapters do not match the model's"

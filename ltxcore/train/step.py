@@ -52,8 +52,9 @@ class SuffixPlan:
         return audio_suffix_mask(steps, audio_suffix_steps(self.conditioning_frames, self.frame_rate))
 
 
-def noise_batch(batch: Batch, plan: SuffixPlan, gen: torch.Generator,
-                sigma: float | None = None) -> tuple[Noised, Noised | None]:
+def noise_batch(
+    batch: Batch, plan: SuffixPlan, gen: torch.Generator, sigma: float | None = None
+) -> tuple[Noised, Noised | None]:
     """Noised video (and audio) tokens for `batch`. `sigma` fixes both modalities' sigma (validation); otherwise each
     modality draws its own from the shifted logit-normal sampler at its own token count."""
     _, _, f, h, w = batch.video.shape
@@ -82,8 +83,9 @@ class Prepared:
 
     def pinned(self) -> Prepared:
         """Page-locked copies, so the host-to-device copies can overlap the step before (CUDA only)."""
-        return Prepared(batch=self.batch.pinned(), video=_pin(self.video),
-                        audio=None if self.audio is None else _pin(self.audio))
+        return Prepared(
+            batch=self.batch.pinned(), video=_pin(self.video), audio=None if self.audio is None else _pin(self.audio)
+        )
 
 
 def prepare_batch(batch: Batch, plan: SuffixPlan, gen: torch.Generator, sigma: float | None = None) -> Prepared:
@@ -102,7 +104,12 @@ def prepared_losses(model: torch.nn.Module, prepared: Prepared, plan: SuffixPlan
     geometry = VideoGeometry(frames=f, height=h, width=w, fps=plan.frame_rate)
     dtype = model.dtype  # the base weights' (bf16 on CUDA); LoRA weights stay fp32 under autocast
     pred_video, pred_audio = predict_velocity(
-        model, video.noisy.to(dtype), video.timestep, video.sigma, text, geometry,
+        model,
+        video.noisy.to(dtype),
+        video.timestep,
+        video.sigma,
+        text,
+        geometry,
         audio=None if audio is None else audio.noisy.to(dtype),
         audio_sigmas=None if audio is None else audio.timestep,
         audio_sigma=None if audio is None else audio.sigma,
@@ -112,22 +119,37 @@ def prepared_losses(model: torch.nn.Module, prepared: Prepared, plan: SuffixPlan
     return Losses(video=loss_video, audio=loss_audio)
 
 
-def batch_losses(model: torch.nn.Module, batch: Batch, plan: SuffixPlan, gen: torch.Generator, device: torch.device,
-                 sigma: float | None = None) -> Losses:
+def batch_losses(
+    model: torch.nn.Module,
+    batch: Batch,
+    plan: SuffixPlan,
+    gen: torch.Generator,
+    device: torch.device,
+    sigma: float | None = None,
+) -> Losses:
     """Noise the batch (on the CPU), run the transformer on `device`, return the masked losses per sample."""
     return prepared_losses(model, prepare_batch(batch, plan, gen, sigma), plan, device)
 
 
 def _to(n: Noised, device: torch.device) -> Noised:
     # non_blocking only matters for pinned memory; from pageable memory the copy is synchronous anyway
-    return Noised(noisy=n.noisy.to(device, non_blocking=True), target=n.target.to(device, non_blocking=True),
-                  timestep=n.timestep.to(device, non_blocking=True), sigma=n.sigma.to(device, non_blocking=True),
-                  loss_mask=n.loss_mask.to(device, non_blocking=True))
+    return Noised(
+        noisy=n.noisy.to(device, non_blocking=True),
+        target=n.target.to(device, non_blocking=True),
+        timestep=n.timestep.to(device, non_blocking=True),
+        sigma=n.sigma.to(device, non_blocking=True),
+        loss_mask=n.loss_mask.to(device, non_blocking=True),
+    )
 
 
 def _pin(n: Noised) -> Noised:
-    return Noised(noisy=n.noisy.pin_memory(), target=n.target.pin_memory(), timestep=n.timestep.pin_memory(),
-                  sigma=n.sigma.pin_memory(), loss_mask=n.loss_mask.pin_memory())
+    return Noised(
+        noisy=n.noisy.pin_memory(),
+        target=n.target.pin_memory(),
+        timestep=n.timestep.pin_memory(),
+        sigma=n.sigma.pin_memory(),
+        loss_mask=n.loss_mask.pin_memory(),
+    )
 
 
 def tokens_in(batch: Batch) -> int:

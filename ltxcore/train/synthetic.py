@@ -22,8 +22,17 @@ _CHANNELS = 128
 class GlidingBlobs:
     """A `LatentSource` of `count` clips. `text` is one prompt's embeddings (batch of 1) shared by every clip."""
 
-    def __init__(self, count: int, text: TextBatch, *, frames: int = 4, height: int = 4, width: int = 4,
-                 audio_steps: int = 26, seed: int = 0):
+    def __init__(
+        self,
+        count: int,
+        text: TextBatch,
+        *,
+        frames: int = 4,
+        height: int = 4,
+        width: int = 4,
+        audio_steps: int = 26,
+        seed: int = 0,
+    ):
         self.count, self.text, self.seed = count, text, seed
         self.frames, self.height, self.width, self.audio_steps = frames, height, width, audio_steps
         g = generator(seed, "family")
@@ -51,8 +60,14 @@ class GlidingBlobs:
             wave = torch.sin(2 * math.pi * t / 9.0 + phase)  # [T] a period of 9 steps (0.36 s)
             audio = wave[None, :, None] * self.audio_direction * 0.8  # [8, T, 16]
             audio = audio + 0.3 * torch.randn(8, self.audio_steps, 16, generator=g)  # [8, T, 16]
-        return ClipLatents(clip_id=f"blob-{index}", video=video, audio=audio, text_video=self.text.video[0],
-                           text_audio=self.text.audio[0], text_mask=self.text.mask[0])
+        return ClipLatents(
+            clip_id=f"blob-{index}",
+            video=video,
+            audio=audio,
+            text_video=self.text.video[0],
+            text_audio=self.text.audio[0],
+            text_mask=self.text.mask[0],
+        )
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

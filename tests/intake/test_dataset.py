@@ -25,8 +25,9 @@ SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
 
 
 def request(url: str | Path, **kw: object) -> ExtendSuffixRequest:
-    base: dict[str, object] = dict(training_data_url=str(url), number_of_frames=17, frame_rate=24,
-                                   resolution="low", aspect_ratio="16:9")
+    base: dict[str, object] = dict(
+        training_data_url=str(url), number_of_frames=17, frame_rate=24, resolution="low", aspect_ratio="16:9"
+    )
     return ExtendSuffixRequest.model_validate(base | kw)
 
 
@@ -41,15 +42,30 @@ def skip(file: str, type: str) -> SkippedClip:
 
 
 def window(i: int, file: str = "a.mp4") -> FittedClip:
-    return FittedClip(id=f"c{i}", source_id="c", rel_path=file, video_path=f"/x/c{i}.mp4", caption="x",
-                      num_frames=17, fps=24, width=64, height=64, source_start=0, source_end=17 / 24,
-                      source_fps=30)
+    return FittedClip(
+        id=f"c{i}",
+        source_id="c",
+        rel_path=file,
+        video_path=f"/x/c{i}.mp4",
+        caption="x",
+        num_frames=17,
+        fps=24,
+        width=64,
+        height=64,
+        source_start=0,
+        source_end=17 / 24,
+        source_fps=30,
+    )
 
 
 def test_every_clip_too_short_gives_the_exact_message() -> None:
     with pytest.raises(RequestRejected) as err:
-        build_dataset([], [skip("a.mp4", "too_short"), skip("b.mp4", "too_short"), skip("c.png", "image")], SMALL,
-                      conditioning_frames=8)
+        build_dataset(
+            [],
+            [skip("a.mp4", "too_short"), skip("b.mp4", "too_short"), skip("c.png", "image")],
+            SMALL,
+            conditioning_frames=8,
+        )
     assert err.value.details[0].msg == TOO_SHORT_MESSAGE == "All training videos are too short to be trainable"
     assert err.value.body()["status"] == 422
 
@@ -68,10 +84,16 @@ def test_unusable_videos_are_named() -> None:
 
 def test_missing_audio_names_every_clip_even_when_others_are_fine() -> None:
     with pytest.raises(RequestRejected) as err:
-        build_dataset([window(0)], [skip("x/mute.mp4", "no_audio"), skip("y.mp4", "no_audio")],
-                      SMALL.model_copy(update={"with_audio": True}), conditioning_frames=8)
-    assert [d.loc for d in err.value.details] == [("body", "training_data_url", "x/mute.mp4"),
-                                                  ("body", "training_data_url", "y.mp4")]
+        build_dataset(
+            [window(0)],
+            [skip("x/mute.mp4", "no_audio"), skip("y.mp4", "no_audio")],
+            SMALL.model_copy(update={"with_audio": True}),
+            conditioning_frames=8,
+        )
+    assert [d.loc for d in err.value.details] == [
+        ("body", "training_data_url", "x/mute.mp4"),
+        ("body", "training_data_url", "y.mp4"),
+    ]
 
 
 def test_fewer_than_ten_videos_is_a_warning_not_an_error() -> None:
@@ -83,8 +105,9 @@ def test_fewer_than_ten_videos_is_a_warning_not_an_error() -> None:
 
 
 def test_summary_lists_kept_and_skipped_with_reasons_and_tokens() -> None:
-    manifest = build_dataset([window(0)], [skip("a.png", "image"), skip("b.mp4", "too_short")], SMALL,
-                             conditioning_frames=8)
+    manifest = build_dataset(
+        [window(0)], [skip("a.png", "image"), skip("b.mp4", "too_short")], SMALL, conditioning_frames=8
+    )
     report = summary(manifest)
     assert report["kept"][0]["file"] == "a.mp4" and report["kept"][0]["fps_conversion"] == "30 -> 24"
     assert report["kept"][0]["tokens"] == 3 * 2 * 2  # (17-1)/8+1 latent frames x 2 x 2 latent pixels
@@ -100,8 +123,7 @@ def test_summary_lists_kept_and_skipped_with_reasons_and_tokens() -> None:
 def test_validation_clip_too_short_or_silent_is_named(tmp_path: Path) -> None:
     short = make_video(tmp_path / "short.mp4", seconds=0.25, fps=24)  # 6 frames < 8 at 24 fps
     fine = make_video(tmp_path / "fine.mp4", seconds=0.5, fps=24, audio=True)
-    req = request(tmp_path / "x.zip", with_audio=True, validation=[{"video_url": str(fine)},
-                                                                   {"video_url": str(short)}])
+    req = request(tmp_path / "x.zip", with_audio=True, validation=[{"video_url": str(fine)}, {"video_url": str(short)}])
     with pytest.raises(RequestRejected) as err:
         check_validation_clips(validation_spec(req), tmp_path / "w", allow_local=True)
     assert {(d.loc, d.type) for d in err.value.details} == {
@@ -109,9 +131,13 @@ def test_validation_clip_too_short_or_silent_is_named(tmp_path: Path) -> None:
         (("body", "validation", 1, "video_url"), "missing_audio"),
     }
     # At a lower validation rate the same clip is long enough: 8 frames needed, 0.5 s x 16 fps = 8.
-    ok = check_validation_clips(validation_spec(request(tmp_path / "x.zip", validation_frame_rate=16,
-                                        validation=[{"video_url": str(fine), "prompt": "p"}])),
-                                tmp_path / "w", allow_local=True)
+    ok = check_validation_clips(
+        validation_spec(
+            request(tmp_path / "x.zip", validation_frame_rate=16, validation=[{"video_url": str(fine), "prompt": "p"}])
+        ),
+        tmp_path / "w",
+        allow_local=True,
+    )
     assert [(v.index, v.prompt, v.probe.num_frames) for v in ok] == [(0, "p", 12)]
 
 
@@ -121,15 +147,18 @@ def test_validation_clip_too_short_or_silent_is_named(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("media")
-    return make_zip(d / "clips.zip", {
-        "long/a.mp4": make_video(d / "a.mp4", seconds=1.5, fps=30, size=(160, 90), audio=True),  # 2 windows
-        "long/a.txt": "a walk",
-        "other/a.mp4": make_video(d / "b.mp4", seconds=1, fps=24, size=(90, 160), audio=True),  # 1 window
-        "cuts.mkv": make_video(d / "c.mkv", seconds=2, fps=24, scene_cuts=[1.0], audio=True),  # 2 scenes, 1 each
-        "tiny.mov": make_video(d / "d.mov", seconds=0.3, fps=24, audio=True),  # too short
-        "still.jpg": make_image(d / "e.jpg"),
-        "__MACOSX/long/._a.mp4": b"junk",
-    })
+    return make_zip(
+        d / "clips.zip",
+        {
+            "long/a.mp4": make_video(d / "a.mp4", seconds=1.5, fps=30, size=(160, 90), audio=True),  # 2 windows
+            "long/a.txt": "a walk",
+            "other/a.mp4": make_video(d / "b.mp4", seconds=1, fps=24, size=(90, 160), audio=True),  # 1 window
+            "cuts.mkv": make_video(d / "c.mkv", seconds=2, fps=24, scene_cuts=[1.0], audio=True),  # 2 scenes, 1 each
+            "tiny.mov": make_video(d / "d.mov", seconds=0.3, fps=24, audio=True),  # too short
+            "still.jpg": make_image(d / "e.jpg"),
+            "__MACOSX/long/._a.mp4": b"junk",
+        },
+    )
 
 
 def test_prepare_runs_every_stage_and_reports(archive: Path, tmp_path: Path) -> None:
@@ -158,8 +187,14 @@ def test_prepare_runs_every_stage_and_reports(archive: Path, tmp_path: Path) -> 
 
 
 def test_prepare_with_audio_and_debug_dataset(archive: Path, tmp_path: Path) -> None:
-    req = request(archive, with_audio=True, debug_dataset=True, split_input_into_scenes=False,
-                  resolution="low", aspect_ratio="1:1")
+    req = request(
+        archive,
+        with_audio=True,
+        debug_dataset=True,
+        split_input_into_scenes=False,
+        resolution="low",
+        aspect_ratio="1:1",
+    )
     manifest = prepare(req, tmp_path / "work")
     assert manifest.with_audio and all(c.audio_path for c in manifest.clips)
     (debug,) = (tmp_path / "work" / "debug-dataset").glob("*/debug_dataset.zip")
@@ -177,8 +212,13 @@ def test_prepare_with_audio_and_debug_dataset(archive: Path, tmp_path: Path) -> 
 
 def test_prepare_rejects_silent_clips_when_audio_is_on(tmp_path: Path) -> None:
     d = tmp_path / "m"
-    archive = make_zip(d / "in.zip", {"loud.mp4": make_video(d / "l.mp4", seconds=1, audio=True),
-                                      "sub/mute.mp4": make_video(d / "m.mp4", seconds=1)})
+    archive = make_zip(
+        d / "in.zip",
+        {
+            "loud.mp4": make_video(d / "l.mp4", seconds=1, audio=True),
+            "sub/mute.mp4": make_video(d / "m.mp4", seconds=1),
+        },
+    )
     with pytest.raises(RequestRejected) as err:
         prepare(request(archive, with_audio=True), tmp_path / "work")
     assert [d.loc for d in err.value.details] == [("body", "training_data_url", "sub/mute.mp4")]
@@ -187,8 +227,9 @@ def test_prepare_rejects_silent_clips_when_audio_is_on(tmp_path: Path) -> None:
 
 def test_prepare_all_too_short(tmp_path: Path) -> None:
     d = tmp_path / "m"
-    archive = make_zip(d / "in.zip", {"a.mp4": make_video(d / "a.mp4", seconds=0.3),
-                                      "b.mp4": make_video(d / "b.mp4", seconds=0.4)})
+    archive = make_zip(
+        d / "in.zip", {"a.mp4": make_video(d / "a.mp4", seconds=0.3), "b.mp4": make_video(d / "b.mp4", seconds=0.4)}
+    )
     with pytest.raises(RequestRejected) as err:
         prepare(request(archive), tmp_path / "work")
     assert err.value.details[0].msg == TOO_SHORT_MESSAGE

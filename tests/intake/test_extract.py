@@ -31,25 +31,28 @@ def files_under(root: Path) -> set[str]:
 
 def test_realistic_archive_gives_distinct_clips_captions_and_a_skip_list(tmp_path: Path, video: bytes) -> None:
     image = make_image(tmp_path / "still.png").read_bytes()
-    archive = make_zip(tmp_path / "in.zip", {
-        "a/clip.mp4": video,
-        "a/clip.txt": "\ufeffa dog runs\r\nacross the yard\r\n".encode(),  # BOM + CRLF from Windows Notepad
-        "b/clip.mp4": video,  # same name, other folder: a different clip
-        "b/clip.txt": "a cat sits",
-        "top.MOV": video,  # upper-case extension
-        "deep/er/x.Mkv": video,
-        "deep/er/x.txt": "mkv caption",
-        "c.avi": video,
-        "latin.mp4": video,
-        "latin.txt": "caf\xe9".encode("latin-1"),  # not UTF-8
-        "photo.JPG": image,
-        "shots/frame.png": image,
-        "notes.pdf": b"%PDF-1.4",
-        "__MACOSX/a/._clip.mp4": b"\x00\x05\x16\x07",
-        ".DS_Store": b"\x00\x00\x00\x01Bud1",
-        "a/.hidden.mp4": video,
-        "empty_dir/": b"",
-    })
+    archive = make_zip(
+        tmp_path / "in.zip",
+        {
+            "a/clip.mp4": video,
+            "a/clip.txt": "\ufeffa dog runs\r\nacross the yard\r\n".encode(),  # BOM + CRLF from Windows Notepad
+            "b/clip.mp4": video,  # same name, other folder: a different clip
+            "b/clip.txt": "a cat sits",
+            "top.MOV": video,  # upper-case extension
+            "deep/er/x.Mkv": video,
+            "deep/er/x.txt": "mkv caption",
+            "c.avi": video,
+            "latin.mp4": video,
+            "latin.txt": "caf\xe9".encode("latin-1"),  # not UTF-8
+            "photo.JPG": image,
+            "shots/frame.png": image,
+            "notes.pdf": b"%PDF-1.4",
+            "__MACOSX/a/._clip.mp4": b"\x00\x05\x16\x07",
+            ".DS_Store": b"\x00\x00\x00\x01Bud1",
+            "a/.hidden.mp4": video,
+            "empty_dir/": b"",
+        },
+    )
     out = extract_archive(ref(archive), tmp_path / "x")
     by_path = {c.rel_path: c for c in out.clips}
     assert sorted(by_path) == ["a/clip.mp4", "b/clip.mp4", "c.avi", "deep/er/x.Mkv", "top.MOV"]
@@ -62,8 +65,12 @@ def test_realistic_archive_gives_distinct_clips_captions_and_a_skip_list(tmp_pat
         assert Path(clip.path).read_bytes() == video
         assert Path(clip.path).parent == tmp_path / "x" / "videos"
     skipped = {s.file: s.type for s in out.skipped}
-    assert skipped == {"latin.mp4": "bad_caption", "photo.JPG": "image", "shots/frame.png": "image",
-                       "notes.pdf": "unsupported"}
+    assert skipped == {
+        "latin.mp4": "bad_caption",
+        "photo.JPG": "image",
+        "shots/frame.png": "image",
+        "notes.pdf": "unsupported",
+    }
     assert "latin.txt" in next(s.reason for s in out.skipped if s.file == "latin.mp4")
     assert len(files_under(tmp_path / "x")) == 5  # only the five videos were written
 
@@ -75,8 +82,7 @@ def test_clip_ids_do_not_depend_on_extraction_order_or_collide(tmp_path: Path, v
     assert len({c.id for c in a.clips}) == 2
 
 
-@pytest.mark.parametrize("name", ["../evil.mp4", "ok/../../evil.mp4", "/tmp/evil.mp4", "C:/evil.mp4",
-                                  "..\\evil.mp4"])
+@pytest.mark.parametrize("name", ["../evil.mp4", "ok/../../evil.mp4", "/tmp/evil.mp4", "C:/evil.mp4", "..\\evil.mp4"])
 def test_entries_escaping_the_target_refuse_the_archive(tmp_path: Path, video: bytes, name: str) -> None:
     archive = make_zip(tmp_path / "in.zip", {"good.mp4": video, name: video})
     with pytest.raises(RequestRejected) as err:
@@ -166,11 +172,21 @@ def test_utf8_names_without_the_utf8_flag_are_read_as_utf8(tmp_path: Path) -> No
 
 
 def test_captions_pair_case_insensitively_on_the_whole_name(tmp_path: Path, video: bytes) -> None:
-    archive = make_zip(tmp_path / "in.zip", {
-        "B.MkV": video, "B.tXt": "mixed case", "Shots/C.mp4": video, "shots/c.TXT": "folder case differs too",
-        "E.mp4": video, "e.txt": "lower", "E.txt": "exact",  # an exact-case match wins
-        "D.MP4": video, "d.txt": "one", "d.TXT": "two",  # two candidates, neither exact: ambiguous
-    })
+    archive = make_zip(
+        tmp_path / "in.zip",
+        {
+            "B.MkV": video,
+            "B.tXt": "mixed case",
+            "Shots/C.mp4": video,
+            "shots/c.TXT": "folder case differs too",
+            "E.mp4": video,
+            "e.txt": "lower",
+            "E.txt": "exact",  # an exact-case match wins
+            "D.MP4": video,
+            "d.txt": "one",
+            "d.TXT": "two",  # two candidates, neither exact: ambiguous
+        },
+    )
     out = extract_archive(ref(archive), tmp_path / "x")
     captions = {c.rel_path: c.caption for c in out.clips}
     assert captions == {"B.MkV": "mixed case", "Shots/C.mp4": "folder case differs too", "E.mp4": "exact"}
@@ -178,13 +194,18 @@ def test_captions_pair_case_insensitively_on_the_whole_name(tmp_path: Path, vide
     assert (skip.file, skip.type) == ("D.MP4", "bad_caption") and "d.TXT, d.txt" in skip.reason
 
 
-@pytest.mark.parametrize(("raw", "why"), [
-    ("a cat on a sofa".encode("utf-16-le"), "U+0000"),  # UTF-16 without a byte-order mark: valid UTF-8 with NULs
-    ("a cat on a sofa".encode("utf-16-be"), "UTF-16 without a byte-order mark"),
-    (b"a cat\x07 on a\x1b[0m sofa", "U+0007, U+001B"),  # a bell and a terminal escape
-], ids=["utf16le-no-bom", "utf16be-no-bom", "control-bytes"])
-def test_caption_with_nuls_or_control_bytes_skips_its_clip_naming_the_txt(tmp_path: Path, video: bytes, raw: bytes,
-                                                                        why: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("a cat on a sofa".encode("utf-16-le"), "U+0000"),  # UTF-16 without a byte-order mark: valid UTF-8 with NULs
+        ("a cat on a sofa".encode("utf-16-be"), "UTF-16 without a byte-order mark"),
+        (b"a cat\x07 on a\x1b[0m sofa", "U+0007, U+001B"),  # a bell and a terminal escape
+    ],
+    ids=["utf16le-no-bom", "utf16be-no-bom", "control-bytes"],
+)
+def test_caption_with_nuls_or_control_bytes_skips_its_clip_naming_the_txt(
+    tmp_path: Path, video: bytes, raw: bytes, why: str
+) -> None:
     archive = make_zip(tmp_path / "in.zip", {"ok.mp4": video, "ok.txt": "fine", "bad/u.mp4": video, "bad/u.txt": raw})
     out = extract_archive(ref(archive), tmp_path / "x")
     assert [(c.rel_path, c.caption) for c in out.clips] == [("ok.mp4", "fine")]
@@ -230,8 +251,10 @@ def test_names_equal_after_the_utf8_repair_never_lose_a_clip_silently(tmp_path: 
 
 
 def test_encrypted_and_deflate64_entries_are_skipped_by_name(tmp_path: Path, video: bytes) -> None:
-    archive = make_zip(tmp_path / "in.zip", {"ok.mp4": video, "secret.mp4": video, "big.mp4": video,
-                                             "capd.mp4": video, "capd.txt": "caption"})
+    archive = make_zip(
+        tmp_path / "in.zip",
+        {"ok.mp4": video, "secret.mp4": video, "big.mp4": video, "capd.mp4": video, "capd.txt": "caption"},
+    )
     patch_entry(archive, 1, flag_bits=0x1)  # encrypted (ZipCrypto): zipfile would ask for a password
     patch_entry(archive, 2, method=9)  # Deflate64, as Windows Explorer writes large files
     patch_entry(archive, 4, method=98)  # a PPMd caption
@@ -268,4 +291,3 @@ def test_central_directory_pointing_two_entries_at_one_header_is_refused(tmp_pat
     with pytest.raises(RequestRejected) as err:
         extract_archive(ref(archive), tmp_path / "x")
     assert err.value.details[0].type == "unsafe_archive" and "overlapping" in err.value.details[0].msg
-

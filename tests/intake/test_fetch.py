@@ -30,8 +30,12 @@ def _gzip_bomb() -> tuple[str, bytes]:
     return "gzip", gzip.compress(bytes(64 << 20), compresslevel=9)  # 64 MiB of zeros in about 64 KB
 
 
-_BAD_REDIRECTS = {"/port-range.zip": "http://127.0.0.1:99999/data.zip", "/port-text.zip": "http://127.0.0.1:ab/x.zip",
-                  "/bracket.zip": "http://[::1/data.zip", "/ftp.zip": "ftp://127.0.0.1/data.zip"}
+_BAD_REDIRECTS = {
+    "/port-range.zip": "http://127.0.0.1:99999/data.zip",
+    "/port-text.zip": "http://127.0.0.1:ab/x.zip",
+    "/bracket.zip": "http://[::1/data.zip",
+    "/ftp.zip": "ftp://127.0.0.1/data.zip",
+}
 _ENCODED = {
     "/gzip-bomb.zip": _gzip_bomb,
     "/gzip.zip": lambda: ("gzip", gzip.compress(BODY)),
@@ -164,8 +168,22 @@ def test_loopback_url_is_refused_without_the_private_hosts_setting(server, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("ip", ["10.1.2.3", "192.168.0.1", "172.16.5.5", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-                                "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"])
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.5.5",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+    ],
+)
 def test_private_link_local_and_reserved_addresses_are_refused(ip: str) -> None:
     with pytest.raises(RequestRejected) as err:
         vet_host(ip, 80, LOC, allow_private_hosts=False)
@@ -201,9 +219,18 @@ def test_s3_object_is_fetched_and_a_missing_key_is_a_user_error(s3_bucket: str, 
     assert err.value.details[0].type == "not_found" and "missing.zip" in err.value.details[0].msg
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/data.zip", "http://127.0.0.1:ab/data.zip",
-                                 "http://127.0.0.1:0/data.zip", "http://[::1/data.zip", "http://a..b/data.zip",
-                                 "http://" + "x" * 64 + ".com/data.zip", "http://exa mple.com/data.zip"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/data.zip",
+        "http://127.0.0.1:ab/data.zip",
+        "http://127.0.0.1:0/data.zip",
+        "http://[::1/data.zip",
+        "http://a..b/data.zip",
+        "http://" + "x" * 64 + ".com/data.zip",
+        "http://exa mple.com/data.zip",
+    ],
+)
 def test_malformed_port_or_host_is_a_user_error_before_any_connection(url: str, tmp_path: Path) -> None:
     with pytest.raises(RequestRejected) as err:
         fetch(url, tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
@@ -221,14 +248,17 @@ def test_redirect_to_a_malformed_url_is_a_user_error(server, tmp_path: Path, pat
     assert hits[path] == 1 and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("ip", "embedded"), [
-    ("::127.0.0.1", "127.0.0.1"),  # IPv4-compatible (deprecated, still parsed)
-    ("::ffff:10.0.0.1", "10.0.0.1"),  # IPv4-mapped
-    ("64:ff9b::7f00:1", "127.0.0.1"),  # NAT64 well-known prefix
-    ("64:ff9b::a9fe:a9fe", "169.254.169.254"),  # NAT64 to the cloud metadata address
-    ("2002:c0a8:101::1", "192.168.1.1"),  # 6to4
-    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo (RFC 4380's example; client is TEST-NET)
-])
+@pytest.mark.parametrize(
+    ("ip", "embedded"),
+    [
+        ("::127.0.0.1", "127.0.0.1"),  # IPv4-compatible (deprecated, still parsed)
+        ("::ffff:10.0.0.1", "10.0.0.1"),  # IPv4-mapped
+        ("64:ff9b::7f00:1", "127.0.0.1"),  # NAT64 well-known prefix
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254"),  # NAT64 to the cloud metadata address
+        ("2002:c0a8:101::1", "192.168.1.1"),  # 6to4
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo (RFC 4380's example; client is TEST-NET)
+    ],
+)
 def test_ipv6_forms_embedding_a_private_ipv4_are_judged_by_the_embedded_address(ip: str, embedded: str) -> None:
     with pytest.raises(RequestRejected) as err:
         vet_host(ip, 80, LOC, allow_private_hosts=False)
@@ -241,14 +271,17 @@ def test_ipv6_forms_of_public_addresses_pass_the_ssrf_check(ip: str) -> None:
     assert str(vet_host(ip, 443, LOC, allow_private_hosts=False)) == ip
 
 
-@pytest.mark.parametrize(("url", "why"), [
-    ("s3://key:secret@bucket/data.zip", "credentials"),
-    ("s3://Bad_Bucket/data.zip", "invalid bucket name"),
-    ("s3://ab/data.zip", "invalid bucket name"),  # under 3 characters
-    ("s3://192.168.0.1/data.zip", "invalid bucket name"),  # formatted as an IP address
-    ("s3://bucket", "names no object"),
-    ("s3://bucket/folder/", "names no object"),
-])
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("s3://key:secret@bucket/data.zip", "credentials"),
+        ("s3://Bad_Bucket/data.zip", "invalid bucket name"),
+        ("s3://ab/data.zip", "invalid bucket name"),  # under 3 characters
+        ("s3://192.168.0.1/data.zip", "invalid bucket name"),  # formatted as an IP address
+        ("s3://bucket", "names no object"),
+        ("s3://bucket/folder/", "names no object"),
+    ],
+)
 def test_s3_urls_need_a_valid_bucket_a_key_and_no_userinfo(url: str, why: str, tmp_path: Path) -> None:
     with pytest.raises(RequestRejected) as err:
         fetch(url, tmp_path, loc=LOC, allow_local=False)

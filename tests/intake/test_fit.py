@@ -118,13 +118,14 @@ def test_audio_is_16k_stereo_float_cut_to_the_window_and_peak_normalised(tmp_pat
 def test_audio_stays_aligned_with_the_end_aligned_windows(tmp_path: Path) -> None:
     # The tone starts at 2.0 s: the last window (2.29-3.0 s) is all tone, the one at 0.88-1.58 s is silent.
     clip = clip_of(make_video(tmp_path / "a.mp4", seconds=3, fps=24, audio=True, tone_from=2.0))
-    out = fitted(fit_clip(clip, SMALL.model_copy(update={"with_audio": True, "audio_normalize": False}),
-                          tmp_path / "fit"))
+    out = fitted(
+        fit_clip(clip, SMALL.model_copy(update={"with_audio": True, "audio_normalize": False}), tmp_path / "fit")
+    )
     rms = {c.id: float(np.sqrt(np.mean(sf.read(c.audio_path)[0] ** 2))) for c in out}
     assert rms["a-w0"] > 0.3 and rms["a-w2"] < 1e-3
     # w1 covers 1.58-2.29 s: silent for its first 0.42 s, tone for the last 0.29 s
     audio, _ = sf.read(next(c.audio_path for c in out if c.id == "a-w1"))
-    assert np.abs(audio[: int(0.38 * 16000)]).max() < 1e-3 and np.abs(audio[int(0.46 * 16000):]).max() > 0.3
+    assert np.abs(audio[: int(0.38 * 16000)]).max() < 1e-3 and np.abs(audio[int(0.46 * 16000) :]).max() > 0.3
 
 
 def dominant_hz(path: str) -> float:

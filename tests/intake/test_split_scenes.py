@@ -13,16 +13,19 @@ from ltxcore.media.probe import probe
 
 
 def clip_of(path: Path) -> SourceClip:
-    return SourceClip(id="cuts-1a2b", path=str(path), rel_path="dir/cuts.mp4", caption="a red then blue room",
-                      probe=probe(path))
+    return SourceClip(
+        id="cuts-1a2b", path=str(path), rel_path="dir/cuts.mp4", caption="a red then blue room", probe=probe(path)
+    )
 
 
 def test_long_clip_is_cut_at_its_scene_boundaries(tmp_path: Path) -> None:
     clip = clip_of(make_video(tmp_path / "cuts.mp4", seconds=6, fps=24, scene_cuts=[2.0, 4.5]))
     scenes = split_scenes(clip, 3.0, tmp_path / "split")
-    assert [(s.start, s.end) for s in scenes] == [pytest.approx((0.0, 2.0), abs=1 / 24),
-                                                  pytest.approx((2.0, 4.5), abs=1 / 24),
-                                                  pytest.approx((4.5, 6.0), abs=1 / 24)]
+    assert [(s.start, s.end) for s in scenes] == [
+        pytest.approx((0.0, 2.0), abs=1 / 24),
+        pytest.approx((2.0, 4.5), abs=1 / 24),
+        pytest.approx((4.5, 6.0), abs=1 / 24),
+    ]
     assert [s.id for s in scenes] == ["cuts-1a2b-scene000", "cuts-1a2b-scene001", "cuts-1a2b-scene002"]
     assert {s.caption for s in scenes} == {"a red then blue room"}
     assert {s.rel_path for s in scenes} == {"dir/cuts.mp4"}
@@ -65,8 +68,9 @@ def test_a_skipped_scene_names_its_time_range_in_the_source(tmp_path: Path) -> N
     assert (skip.file, skip.type) == ("dir/cuts.mp4", "too_short")
     assert (skip.start, skip.end) == (pytest.approx(2.0, abs=1 / 24), pytest.approx(2.625, abs=1 / 24))
     assert f"the scene from {skip.start:.2f} s to {skip.end:.2f} s" in skip.reason
-    manifest = DatasetManifest(clips=kept, skipped=skips, num_frames=17, fps=24, width=64, height=64,
-                               conditioning_frames=8, with_audio=False)
+    manifest = DatasetManifest(
+        clips=kept, skipped=skips, num_frames=17, fps=24, width=64, height=64, conditioning_frames=8, with_audio=False
+    )
     (entry,) = summary(manifest)["skipped"]
     assert entry["source_range_s"] == [skip.start, skip.end]
 

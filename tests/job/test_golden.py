@@ -35,8 +35,9 @@ def test_a_seeded_tiny_run_keeps_its_loss_trace(tmp_path: Path, tiny_text: objec
     }
     golden = matches_golden("tiny_loss_trace.json", trace)
     assert len(trace["step_loss"]) == 12 and [s for s, _ in trace["held_out"]] == [0, 6, 12]
-    for (step, loss), (g_step, g_loss) in zip(trace["step_loss"] + trace["held_out"],
-                                              golden["step_loss"] + golden["held_out"], strict=True):
+    for (step, loss), (g_step, g_loss) in zip(
+        trace["step_loss"] + trace["held_out"], golden["step_loss"] + golden["held_out"], strict=True
+    ):
         assert step == g_step and loss == pytest.approx(g_loss, abs=2e-6), f"step {step}"
 
 
@@ -50,14 +51,24 @@ def test_the_dataset_report_of_a_fixed_archive_is_unchanged(tmp_path: Path) -> N
     from ltxcore.job.settings import JobSettings
 
     d = tmp_path / "media"
-    archive = make_zip(d / "in.zip", {
-        "a.mp4": make_video(d / "a.mp4", seconds=2.0, fps=30, size=(160, 90), audio=True),
-        "a.txt": "a walk",
-        "b.mov": make_video(d / "b.mov", seconds=0.4, fps=24),
-        "sub/c.mkv": make_video(d / "c.mkv", seconds=1.2, fps=25, size=(90, 160), audio=True),
-    })
-    request = parse_request({"training_data_url": str(archive), "number_of_frames": 17, "trigger_phrase": "sks",
-                             "resolution": "low", "aspect_ratio": "16:9"})
+    archive = make_zip(
+        d / "in.zip",
+        {
+            "a.mp4": make_video(d / "a.mp4", seconds=2.0, fps=30, size=(160, 90), audio=True),
+            "a.txt": "a walk",
+            "b.mov": make_video(d / "b.mov", seconds=0.4, fps=24),
+            "sub/c.mkv": make_video(d / "c.mkv", seconds=1.2, fps=25, size=(90, 160), audio=True),
+        },
+    )
+    request = parse_request(
+        {
+            "training_data_url": str(archive),
+            "number_of_frames": 17,
+            "trigger_phrase": "sks",
+            "resolution": "low",
+            "aspect_ratio": "16:9",
+        }
+    )
     settings = JobSettings(work_root=str(tmp_path / "work"), allow_local_inputs=True, device="cpu")
     report = summary(prepare(plan_job(request, settings), settings))
     golden = matches_golden("dataset_report.json", report)

@@ -14,9 +14,16 @@ def settings(**kw: object) -> JobSettings:
 
 
 def test_fit_settings_use_the_bucket_and_the_snapped_frame_count() -> None:
-    req = ExtendSuffixRequest(training_data_url="s3://bucket/x.zip", number_of_frames=50, frame_rate=30,
-                              resolution="low", aspect_ratio="9:16", auto_scale_input=True, with_audio=True,
-                              trigger_phrase="sks")
+    req = ExtendSuffixRequest(
+        training_data_url="s3://bucket/x.zip",
+        number_of_frames=50,
+        frame_rate=30,
+        resolution="low",
+        aspect_ratio="9:16",
+        auto_scale_input=True,
+        with_audio=True,
+        trigger_phrase="sks",
+    )
     s = plan_job(req, settings()).fit
     assert (s.num_frames, s.fps, s.width, s.height) == (49, 30, 288, 512)
     assert s.auto_scale and s.with_audio and s.audio_normalize and s.audio_preserve_pitch
@@ -27,8 +34,16 @@ def test_fit_settings_use_the_bucket_and_the_snapped_frame_count() -> None:
 
 
 def test_train_config_takes_the_request_fields_over_the_trainer_settings() -> None:
-    req = ExtendSuffixRequest(training_data_url="https://x/y.zip", rank=16, number_of_steps=300, learning_rate=1e-4,
-                              conditioning_frames=16, frame_rate=25, with_audio=True, trigger_phrase="sks")
+    req = ExtendSuffixRequest(
+        training_data_url="https://x/y.zip",
+        rank=16,
+        number_of_steps=300,
+        learning_rate=1e-4,
+        conditioning_frames=16,
+        frame_rate=25,
+        with_audio=True,
+        trigger_phrase="sks",
+    )
     cfg = plan_job(req, settings(trainer={"gradient_checkpointing": True, "seed": 7}, model="/m")).train
     assert (cfg.rank, cfg.steps, cfg.learning_rate, cfg.conditioning_frames) == (16, 300, 1e-4, 16)
     assert (cfg.frame_rate, cfg.with_audio, cfg.trigger_phrase, cfg.seed) == (25, True, "sks", 7)
@@ -37,10 +52,18 @@ def test_train_config_takes_the_request_fields_over_the_trainer_settings() -> No
 
 
 def test_validation_settings_use_the_validation_fields_and_no_extension_without_clips() -> None:
-    request = parse_request({"training_data_url": "https://example.com/d.zip", "conditioning_frames": 16,
-                             "validation_number_of_frames": 40, "validation_frame_rate": 12,
-                             "validation_resolution": "low", "validation_aspect_ratio": "16:9", "stg_scale": 0.0,
-                             "validation": [{"video_url": "https://example.com/c.mp4", "prompt": "p"}]})
+    request = parse_request(
+        {
+            "training_data_url": "https://example.com/d.zip",
+            "conditioning_frames": 16,
+            "validation_number_of_frames": 40,
+            "validation_frame_rate": 12,
+            "validation_resolution": "low",
+            "validation_aspect_ratio": "16:9",
+            "stg_scale": 0.0,
+            "validation": [{"video_url": "https://example.com/c.mp4", "prompt": "p"}],
+        }
+    )
     plan = plan_job(request, settings(sample_steps=7))
     e = plan.extend
     assert e is not None
@@ -58,7 +81,11 @@ def test_job_settings_read_every_variable_once_from_the_environment(monkeypatch:
     monkeypatch.setenv("EXTEND_SUFFIX_TRAINER", '{"checkpoint_every": 5}')
     s = JobSettings()
     assert (s.work_root, s.output_root, s.allow_local_inputs, s.bucket_override) == (
-        "/data/work", "/data/work/outputs", True, (64, 32))
+        "/data/work",
+        "/data/work/outputs",
+        True,
+        (64, 32),
+    )
     assert s.trainer.checkpoint_every == 5 and s.trainer.seed == 42
     monkeypatch.setenv("EXTEND_SUFFIX_TRAINER", '{"no_such_setting": 1}')
     with pytest.raises(ValueError, match="no_such_setting"):

@@ -19,8 +19,9 @@ def test_constant_rate_mp4_with_audio(tmp_path: Path) -> None:
     assert info.has_audio and not info.vfr and info.rotation == 0 and info.codec == "h264"
 
 
-@pytest.mark.parametrize(("name", "fps", "codec"), [("b.mkv", 30, "libx264"), ("c.avi", 25, "mpeg4"),
-                                                    ("d.mov", 60, "libx264")])
+@pytest.mark.parametrize(
+    ("name", "fps", "codec"), [("b.mkv", 30, "libx264"), ("c.avi", 25, "mpeg4"), ("d.mov", 60, "libx264")]
+)
 def test_other_containers(tmp_path: Path, name: str, fps: int, codec: str) -> None:
     info = probe(make_video(tmp_path / name, seconds=1, fps=fps, codec=codec))
     assert (info.num_frames, info.fps, info.duration, info.has_audio) == (fps, fps, 1.0, False)
@@ -64,8 +65,11 @@ def test_the_input_guard_stops_ffmpeg_following_a_playlist_to_a_local_file(tmp_p
 
 def test_foreign_container_is_refused(tmp_path: Path) -> None:
     wav = tmp_path / "sound.mp4"  # a WAV file wearing a video extension
-    subprocess.run([ffmpeg_bin.ffmpeg(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-f", "wav",
-                    str(wav)], check=True, timeout=60)
+    subprocess.run(
+        [ffmpeg_bin.ffmpeg(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-f", "wav", str(wav)],
+        check=True,
+        timeout=60,
+    )
     with pytest.raises(ProbeError):
         probe(wav)
 
@@ -78,9 +82,27 @@ def test_absurd_declared_size_is_refused(tmp_path: Path) -> None:
 
 def test_absurd_declared_duration_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "long.mkv"  # two frames four hours apart
-    subprocess.run([ffmpeg_bin.ffmpeg(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x32:r=1:d=2",
-                    "-vf", "setpts=N*4*3600/TB", "-fps_mode", "passthrough", "-c:v", "libx264", str(path)],
-                   check=True, timeout=60)
+    subprocess.run(
+        [
+            ffmpeg_bin.ffmpeg(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=32x32:r=1:d=2",
+            "-vf",
+            "setpts=N*4*3600/TB",
+            "-fps_mode",
+            "passthrough",
+            "-c:v",
+            "libx264",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
     with pytest.raises(ProbeError) as err:
         probe(path)
     assert err.value.type == "absurd"
@@ -89,8 +111,12 @@ def test_absurd_declared_duration_is_refused(tmp_path: Path) -> None:
 def test_probe_clips_moves_unreadable_files_to_the_skip_list(tmp_path: Path) -> None:
     good = make_video(tmp_path / "good.mp4", seconds=1)
     bad = truncate(make_video(tmp_path / "bad.mp4", seconds=1))
-    clips = ExtractResult(clips=[SourceClip(id="g", path=str(good), rel_path="good.mp4"),
-                                 SourceClip(id="b", path=str(bad), rel_path="x/bad.mp4")])
+    clips = ExtractResult(
+        clips=[
+            SourceClip(id="g", path=str(good), rel_path="good.mp4"),
+            SourceClip(id="b", path=str(bad), rel_path="x/bad.mp4"),
+        ]
+    )
     out = probe_clips(clips)
     assert [c.id for c in out.clips] == ["g"] and out.clips[0].probe is not None
     assert out.clips[0].probe.num_frames == 24

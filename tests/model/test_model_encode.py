@@ -31,8 +31,26 @@ def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]
 
 
 def make_clip(path: Path, frames: int = 25, source: str = "testsrc2") -> Path:
-    subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}=size=64x64:rate={FPS:g}",
-                    "-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{source}=size=64x64:rate={FPS:g}",
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -79,8 +97,9 @@ def test_video_latents_are_the_normalised_posterior_mode(components: Components,
 
 
 @pytest.mark.parametrize(("seconds", "steps"), [(25 / 24, 26), (1.0, 25), (17 / 8, 53)])
-def test_audio_latents_have_round_25_steps_per_second(components: Components, tmp_path: Path, seconds: float,
-                                                      steps: int) -> None:
+def test_audio_latents_have_round_25_steps_per_second(
+    components: Components, tmp_path: Path, seconds: float, steps: int
+) -> None:
     wav = make_wav(tmp_path / "a.wav", seconds + 0.5)  # longer files are cut to the clip's duration
     latents = encode_audio(components, wav, seconds)
     assert latents.shape == (8, steps, 16)
@@ -99,7 +118,7 @@ def test_audio_suffix_is_cut_from_the_whole_clip(components: Components, tmp_pat
     soundfile.write(tmp_path / "n.wav", rng.normal(0, 0.2, (25 * 16000 // 24, 2)).astype(np.float32), 16000)
     whole = cut_audio_suffix(encode_audio(components, tmp_path / "n.wav", 25 / 24), 16, FPS)  # last 17 steps
     data, _ = soundfile.read(tmp_path / "n.wav", dtype="float32")
-    soundfile.write(tmp_path / "tail.wav", data[-round(16 / FPS * 16000):], 16000)  # the closing 16 frames alone
+    soundfile.write(tmp_path / "tail.wav", data[-round(16 / FPS * 16000) :], 16000)  # the closing 16 frames alone
     alone = encode_audio(components, tmp_path / "tail.wav", 16 / FPS)
     assert whole.shape == alone.shape == (8, 17, 16)
     assert (whole - alone).abs().max() > 1e-2
@@ -107,19 +126,35 @@ def test_audio_suffix_is_cut_from_the_whole_clip(components: Components, tmp_pat
 
 def _dataset(tmp_path: Path, with_audio: bool) -> DatasetManifest:
     clips = []
-    for i, (source, caption) in enumerate([("testsrc2", "sks a cat walks"), ("smptebars", "sks a cat walks"),
-                                          ("rgbtestsrc", "sks the city at night")]):
+    for i, (source, caption) in enumerate(
+        [("testsrc2", "sks a cat walks"), ("smptebars", "sks a cat walks"), ("rgbtestsrc", "sks the city at night")]
+    ):
         video = make_clip(tmp_path / f"v{i}.mp4", source=source)
         audio = str(make_wav(tmp_path / f"a{i}.wav", 25 / FPS, freq=220.0 * (i + 1))) if with_audio else None
-        clips.append(FittedClip(id=f"clip{i}", source_id=f"s{i}", rel_path=f"v{i}.mp4", video_path=str(video),
-                                audio_path=audio, caption=caption, num_frames=25, fps=FPS, width=64, height=64,
-                                source_start=0.0, source_end=25 / FPS))
-    return DatasetManifest(clips=clips, num_frames=25, fps=FPS, width=64, height=64, conditioning_frames=16,
-                           with_audio=with_audio)
+        clips.append(
+            FittedClip(
+                id=f"clip{i}",
+                source_id=f"s{i}",
+                rel_path=f"v{i}.mp4",
+                video_path=str(video),
+                audio_path=audio,
+                caption=caption,
+                num_frames=25,
+                fps=FPS,
+                width=64,
+                height=64,
+                source_start=0.0,
+                source_end=25 / FPS,
+            )
+        )
+    return DatasetManifest(
+        clips=clips, num_frames=25, fps=FPS, width=64, height=64, conditioning_frames=16, with_audio=with_audio
+    )
 
 
 def test_encode_dataset_writes_one_file_per_clip_and_per_unique_prompt(
-        components: Components, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    components: Components, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifest = _dataset(tmp_path, with_audio=True)
     spec = ModelSpec.parse("tiny")
     cache = encode_dataset(manifest, spec, tmp_path / "store", memory_budget_bytes=1)  # budget 1 B: batches of one
@@ -148,5 +183,8 @@ def test_encode_dataset_batches_by_budget_and_skips_audio_when_off(components: C
     large = encode_dataset(manifest, ModelSpec.parse("tiny"), tmp_path / "b", memory_budget_bytes=1 << 34)
     assert "audio_latents" not in small.shapes
     for a, b in zip(small.clips, large.clips, strict=True):
-        assert torch.allclose(safetensors.torch.load_file(a.path)["video_latents"],
-                              safetensors.torch.load_file(b.path)["video_latents"], atol=1e-5)
+        assert torch.allclose(
+            safetensors.torch.load_file(a.path)["video_latents"],
+            safetensors.torch.load_file(b.path)["video_latents"],
+            atol=1e-5,
+        )

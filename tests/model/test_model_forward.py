@@ -38,14 +38,20 @@ def fresh_transformer(root: Path) -> torch.nn.Module:
 def inputs(seed: int = 0, batch: int = 2, audio_steps: int = 17) -> dict:
     g = torch.Generator().manual_seed(seed)
     video_sigmas = torch.full((batch, GEO.tokens), 0.7)
-    video_sigmas[:, -2 * GEO.height * GEO.width:] = 0.0  # a clean two-latent-frame suffix
+    video_sigmas[:, -2 * GEO.height * GEO.width :] = 0.0  # a clean two-latent-frame suffix
     return dict(
-        video=torch.randn(batch, GEO.tokens, 128, generator=g), video_sigmas=video_sigmas,
+        video=torch.randn(batch, GEO.tokens, 128, generator=g),
+        video_sigmas=video_sigmas,
         sigma=torch.full((batch,), 0.7),
-        text=TextBatch(video=torch.randn(batch, 128, 32, generator=g), audio=torch.randn(batch, 128, 16, generator=g),
-                       mask=torch.ones(batch, 128, dtype=torch.int64)),
-        geometry=GEO, audio=torch.randn(batch, audio_steps, 128, generator=g),
-        audio_sigmas=torch.full((batch, audio_steps), 0.3), audio_sigma=torch.full((batch,), 0.3),
+        text=TextBatch(
+            video=torch.randn(batch, 128, 32, generator=g),
+            audio=torch.randn(batch, 128, 16, generator=g),
+            mask=torch.ones(batch, 128, dtype=torch.int64),
+        ),
+        geometry=GEO,
+        audio=torch.randn(batch, audio_steps, 128, generator=g),
+        audio_sigmas=torch.full((batch, audio_steps), 0.3),
+        audio_sigma=torch.full((batch,), 0.3),
     )
 
 
@@ -68,12 +74,24 @@ def test_pack_and_unpack_invert_each_other_in_diffusers_order() -> None:
 def test_sigmas_are_scaled_by_1000_once(tiny_root: Path) -> None:
     model, kw = fresh_transformer(tiny_root), inputs()
     ours, _ = predict_velocity(model, **kw, cross_timestep="own")
-    theirs, _ = model(hidden_states=kw["video"], audio_hidden_states=kw["audio"],
-                      encoder_hidden_states=kw["text"].video, audio_encoder_hidden_states=kw["text"].audio,
-                      encoder_attention_mask=kw["text"].mask, audio_encoder_attention_mask=kw["text"].mask,
-                      timestep=kw["video_sigmas"] * 1000, audio_timestep=kw["audio_sigmas"] * 1000,
-                      sigma=kw["sigma"] * 1000, audio_sigma=kw["audio_sigma"] * 1000, num_frames=3, height=2,
-                      width=2, fps=24.0, audio_num_frames=17, return_dict=False)
+    theirs, _ = model(
+        hidden_states=kw["video"],
+        audio_hidden_states=kw["audio"],
+        encoder_hidden_states=kw["text"].video,
+        audio_encoder_hidden_states=kw["text"].audio,
+        encoder_attention_mask=kw["text"].mask,
+        audio_encoder_attention_mask=kw["text"].mask,
+        timestep=kw["video_sigmas"] * 1000,
+        audio_timestep=kw["audio_sigmas"] * 1000,
+        sigma=kw["sigma"] * 1000,
+        audio_sigma=kw["audio_sigma"] * 1000,
+        num_frames=3,
+        height=2,
+        width=2,
+        fps=24.0,
+        audio_num_frames=17,
+        return_dict=False,
+    )
     assert torch.equal(ours, theirs)
 
 
@@ -96,8 +114,12 @@ def test_cross_timestep_ref_feeds_gates_the_other_sigma(tiny_root: Path) -> None
         assert (outs["ref"][0] - outs[m][0]).abs().max() > 1e-4
         assert (outs["ref"][1] - outs[m][1]).abs().max() > 1e-4
     # with one sigma everywhere, the three conventions coincide
-    kw.update(video_sigmas=torch.full_like(kw["video_sigmas"], 0.5), sigma=torch.full((2,), 0.5),
-              audio_sigmas=torch.full_like(kw["audio_sigmas"], 0.5), audio_sigma=torch.full((2,), 0.5))
+    kw.update(
+        video_sigmas=torch.full_like(kw["video_sigmas"], 0.5),
+        sigma=torch.full((2,), 0.5),
+        audio_sigmas=torch.full_like(kw["audio_sigmas"], 0.5),
+        audio_sigma=torch.full((2,), 0.5),
+    )
     same = [predict_velocity(model, **kw, cross_timestep=m)[0] for m in ("ref", "own", "other")]
     assert torch.allclose(same[0], same[1], atol=1e-6) and torch.allclose(same[0], same[2], atol=1e-6)
     assert not model.av_cross_attn_video_a2v_gate._forward_pre_hooks  # the hook never outlives the call
@@ -132,7 +154,8 @@ def test_lora_trains_only_adapters_and_round_trips(tiny_root: Path, tmp_path: Pa
         assert torch.equal(predict_velocity(model, **kw)[0], base)  # B = 0: a fresh adapter changes nothing
     assert all(p.dtype == torch.float32 for p in params)
     assert {n for n, p in model.named_parameters() if p.requires_grad} == {
-        n for n, _ in model.named_parameters() if "lora_" in n}
+        n for n, _ in model.named_parameters() if "lora_" in n
+    }
     model.delete_adapters("default")
     _train_a_little(model, kw)
     for key, value in model.state_dict().items():
@@ -140,8 +163,10 @@ def test_lora_trains_only_adapters_and_round_trips(tiny_root: Path, tmp_path: Pa
             assert torch.equal(value, base_weights[key.replace("base_layer.", "")]), key
     path = save_lora(model, tmp_path / "adapter.safetensors")
     saved = safetensors.torch.load_file(path)
-    assert all(k.startswith("diffusion_model.transformer_blocks.") and k.endswith(("lora_A.weight", "lora_B.weight"))
-               for k in saved)
+    assert all(
+        k.startswith("diffusion_model.transformer_blocks.") and k.endswith(("lora_A.weight", "lora_B.weight"))
+        for k in saved
+    )
     assert {v.dtype for v in saved.values()} == {torch.bfloat16}
     assert len(saved) == 2 * 2 * (6 * 4 + 4)  # 2 blocks x A/B x (6 attentions x 4 projections + 4 FF linears)
     assert "diffusion_model.transformer_blocks.0.audio_to_video_attn.to_out.0.lora_A.weight" in saved
@@ -177,8 +202,18 @@ def test_diffusers_pipeline_reads_our_lora_file(tiny_root: Path, tmp_path: Path)
 
 
 def test_lora_config_describes_the_run() -> None:
-    config = lora_config(trigger_phrase="sks", rank=32, targets=lora_targets(), conditioning_frames=16, num_frames=89,
-                         frame_rate=24, width=768, height=768, with_audio=True, base_model="ltx-2.3")
+    config = lora_config(
+        trigger_phrase="sks",
+        rank=32,
+        targets=lora_targets(),
+        conditioning_frames=16,
+        num_frames=89,
+        frame_rate=24,
+        width=768,
+        height=768,
+        with_audio=True,
+        base_model="ltx-2.3",
+    )
     assert json.loads(json.dumps(config)) == config
     assert (config["training_type"], config["lora"]["rank"], config["lora"]["alpha"]) == ("extend-suffix", 32, 32)
     assert config["lora"]["targets"] == ["to_q", "to_k", "to_v", "to_out.0"]

@@ -22,8 +22,11 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_tiny_preset_is_deterministic_per_seed(tmp_path: Path, tiny_root: Path) -> None:
@@ -41,7 +44,12 @@ def test_tiny_preset_keeps_the_23_interfaces(tiny_root: Path) -> None:
     c = load_components(ModelSpec.parse(str(tiny_root)), set(PARTS))
     t = c.transformer.config
     assert (t.in_channels, t.audio_in_channels, t.gated_attn, t.cross_attn_mod, t.perturbed_attn) == (
-        128, 128, True, True, True)
+        128,
+        128,
+        True,
+        True,
+        True,
+    )
     assert (c.vae.spatial_compression_ratio, c.vae.temporal_compression_ratio) == (32, 8)
     vae = c.vae.config
     assert (vae.latent_channels, vae.encoder_causal, vae.decoder_causal) == (128, True, False)
@@ -90,8 +98,9 @@ def test_s3_prefix_is_synced_and_loaded_like_a_directory(tiny_root: Path, s3_buc
     remote = load_components(spec, {"transformer"})
     assert remote.root != tiny_root and (remote.root / "model_index.json").is_file()
     local = load_components(ModelSpec.parse("tiny"), {"transformer"})
-    for (name, a), (_, b) in zip(remote.transformer.state_dict().items(), local.transformer.state_dict().items(),
-                                 strict=True):
+    for (name, a), (_, b) in zip(
+        remote.transformer.state_dict().items(), local.transformer.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
     marker = remote.root / ".synced.json"
     before = marker.stat().st_mtime_ns

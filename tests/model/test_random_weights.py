@@ -35,8 +35,25 @@ def test_reduced_width_keeps_head_shapes_and_is_seeded() -> None:
 
 
 def test_full_size_bench_runs_at_reduced_width_on_cpu() -> None:
-    cmd = [sys.executable, "bench/full_size.py", "--random-weights", "--heads", "2", "--layers", "1",
-           "--size", "64x64", "--frames", "17", "--steps", "2", "--audio", "--ckpt", "--rank", "8"]
+    cmd = [
+        sys.executable,
+        "bench/full_size.py",
+        "--random-weights",
+        "--heads",
+        "2",
+        "--layers",
+        "1",
+        "--size",
+        "64x64",
+        "--frames",
+        "17",
+        "--steps",
+        "2",
+        "--audio",
+        "--ckpt",
+        "--rank",
+        "8",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     row = json.loads(done.stdout.strip().splitlines()[-1])

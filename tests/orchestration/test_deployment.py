@@ -165,9 +165,7 @@ def flow_run_process(serve_pid: int, run_id: str, timeout_s: float = 30) -> psut
     while time.monotonic() < deadline:
         for proc in psutil.Process(serve_pid).children(recursive=True):
             with contextlib.suppress(OSError, psutil.Error):
-                if needle in Path(f"/proc/{proc.pid}/environ").read_bytes() or "spawn_main" in " ".join(
-                    proc.cmdline()
-                ):
+                if needle in Path(f"/proc/{proc.pid}/environ").read_bytes() or "spawn_main" in " ".join(proc.cmdline()):
                     return proc
         time.sleep(0.1)
     raise AssertionError(f"no process runs flow run {run_id}")
@@ -250,8 +248,9 @@ def test_a_run_killed_mid_training_and_retried_resumes_and_matches_an_uninterrup
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
-def test_submit_sends_a_request_over_the_api_and_prints_the_result(served: tuple, archive: Path,
-                                                                     tmp_path: Path) -> None:
+def test_submit_sends_a_request_over_the_api_and_prints_the_result(
+    served: tuple, archive: Path, tmp_path: Path
+) -> None:
     from prefect.settings import PREFECT_API_URL
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
@@ -261,9 +260,13 @@ def test_submit_sends_a_request_over_the_api_and_prints_the_result(served: tuple
         url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
         request = tmp_path / "request.json"
         request.write_text(json.dumps({**REQUEST, "training_data_url": url}))
-        out = subprocess.run([str(EXE), "submit", str(request), "--deployment", "extend-suffix/api-test"],
-                             env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}, capture_output=True,
-                             text=True, timeout=600)
+        out = subprocess.run(
+            [str(EXE), "submit", str(request), "--deployment", "extend-suffix/api-test"],
+            env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         server.shutdown()
     assert out.returncode == 0, out.stdout + out.stderr

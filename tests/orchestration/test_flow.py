@@ -97,9 +97,11 @@ def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path
     second = extend_suffix(request, return_state=True)
     # the same outputs; only the receipt differs (issue 16: the resubmission's stages are all Cached)
     assert second.is_completed() and second.result().model_copy(update={"receipt": None}) == result.model_copy(
-        update={"receipt": None})
-    states = task_states(second.state_details.flow_run_id,
-                         ("train-lora", "encode-dataset", "fetch-archive", "build-dataset", "publish"))
+        update={"receipt": None}
+    )
+    states = task_states(
+        second.state_details.flow_run_id, ("train-lora", "encode-dataset", "fetch-archive", "build-dataset", "publish")
+    )
     assert states["train-lora"] == "Cached" and states["encode-dataset"] == "Cached"
     assert states["fetch-archive"] == "Cached" and states["build-dataset"] == "Cached"
     assert states["publish"] == "Completed"
@@ -187,8 +189,15 @@ def test_a_worker_without_the_earlier_workers_disk_finishes_from_the_stage_mirro
     from ltxcore.store.fs import filesystem
 
     os.environ["EXTEND_SUFFIX_STAGE_MIRROR"] = f"{s3_bucket}/stages"
-    request = parse_request({"training_data_url": str(demo[0]), "number_of_steps": 100, "number_of_frames": 25,
-                             "rank": 8, "trigger_phrase": "mirror"})
+    request = parse_request(
+        {
+            "training_data_url": str(demo[0]),
+            "number_of_steps": 100,
+            "number_of_frames": 25,
+            "rank": 8,
+            "trigger_phrase": "mirror",
+        }
+    )
     first = extend_suffix(request, return_state=True)
     assert first.is_completed(), first.message
     fs, key = filesystem(f"{s3_bucket}/stages")

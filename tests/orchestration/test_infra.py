@@ -30,12 +30,29 @@ def test_prefect_deploy_registers_the_deployment_on_a_server(prefect_api: None) 
     api = PREFECT_API_URL.value()
     env = {**os.environ, "PREFECT_API_URL": api, "EXTEND_SUFFIX_CHECKOUT": str(ROOT)}
     for name in ("cpu-pool", "gpu-pool"):
-        pool = subprocess.run([str(BIN / "prefect"), "work-pool", "create", name, "--type", "process"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        pool = subprocess.run(
+            [str(BIN / "prefect"), "work-pool", "create", name, "--type", "process"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert pool.returncode == 0, pool.stdout + pool.stderr
-    out = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all", "--prefect-file",
-                          str(ROOT / "infra" / "prefect.yaml")], env=env, cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [
+            str(BIN / "prefect"),
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            str(ROOT / "infra" / "prefect.yaml"),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     deployment = httpx.get(f"{api}/deployments/name/extend-suffix/extend-suffix", timeout=30).json()
     assert deployment["work_pool_name"] == "cpu-pool" and deployment["enforce_parameter_schema"] is True

@@ -49,8 +49,7 @@ def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:
     from tasks import dataset
 
     archive, _ = make_demo_archive(tmp_path / "demo", clips=3, seconds=1.5, size=(96, 96), audio=False)
-    settings = JobSettings(work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"),
-                           allow_local_inputs=True)
+    settings = JobSettings(work_root=str(tmp_path / "work"), output_root=str(tmp_path / "out"), allow_local_inputs=True)
     fit = FitSettings(num_frames=25, fps=24, width=64, height=64)
 
     def intake(work: str):  # the flow's intake stages, with `fit` mapped as in flows/extend_suffix.py
@@ -58,8 +57,10 @@ def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:
         clips = dataset.probe(dataset.extract(ref, work), work, False).clips
         return dataset.fit.map(clips, unmapped(fit), unmapped(work)).result()
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         runner = task_runner(cluster.scheduler_address)
         on_dask = flow(name="intake-on-dask", task_runner=runner)(intake)
         with get_task_stream(client) as stream:
@@ -72,5 +73,6 @@ def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:
     assert len(addresses) == 2 and {t["worker"] for t in fit_runs} <= addresses
     assert all(os.path.isfile(c.video_path) for r in dask_results for c in r.clips)
     # ...and fitted the same windows as the thread pool did
-    assert [[(c.id, c.num_frames, c.width) for c in r.clips] for r in dask_results] == \
-        [[(c.id, c.num_frames, c.width) for c in r.clips] for r in threaded]
+    assert [[(c.id, c.num_frames, c.width) for c in r.clips] for r in dask_results] == [
+        [(c.id, c.num_frames, c.width) for c in r.clips] for r in threaded
+    ]

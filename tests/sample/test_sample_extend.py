@@ -45,15 +45,26 @@ def components(spec: ModelSpec) -> Components:
 def closing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clip no test trained on: a white square gliding right with a tone, 1 s (24 frames), 80x64."""
     out = tmp_path_factory.mktemp("closing") / "closing.mp4"
-    return moving_square_clip(out, seconds=1.0, fps=FPS, size=(80, 64), colour="white", tone_hz=500,
-                              start=(4, 20), velocity=(30, 0), audio=True)
+    return moving_square_clip(
+        out,
+        seconds=1.0,
+        fps=FPS,
+        size=(80, 64),
+        colour="white",
+        tone_hz=500,
+        start=(4, 20),
+        velocity=(30, 0),
+        audio=True,
+    )
 
 
 def test_extension_has_the_target_frames_and_ends_in_the_clips_vae_reconstruction(
-        components: Components, closing: Path, tmp_path: Path) -> None:
+    components: Components, closing: Path, tmp_path: Path
+) -> None:
     ext = extend_in_memory(components, closing, "a white square", SETTINGS)
-    fitted = fit_closing(closing, tmp_path, num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8,
-                         with_audio=False)
+    fitted = fit_closing(
+        closing, tmp_path, num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=False
+    )
     assert fitted.frames.shape == (17, 64, 64, 3)  # the clip's last 17 frames, fitted to the bucket
     reconstruction = decode_video(components, encode_video(components, fitted.frames)[None])  # [17, 64, 64, 3]
     assert ext.frames.shape == (17, 64, 64, 3)
@@ -77,9 +88,22 @@ def blocks(frames: np.ndarray) -> np.ndarray:
 
 
 def test_with_audio_the_chained_mp4_carries_audio_as_long_as_the_video(
-        components: Components, closing: Path, tmp_path: Path) -> None:
-    result = extend_clip(components, closing, "a white square", out_path=tmp_path / "av.mp4", num_frames=17,
-                         fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=True, steps=2, repeat=2)
+    components: Components, closing: Path, tmp_path: Path
+) -> None:
+    result = extend_clip(
+        components,
+        closing,
+        "a white square",
+        out_path=tmp_path / "av.mp4",
+        num_frames=17,
+        fps=FPS,
+        width=64,
+        height=64,
+        conditioning_frames=8,
+        with_audio=True,
+        steps=2,
+        repeat=2,
+    )
     assert result.num_frames == 17 + 9 == frame_count(tmp_path / "av.mp4")
     streams = {s["codec_type"]: s for s in stream_info(tmp_path / "av.mp4")["streams"]}
     assert set(streams) == {"video", "audio"} and result.has_audio and len(result.seams) == 2
@@ -90,8 +114,11 @@ def test_with_audio_the_chained_mp4_carries_audio_as_long_as_the_video(
 
 def text_rows(seed: int = 0) -> TextBatch:
     g = torch.Generator().manual_seed(seed)
-    return TextBatch(video=torch.randn(2, 128, 32, generator=g), audio=torch.randn(2, 128, 16, generator=g),
-                     mask=torch.ones(2, 128, dtype=torch.int64))
+    return TextBatch(
+        video=torch.randn(2, 128, 32, generator=g),
+        audio=torch.randn(2, 128, 16, generator=g),
+        mask=torch.ones(2, 128, dtype=torch.int64),
+    )
 
 
 @torch.no_grad()
@@ -102,8 +129,17 @@ def test_suffix_stays_exact_and_stg_changes_the_lead_in(components: Components) 
     geo = VideoGeometry(frames=3, height=2, width=2, fps=FPS)
 
     def run(stg: float) -> tuple[torch.Tensor, torch.Tensor]:
-        out = sample(components.transformer, components.scheduler, text_rows(), geo, video, audio,
-                     Guidance(stg_scale=stg), steps=2, generator=torch.Generator().manual_seed(3))
+        out = sample(
+            components.transformer,
+            components.scheduler,
+            text_rows(),
+            geo,
+            video,
+            audio,
+            Guidance(stg_scale=stg),
+            steps=2,
+            generator=torch.Generator().manual_seed(3),
+        )
         return out[0], out[1]
 
     (v0, a0), (v1, a1) = run(0.0), run(1.0)
@@ -125,9 +161,17 @@ def test_modality_guidance_runs_an_isolated_pass_only_when_audio_is_generated(co
         calls.append((kwargs["hidden_states"].shape[0], kwargs["isolate_modalities"]))
 
     def run(modality: float, with_audio: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        out = sample(components.transformer, components.scheduler, text_rows(), geo, video,
-                     audio if with_audio else None, Guidance(modality=modality), steps=2,
-                     generator=torch.Generator().manual_seed(3))
+        out = sample(
+            components.transformer,
+            components.scheduler,
+            text_rows(),
+            geo,
+            video,
+            audio if with_audio else None,
+            Guidance(modality=modality),
+            steps=2,
+            generator=torch.Generator().manual_seed(3),
+        )
         return out[0], out[1]
 
     handle = components.transformer.register_forward_pre_hook(spy, with_kwargs=True)
@@ -150,7 +194,8 @@ def test_modality_guidance_runs_an_isolated_pass_only_when_audio_is_generated(co
 
 
 def test_a_lora_file_from_the_model_layer_drives_the_extension(
-        spec: ModelSpec, components: Components, closing: Path, tmp_path: Path) -> None:
+    spec: ModelSpec, components: Components, closing: Path, tmp_path: Path
+) -> None:
     trained = load_components(spec, {"transformer"}).transformer
     attach_lora(trained, rank=4)
     g = torch.Generator().manual_seed(5)
@@ -169,21 +214,49 @@ def test_a_lora_file_from_the_model_layer_drives_the_extension(
 
 
 def test_a_clip_shorter_than_the_suffix_is_the_contract_422(closing: Path, tmp_path: Path) -> None:
-    short = moving_square_clip(tmp_path / "short.mp4", seconds=7 / FPS, fps=FPS, size=(64, 64), colour="red",
-                               tone_hz=440, start=(0, 0), velocity=(10, 0), audio=False)
+    short = moving_square_clip(
+        tmp_path / "short.mp4",
+        seconds=7 / FPS,
+        fps=FPS,
+        size=(64, 64),
+        colour="red",
+        tone_hz=440,
+        start=(0, 0),
+        velocity=(10, 0),
+        audio=False,
+    )
     with pytest.raises(RequestRejected) as err:
-        fit_closing(short, tmp_path, num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8,
-                    with_audio=False, loc=("body", "validation", 1, "video_url"))
+        fit_closing(
+            short,
+            tmp_path,
+            num_frames=17,
+            fps=FPS,
+            width=64,
+            height=64,
+            conditioning_frames=8,
+            with_audio=False,
+            loc=("body", "validation", 1, "video_url"),
+        )
     (detail,) = err.value.body()["detail"]
     assert detail["loc"] == ["body", "validation", 1, "video_url"] and detail["type"] == "too_short"
     assert err.value.status == 422
 
 
 def test_a_clip_of_exactly_the_suffix_length_is_led_by_a_repeated_frame(tmp_path: Path) -> None:
-    exact = moving_square_clip(tmp_path / "exact.mp4", seconds=8 / FPS, fps=FPS, size=(64, 64), colour="red",
-                               tone_hz=440, start=(0, 0), velocity=(40, 0), audio=True)
-    fitted = fit_closing(exact, tmp_path, num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8,
-                         with_audio=True)
+    exact = moving_square_clip(
+        tmp_path / "exact.mp4",
+        seconds=8 / FPS,
+        fps=FPS,
+        size=(64, 64),
+        colour="red",
+        tone_hz=440,
+        start=(0, 0),
+        velocity=(40, 0),
+        audio=True,
+    )
+    fitted = fit_closing(
+        exact, tmp_path, num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=True
+    )
     assert fitted.frames.shape[0] == 9 and np.array_equal(fitted.frames[0], fitted.frames[1])
     import soundfile
 
@@ -191,15 +264,17 @@ def test_a_clip_of_exactly_the_suffix_length_is_led_by_a_repeated_frame(tmp_path
 
 
 def test_the_extend_command_takes_the_suffix_length_from_the_lora_file(
-        spec: ModelSpec, closing: Path, tmp_path: Path) -> None:
+    spec: ModelSpec, closing: Path, tmp_path: Path
+) -> None:
     from ltxcore.sample.command import ExtendOptions, extend_command
     from ltxcore.train.adapters import lora_parameters, save_lora_file
 
     trained = load_components(spec, {"transformer"}).transformer
     attach_lora(trained, rank=2)
     lora = tmp_path / "lora.safetensors"
-    save_lora_file(lora, trained, lora_parameters(trained, with_audio=False),
-                   {"conditioning_frames": 16, "with_audio": False})
+    save_lora_file(
+        lora, trained, lora_parameters(trained, with_audio=False), {"conditioning_frames": 16, "with_audio": False}
+    )
     options = ExtendOptions(frames=20, resolution="low", aspect="9:16", steps=2, cfg=1.0, stg_scale=0.0)
     result = extend_command(lora, closing, "a white square", tmp_path / "cli.mp4", options, model=str(spec.local_dir()))
     assert (result.num_frames, result.conditioning_frames, result.lead_in_frames) == (17, 16, 1)

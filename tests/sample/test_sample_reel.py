@@ -31,16 +31,27 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelSpec]:
 
 
 def validation_clip(path: Path, index: int, seconds: float, colour: str) -> ValidationClip:
-    moving_square_clip(path, seconds=seconds, fps=FPS, size=(96, 64), colour=colour, tone_hz=300 + 100 * index,
-                       start=(0, 10), velocity=(25, 5), audio=True)
-    return ValidationClip(index=index, url=f"file://{path}", path=str(path), prompt=f"a {colour} square",
-                          probe=probe(path))
+    moving_square_clip(
+        path,
+        seconds=seconds,
+        fps=FPS,
+        size=(96, 64),
+        colour=colour,
+        tone_hz=300 + 100 * index,
+        start=(0, 10),
+        velocity=(25, 5),
+        audio=True,
+    )
+    return ValidationClip(
+        index=index, url=f"file://{path}", path=str(path), prompt=f"a {colour} square", probe=probe(path)
+    )
 
 
 def test_two_entries_make_one_labelled_reel_with_audio_and_a_report(spec: ModelSpec, tmp_path: Path) -> None:
     clips = [validation_clip(tmp_path / "a.mp4", 0, 1.0, "red"), validation_clip(tmp_path / "b.mp4", 1, 0.5, "cyan")]
-    settings = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=True,
-                              steps=2)
+    settings = ExtendSettings(
+        num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=True, steps=2
+    )
     reel = render_validation(clips, None, settings, tmp_path / "val", spec=spec, step_label="step-000050")
 
     assert Path(reel.video_path).name == "reel-step-000050.mp4"
@@ -62,8 +73,9 @@ def test_two_entries_make_one_labelled_reel_with_audio_and_a_report(spec: ModelS
 
 def test_previews_are_kept_per_step_and_video_only_reels_are_silent(spec: ModelSpec, tmp_path: Path) -> None:
     clip = [validation_clip(tmp_path / "a.mp4", 0, 1.0, "yellow")]
-    settings = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, steps=2,
-                              cfg=1.0, stg_scale=0.0)
+    settings = ExtendSettings(
+        num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, steps=2, cfg=1.0, stg_scale=0.0
+    )
     for label in ("step-000010", "final"):
         render_validation(clip, None, settings, tmp_path / "val", spec=spec, step_label=label)
     reels = sorted(p.name for p in (tmp_path / "val").glob("reel-*.mp4"))
@@ -72,22 +84,38 @@ def test_previews_are_kept_per_step_and_video_only_reels_are_silent(spec: ModelS
 
 
 def test_request_settings_and_a_too_short_clip_give_the_contract_422(tmp_path: Path) -> None:
-    request = parse_request({"training_data_url": "https://example.com/d.zip", "conditioning_frames": 16,
-                             "validation_number_of_frames": 40, "validation_frame_rate": 12,
-                             "validation_resolution": "low", "validation_aspect_ratio": "16:9", "stg_scale": 0.0})
+    request = parse_request(
+        {
+            "training_data_url": "https://example.com/d.zip",
+            "conditioning_frames": 16,
+            "validation_number_of_frames": 40,
+            "validation_frame_rate": 12,
+            "validation_resolution": "low",
+            "validation_aspect_ratio": "16:9",
+            "stg_scale": 0.0,
+        }
+    )
     settings = extend_settings(request, JobSettings(work_root=str(tmp_path)))
     ok = validation_clip(tmp_path / "ok.mp4", 0, 2.0, "red")
     short = validation_clip(tmp_path / "short.mp4", 1, 1.25, "blue")  # 15 frames at 12 fps < 16
     with pytest.raises(RequestRejected) as err:
         render_validation([ok, short], None, settings, tmp_path / "val", spec=None)  # refused before loading a model
-    assert err.value.body() == {"status": 422, "detail": [{
-        "loc": ["body", "validation", 1, "video_url"], "type": "too_short",
-        "msg": "the video gives 15 frames at 12 fps (1.25 s); at least conditioning_frames = 16 are needed to form "
-               "the clean suffix"}]}
+    assert err.value.body() == {
+        "status": 422,
+        "detail": [
+            {
+                "loc": ["body", "validation", 1, "video_url"],
+                "type": "too_short",
+                "msg": "the video gives 15 frames at 12 fps (1.25 s); at least conditioning_frames = 16 are needed "
+                "to form the clean suffix",
+            }
+        ],
+    }
 
 
 def test_a_reel_from_the_latent_caches_prompts_needs_no_text_encoder_and_matches(
-        spec: ModelSpec, tmp_path: Path) -> None:
+    spec: ModelSpec, tmp_path: Path
+) -> None:
     from ltxcore.manifests import DatasetManifest, FittedClip
     from ltxcore.model.cache import cached_text, encode_dataset
     from ltxcore.model.loader import load_components
@@ -97,13 +125,25 @@ def test_a_reel_from_the_latent_caches_prompts_needs_no_text_encoder_and_matches
     clip = validation_clip(tmp_path / "a.mp4", 0, 1.0, "red")
     settings = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, steps=2)
     validation_clip(tmp_path / "t.mp4", 1, 17 / FPS, "blue")  # a 17-frame training clip; only its prompt matters here
-    train_clip = FittedClip(id="c0", source_id="s0", rel_path="t.mp4", video_path=str(tmp_path / "t.mp4"),
-                            caption="sks a square", num_frames=17, fps=FPS, width=64, height=64, source_start=0.0,
-                            source_end=17 / FPS)
-    manifest = DatasetManifest(clips=[train_clip], num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8,
-                               with_audio=False)
-    cache = encode_dataset(manifest, spec, tmp_path / "store", negative_prompt=settings.negative_prompt,
-                           extra_prompts=[clip.prompt])
+    train_clip = FittedClip(
+        id="c0",
+        source_id="s0",
+        rel_path="t.mp4",
+        video_path=str(tmp_path / "t.mp4"),
+        caption="sks a square",
+        num_frames=17,
+        fps=FPS,
+        width=64,
+        height=64,
+        source_start=0.0,
+        source_end=17 / FPS,
+    )
+    manifest = DatasetManifest(
+        clips=[train_clip], num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=False
+    )
+    cache = encode_dataset(
+        manifest, spec, tmp_path / "store", negative_prompt=settings.negative_prompt, extra_prompts=[clip.prompt]
+    )
     texts = cached_validation_texts(cache, [clip], settings.negative_prompt)
     assert texts is not None and texts[0].video.shape == (2, 128, 32)
     assert cached_text(cache, ["a prompt nobody encoded"]) is None

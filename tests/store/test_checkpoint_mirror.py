@@ -24,9 +24,20 @@ def test_a_run_resumes_on_another_worker_from_the_mirrored_checkpoint(
     tmp_path: Path, s3_bucket: str, tiny_text: TextBatch
 ) -> None:
     source = GlidingBlobs(4, tiny_text)
-    cfg = TrainConfig(rank=4, steps=6, learning_rate=2e-3, conditioning_frames=8, frame_rate=24, with_audio=True,
-                      warmup=1, checkpoint_every=2, keep_checkpoints=2, validate_every=3, plot_every=100,
-                      holdout_clips=1)
+    cfg = TrainConfig(
+        rank=4,
+        steps=6,
+        learning_rate=2e-3,
+        conditioning_frames=8,
+        frame_rate=24,
+        with_audio=True,
+        warmup=1,
+        checkpoint_every=2,
+        keep_checkpoints=2,
+        validate_every=3,
+        plot_every=100,
+        holdout_clips=1,
+    )
     straight = train_lora(source, cfg, tmp_path / "straight", spec=TINY, device="cpu")
     remote = f"{s3_bucket}/stages"
 
@@ -37,7 +48,11 @@ def test_a_run_resumes_on_another_worker_from_the_mirrored_checkpoint(
     assert first.push_if_new() is True and first.push_if_new() is False  # one upload per new checkpoint
     fs, key = filesystem(f"{remote}/{RUN.as_posix()}")
     assert sorted(p.rsplit("/", 1)[1] for p in fs.find(key)) == [
-        "metrics.jsonl", "step-00000002.json", "step-00000002.pt", "step-00000004.json", "step-00000004.pt"
+        "metrics.jsonl",
+        "step-00000002.json",
+        "step-00000002.pt",
+        "step-00000004.json",
+        "step-00000004.pt",
     ]
 
     worker_b = tmp_path / "b"  # another machine: no disk in common with worker A
@@ -51,5 +66,10 @@ def test_a_run_resumes_on_another_worker_from_the_mirrored_checkpoint(
 
     assert second.push_if_new() is True  # step 6 went up; step 2, pruned on worker B, is gone from the mirror too
     names = sorted(p.rsplit("/", 1)[1] for p in fs.find(key))
-    assert names == ["metrics.jsonl", "step-00000004.json", "step-00000004.pt", "step-00000006.json",
-                     "step-00000006.pt"]
+    assert names == [
+        "metrics.jsonl",
+        "step-00000004.json",
+        "step-00000004.pt",
+        "step-00000006.json",
+        "step-00000006.pt",
+    ]

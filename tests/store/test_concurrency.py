@@ -63,8 +63,11 @@ def test_the_async_lock_calls_wait_and_time_out_like_the_sync_ones(tmp_path: Pat
     holder, other = KernelLockManager(tmp_path), KernelLockManager(tmp_path)
 
     async def scenario() -> list[bool]:
-        got = [await holder.aacquire_lock("k", "a"), await other.aacquire_lock("k", "b", acquire_timeout=0.2),
-               await other.await_for_lock("k", timeout=0.2)]
+        got = [
+            await holder.aacquire_lock("k", "a"),
+            await other.aacquire_lock("k", "b", acquire_timeout=0.2),
+            await other.await_for_lock("k", timeout=0.2),
+        ]
         holder.release_lock("k", "a")
         return [*got, await other.await_for_lock("k", timeout=0.2), await other.aacquire_lock("k", "b")]
 
@@ -139,9 +142,7 @@ def test_two_identical_submissions_at_once_train_once(prefect_api: None, tmp_pat
     cmd = [str(EXE), "run", str(request), "--work-dir", str(tmp_path / "work"), "--bucket", "64x64"]
     t0 = datetime.now(UTC)
     logs = [tmp_path / f"stderr-{i}.log" for i in range(2)]
-    procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True) for log in logs
-    ]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True) for log in logs]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     tails = "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-40:]) for log in logs)
     assert [p.returncode for p in procs] == [0, 0], tails

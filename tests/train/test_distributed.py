@@ -22,15 +22,42 @@ from ltxcore.train.synthetic import GlidingBlobs
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelSpec.parse("tiny")
-CONFIG = TrainConfig(rank=4, steps=4, learning_rate=2e-3, conditioning_frames=8, frame_rate=24, with_audio=True,
-                     grad_accum=2, warmup=1, checkpoint_every=100, validate_every=2, plot_every=100, holdout_clips=1)
+CONFIG = TrainConfig(
+    rank=4,
+    steps=4,
+    learning_rate=2e-3,
+    conditioning_frames=8,
+    frame_rate=24,
+    with_audio=True,
+    grad_accum=2,
+    warmup=1,
+    checkpoint_every=100,
+    validate_every=2,
+    plot_every=100,
+    holdout_clips=1,
+)
 CLIPS = 5
 
 
 def _torchrun(out: Path, config: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "ltxcore.train", "--out", str(out), "--config", str(config),
-           "--synthetic", str(CLIPS), "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "ltxcore.train",
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--synthetic",
+        str(CLIPS),
+        "--threads",
+        "1",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -59,8 +86,9 @@ def test_two_ranks_agree_and_match_one_process_with_the_same_grad_accum(tmp_path
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        text = encode_prompts(load_components(TINY, {"text_encoder", "tokenizer", "connectors"}),
-                              ["a ball moves right"])
+        text = encode_prompts(
+            load_components(TINY, {"text_encoder", "tokenizer", "connectors"}), ["a ball moves right"]
+        )
         single = train_lora(GlidingBlobs(CLIPS, text), CONFIG, tmp_path / "single", spec=TINY, device="cpu")
     finally:
         torch.set_num_threads(threads)

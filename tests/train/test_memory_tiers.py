@@ -26,8 +26,17 @@ def source() -> GlidingBlobs:
 
 def _run(source: GlidingBlobs, tmp: Path, **tier) -> tuple[Session, list[float]]:
     # rank 128: the tiny model's lora_A [128, 32] holds 4096 elements, the smallest torchao stores in 8 bits
-    cfg = TrainConfig(rank=128, steps=3, learning_rate=1e-3, conditioning_frames=8, frame_rate=24, with_audio=True,
-                      warmup=0, holdout_clips=1, **tier)
+    cfg = TrainConfig(
+        rank=128,
+        steps=3,
+        learning_rate=1e-3,
+        conditioning_frames=8,
+        frame_rate=24,
+        with_audio=True,
+        warmup=0,
+        holdout_clips=1,
+        **tier,
+    )
     session = Session.build(source, cfg, RunFiles.under(tmp), spec=TINY, device=torch.device("cpu"))
     return session, [session.train_step(s).loss for s in range(cfg.steps)]
 
@@ -49,5 +58,7 @@ def test_int8_base_and_8bit_adamw_train_close_to_the_default_tier(source, tmp_pa
     assert "8bit" in type(moments).__name__ and moments.codes.dtype == torch.uint8  # AdamW moments in 8 bits
     # The adapters moved away from their init (lora_B starts at 0) and the losses follow the default tier's.
     assert any(p.abs().max() > 0 for n, p in low.params.items() if "lora_B" in n)
-    assert all(abs(a - b) < 0.05 * abs(b) for a, b in zip(low_losses, plain_losses, strict=True)), (low_losses,
-                                                                                                  plain_losses)
+    assert all(abs(a - b) < 0.05 * abs(b) for a, b in zip(low_losses, plain_losses, strict=True)), (
+        low_losses,
+        plain_losses,
+    )

@@ -37,8 +37,20 @@ def text(tiny_text: TextBatch) -> TextBatch:
 
 
 def _config(**overrides) -> TrainConfig:
-    values = dict(rank=4, steps=6, learning_rate=2e-3, conditioning_frames=8, frame_rate=24, with_audio=True,
-                  grad_accum=2, warmup=2, checkpoint_every=100, validate_every=3, plot_every=2, holdout_clips=1)
+    values = dict(
+        rank=4,
+        steps=6,
+        learning_rate=2e-3,
+        conditioning_frames=8,
+        frame_rate=24,
+        with_audio=True,
+        grad_accum=2,
+        warmup=2,
+        checkpoint_every=100,
+        validate_every=3,
+        plot_every=2,
+        holdout_clips=1,
+    )
     return TrainConfig(**{**values, **overrides})
 
 
@@ -79,8 +91,9 @@ def test_interrupted_and_resumed_run_equals_a_straight_run_bitwise(tmp_path: Pat
 def test_gradient_checkpointing_changes_no_number(tmp_path: Path, text):
     source, cfg = GlidingBlobs(3, text), _config(steps=2, validate_every=10)
     plain = train_lora(source, cfg, tmp_path / "plain", spec=TINY, device="cpu")
-    ckpt = train_lora(source, cfg.model_copy(update={"gradient_checkpointing": True}), tmp_path / "ckpt", spec=TINY,
-                      device="cpu")
+    ckpt = train_lora(
+        source, cfg.model_copy(update={"gradient_checkpointing": True}), tmp_path / "ckpt", spec=TINY, device="cpu"
+    )
     a, b = load_latest(tmp_path / "plain" / "checkpoints"), load_latest(tmp_path / "ckpt" / "checkpoints")
     assert all(torch.allclose(a.lora[k], b.lora[k], rtol=0, atol=1e-6) for k in a.lora)
     assert any(not torch.equal(a.lora[k], 0 * a.lora[k]) for k in a.lora if "lora_B" in k)  # it did train
@@ -116,9 +129,16 @@ def test_video_only_run_trains_no_audio_and_loads_in_diffusers(tmp_path: Path, t
 
     # diffusers' own LoRA loader reads the file; with AUDIO ON the adapted model matches ours (bf16 rounding).
     batch = GlidingBlobs(1, text).load(0, with_audio=True)
-    kw = dict(video=batch.video.flatten(1).T[None], video_sigmas=torch.full((1, 64), 0.5), sigma=torch.tensor([0.5]),
-              text=text, geometry=VideoGeometry(4, 4, 4, 24.0), audio=batch.audio.transpose(0, 1).flatten(1)[None],
-              audio_sigmas=torch.full((1, 26), 0.5), audio_sigma=torch.tensor([0.5]))
+    kw = dict(
+        video=batch.video.flatten(1).T[None],
+        video_sigmas=torch.full((1, 64), 0.5),
+        sigma=torch.tensor([0.5]),
+        text=text,
+        geometry=VideoGeometry(4, 4, 4, 24.0),
+        audio=batch.audio.transpose(0, 1).flatten(1)[None],
+        audio_sigmas=torch.full((1, 26), 0.5),
+        audio_sigma=torch.tensor([0.5]),
+    )
     none = dict.fromkeys(("scheduler", "vae", "audio_vae", "text_encoder", "tokenizer", "connectors", "vocoder"))
     pipe = LTX2Pipeline(transformer=load_components(TINY, {"transformer"}).transformer, **none)
     base, _ = predict_velocity(pipe.transformer, **kw)
@@ -132,14 +152,17 @@ def test_video_only_run_trains_no_audio_and_loads_in_diffusers(tmp_path: Path, t
 def test_it_learns_the_lead_in(tmp_path: Path, text):
     """Held-out validation loss (fixed clips, noise, sigmas): trained LoRA vs the base model."""
     source = GlidingBlobs(16, text)  # a blob gliding at constant velocity; a sine with a per-clip phase
-    cfg = _config(rank=8, steps=60, learning_rate=4e-3, grad_accum=1, warmup=5, validate_every=30, plot_every=30,
-                  holdout_clips=3)
+    cfg = _config(
+        rank=8, steps=60, learning_rate=4e-3, grad_accum=1, warmup=5, validate_every=30, plot_every=30, holdout_clips=3
+    )
     start = time.perf_counter()
     run = train_lora(source, cfg, tmp_path, spec=TINY, device="cpu")
     base, trained = run.validation[0], run.validation[-1]
-    print(f"held-out validation loss: base {base.loss:.3f} (video {base.loss_video:.3f}, audio {base.loss_audio:.3f})"
-          f" -> trained {trained.loss:.3f} (video {trained.loss_video:.3f}, audio {trained.loss_audio:.3f})"
-          f" after {run.steps_done} steps in {time.perf_counter() - start:.1f}s")
+    print(
+        f"held-out validation loss: base {base.loss:.3f} (video {base.loss_video:.3f}, audio {base.loss_audio:.3f})"
+        f" -> trained {trained.loss:.3f} (video {trained.loss_video:.3f}, audio {trained.loss_audio:.3f})"
+        f" after {run.steps_done} steps in {time.perf_counter() - start:.1f}s"
+    )
     assert base.split == trained.split == "holdout" and (base.step, trained.step) == (0, 60)
     assert trained.loss < 0.85 * base.loss
     assert trained.loss_video < 0.9 * base.loss_video and trained.loss_audio < 0.9 * base.loss_audio
@@ -148,18 +171,35 @@ def test_it_learns_the_lead_in(tmp_path: Path, text):
 def _latent_cache(root: Path, text, clips: int) -> LatentCache:
     """A `LatentCache` in the encode stage's file layout, holding the synthetic latents (no VAE needed)."""
     source, entries = GlidingBlobs(clips, text), []
-    tensors = {"video_prompt_embeds": text.video[0], "audio_prompt_embeds": text.audio[0],
-               "prompt_attention_mask": text.mask[0]}
+    tensors = {
+        "video_prompt_embeds": text.video[0],
+        "audio_prompt_embeds": text.audio[0],
+        "prompt_attention_mask": text.mask[0],
+    }
     safetensors.torch.save_file({k: v.contiguous() for k, v in tensors.items()}, root / "t.safetensors")
     for i in range(clips):
         clip = source.load(i, with_audio=True)
         path = root / f"{clip.clip_id}.safetensors"
         safetensors.torch.save_file({"video_latents": clip.video, "audio_latents": clip.audio}, path)
         entries.append(LatentClip(id=clip.clip_id, path=str(path), text_key="t"))
-    return LatentCache(root=str(root), clips=entries, texts={"t": str(root / "t.safetensors")}, prompts={"": "t"},
-                       negative_prompt="", model_fingerprint="x", shapes={}, dtypes={}, num_frames=25, fps=24,
-                       width=128, height=128, conditioning_frames=8, with_audio=True, suffix_latent_frames=1,
-                       audio_suffix_steps=8)
+    return LatentCache(
+        root=str(root),
+        clips=entries,
+        texts={"t": str(root / "t.safetensors")},
+        prompts={"": "t"},
+        negative_prompt="",
+        model_fingerprint="x",
+        shapes={},
+        dtypes={},
+        num_frames=25,
+        fps=24,
+        width=128,
+        height=128,
+        conditioning_frames=8,
+        with_audio=True,
+        suffix_latent_frames=1,
+        audio_suffix_steps=8,
+    )
 
 
 def test_trains_from_the_encode_stages_latent_cache(tmp_path: Path, text):

@@ -112,9 +112,18 @@ def test_perturbing_a_suffix_target_changes_nothing(text):
 
     def loss_and_grads(video_target: torch.Tensor, audio_target: torch.Tensor):
         model.zero_grad(set_to_none=True)
-        pred_v, pred_a = predict_velocity(model, video.noisy, video.timestep, video.sigma, text, geometry,
-                                          audio=audio.noisy, audio_sigmas=audio.timestep, audio_sigma=audio.sigma)
-        loss = (masked_mse(pred_v, video_target, video.loss_mask) + masked_mse(pred_a, audio_target, audio.loss_mask))
+        pred_v, pred_a = predict_velocity(
+            model,
+            video.noisy,
+            video.timestep,
+            video.sigma,
+            text,
+            geometry,
+            audio=audio.noisy,
+            audio_sigmas=audio.timestep,
+            audio_sigma=audio.sigma,
+        )
+        loss = masked_mse(pred_v, video_target, video.loss_mask) + masked_mse(pred_a, audio_target, audio.loss_mask)
         loss.sum().backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         return loss.detach(), grads

@@ -50,13 +50,29 @@ def test_an_error_while_prefetching_reaches_the_training_loop() -> None:
 
 
 def test_training_with_prefetch_equals_training_without_it_bitwise(tmp_path: Path, tiny_text: TextBatch) -> None:
-    cfg = TrainConfig(rank=4, steps=3, learning_rate=2e-3, conditioning_frames=8, frame_rate=24, with_audio=True,
-                      grad_accum=2, warmup=1, checkpoint_every=100, validate_every=100, plot_every=100,
-                      holdout_clips=1)
+    cfg = TrainConfig(
+        rank=4,
+        steps=3,
+        learning_rate=2e-3,
+        conditioning_frames=8,
+        frame_rate=24,
+        with_audio=True,
+        grad_accum=2,
+        warmup=1,
+        checkpoint_every=100,
+        validate_every=100,
+        plot_every=100,
+        holdout_clips=1,
+    )
     params, losses = [], []
     for prefetch in (False, True):
-        session = Session.build(GlidingBlobs(5, tiny_text), cfg, RunFiles.under(tmp_path / str(prefetch)),
-                                spec=ModelSpec.parse("tiny"), device=torch.device("cpu"))
+        session = Session.build(
+            GlidingBlobs(5, tiny_text),
+            cfg,
+            RunFiles.under(tmp_path / str(prefetch)),
+            spec=ModelSpec.parse("tiny"),
+            device=torch.device("cpu"),
+        )
         session.prefetch = prefetch
         losses.append([session.train_step(step).loss for step in range(cfg.steps)])
         params.append({n: p.detach().clone() for n, p in session.params.items()})

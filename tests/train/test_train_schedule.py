@@ -54,8 +54,13 @@ def test_holdout_split():
 
 
 def _state(step: int) -> TrainState:
-    return TrainState(step=step, lora={"w": torch.full((2, 2), float(step))}, optimizer={"state": {}},
-                      rng=capture_rng(), config={"steps": 10})
+    return TrainState(
+        step=step,
+        lora={"w": torch.full((2, 2), float(step))},
+        optimizer={"state": {}},
+        rng=capture_rng(),
+        config={"steps": 10},
+    )
 
 
 def test_damaged_checkpoints_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture):
@@ -78,7 +83,11 @@ def test_old_checkpoints_are_pruned(tmp_path: Path):
     for step in (1, 2, 3):
         save_checkpoint(tmp_path, _state(step), keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "step-00000002.json", "step-00000002.pt", "step-00000003.json", "step-00000003.pt"]
+        "step-00000002.json",
+        "step-00000002.pt",
+        "step-00000003.json",
+        "step-00000003.pt",
+    ]
 
 
 def test_resumed_log_drops_the_steps_that_will_be_redone(tmp_path: Path):
