@@ -84,8 +84,9 @@ def prepare(
 
 def _estimate(request: ExtendSuffixRequest, settings: JobSettings, gpu: str, price: float | None, clips: int) -> dict:
     """The pre-flight estimate as JSON for the report; its table goes to stderr for a person to read."""
-    from ltxcore.job.estimate import Workload, ensure_fits
+    from ltxcore.job.estimate import Workload
     from ltxcore.job.estimate import estimate as estimate_run
+    from ltxcore.job.fits import ensure_fits
 
     if gpu not in GPU_KEYS:
         reject(RequestRejected.one(("--gpu",), f"unknown GPU {gpu!r}; known: {', '.join(GPU_KEYS)}"))

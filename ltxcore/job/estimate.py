@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore import geometry
-from ltxcore.errors import RequestRejected
-from ltxcore.geometry import BUCKETS
 from ltxcore.job.measured import BENCH_REPORT, bench_rows, measured_row
 from ltxcore.job.request import ExtendSuffixRequest
-from ltxcore.job.settings import GpuName, JobSettings
+from ltxcore.job.settings import JobSettings
 from ltxcore.model import info
+from ltxcore.model.gpus import GPUS, Gpu
 from ltxcore.model.lora import ATTENTION_TARGETS, attach_lora
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -34,30 +33,6 @@ PRESET = "ltx-2.3"
 ASSUMED_MFU = 0.40  # model FLOPs utilisation assumed without a measurement (the figure model-info quotes)
 OVERHEAD_BYTES = GIB  # CUDA context, cuBLAS workspaces and allocator slack outside the step's tensors
 USABLE_FRACTION = 0.95  # of the card's memory the step may plan to use (fragmentation)
-
-
-class Gpu(BaseModel):
-    model_config = _FROZEN
-
-    key: str
-    name: str = Field(description="Marketing name; also what a benchmark row's device name is matched against.")
-    memory_mib: int = Field(description="Total device memory as nvidia-smi reports it.")
-    bf16_tflops: float = Field(description="Dense bf16 tensor-core peak (fp32 accumulate), vendor datasheet.")
-
-
-GPUS: dict[str, Gpu] = {
-    g.key: g
-    for g in (
-        Gpu(key="h100", name="H100 SXM", memory_mib=81559, bf16_tflops=989.0),
-        Gpu(key="h100-pcie", name="H100 PCIe", memory_mib=81559, bf16_tflops=756.0),
-        Gpu(key="h200", name="H200", memory_mib=143771, bf16_tflops=989.0),
-        Gpu(key="a100-80", name="A100 80GB", memory_mib=81920, bf16_tflops=312.0),
-        Gpu(key="l40s", name="L40S", memory_mib=46068, bf16_tflops=362.0),
-        Gpu(key="rtx4090", name="RTX 4090", memory_mib=24564, bf16_tflops=165.2),
-        Gpu(key="rtx5090", name="RTX 5090", memory_mib=32607, bf16_tflops=209.5),
-    )
-}
-assert set(GPUS) == set(get_args(GpuName)), "the GPU table and the deployment setting name the same GPUs"
 
 
 class MemoryTier(BaseModel):
@@ -431,54 +406,3 @@ def _run_time(work: Workload, card: Gpu, chosen: TierEstimate) -> RunTime:
         reel=Figure(value=render_s, unit="s", source=est, basis=f"{work.validation_clips} clips"),
         total=Figure(value=total, unit="s", source=est, basis="sum of the parts"),
     )
-
-
-# --- the deployment's check ------------------------------------------------------------------------------------
-
-
-def ensure_fits(request: ExtendSuffixRequest, settings: JobSettings) -> None:
-    """With the deployment's GPU named (EXTEND_SUFFIX_GPU), refuse a request that no memory tier fits: a 422 naming
-    the request field to lower and what would fit, raised before anything is fetched or encoded (0 units)."""
-    if settings.gpu is None:
-        return
-    card = GPUS[settings.gpu]
-    work = Workload.of(request, settings)
-    lean = TIERS[-1]
-    need = peak_bytes(work, lean)
-    if need <= usable_bytes(card):
-        return
-    fixes = _fixes(request, work, card, lean)
-    head = (
-        f"this request needs about {need / GIB:.1f} GiB of GPU memory even in the leanest memory tier "
-        f"({lean.name}), more than the deployment's {card.name} offers ({usable_bytes(card) / GIB:.1f} GiB usable)"
-    )
-    if not fixes:
-        base = peak_bytes(work, lean, width=1, height=1, frames=9, rank=8) - OVERHEAD_BYTES
-        raise RequestRejected.one(
-            ("body", "resolution"),
-            f"{head}; no smaller request fits either (the base weights alone need {base / GIB:.1f} GiB): "
-            "use a deployment with a larger GPU",
-            "gpu_memory",
-        )
-    raise RequestRejected.one(("body", fixes[0][0]), f"{head}; lower " + " or ".join(f[1] for f in fixes), "gpu_memory")
-
-
-def _fixes(request: ExtendSuffixRequest, work: Workload, card: Gpu, tier: MemoryTier) -> list[tuple[str, str]]:
-    """Single-field changes that would fit, in the order to try them: resolution, number_of_frames, rank."""
-    room = usable_bytes(card)
-    fixes = []
-    order = ["low", "medium", "high"]
-    for res in reversed(order[: order.index(request.resolution)]):
-        w, h = BUCKETS[(res, request.aspect_ratio)]
-        if peak_bytes(work, tier, width=w, height=h) <= room:
-            fixes.append(("resolution", f"resolution to {res!r}"))
-            break
-    for frames in range(request.number_of_frames - 8, request.conditioning_frames, -8):
-        if peak_bytes(work, tier, frames=frames) <= room:
-            fixes.append(("number_of_frames", f"number_of_frames to {frames} or fewer"))
-            break
-    for rank in (r for r in reversed(info.RANKS) if r < request.rank):
-        if peak_bytes(work, tier, rank=rank) <= room:
-            fixes.append(("rank", f"rank to {rank}"))
-            break
-    return fixes

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.validation import ValidationEntry, ValidationSpec
-from ltxcore.job.estimate import ensure_fits
+from ltxcore.job.fits import ensure_fits
 from ltxcore.job.request import ExtendSuffixRequest, billable_units, validate_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.sample.extend import ExtendSettings

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from ltxcore.model.gpus import GpuName
 from ltxcore.settings import PREFIX, ToolSettings
 from ltxcore.train.config import TrainerSettings
-
-GpuName = Literal["h100", "h100-pcie", "h200", "a100-80", "l40s", "rtx4090", "rtx5090"]  # ltxcore.job.estimate.GPUS
 
 
 def parse_size(text: str) -> tuple[int, int]:

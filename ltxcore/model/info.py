@@ -15,6 +15,7 @@ import torch
 
 from ltxcore import geometry
 from ltxcore.model.forward import TextBatch, VideoGeometry, predict_velocity
+from ltxcore.model.gpus import GPUS
 from ltxcore.model.lora import attach_lora, lora_targets
 
 LTX23_TRANSFORMER: dict[str, Any] = {
@@ -64,7 +65,13 @@ LTX23_TRANSFORMER: dict[str, Any] = {
 PRESETS = {"ltx-2.3": LTX23_TRANSFORMER}
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, from the vendors' datasheets. The H200 has the H100 SXM's
 # compute (more and faster memory); the PCIe H100 runs fewer SMs at a lower clock.
-GPU_PEAK_TFLOPS = {"H100 SXM": 989.4, "H100 PCIe": 756.5, "H200": 989.4, "A100": 312.0}
+# Dense bf16 peaks by the name fragment a CUDA device name carries (`torch.cuda.get_device_name`).
+GPU_PEAK_TFLOPS = {
+    "H100 SXM": GPUS["h100"].bf16_tflops,
+    "H100 PCIe": GPUS["h100-pcie"].bf16_tflops,
+    "H200": GPUS["h200"].bf16_tflops,
+    "A100": GPUS["a100-80"].bf16_tflops,
+}
 TEXT_TOKENS = 1024
 DEFAULT_FRAMES, DEFAULT_FPS = 89, 24.0
 RANKS = (8, 16, 32, 64, 128)

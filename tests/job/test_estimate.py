@@ -48,7 +48,9 @@ def test_default_request_fits_an_h100_with_checkpointing_and_no_tier_fits_an_rtx
     step = h100.tiers[1].step_time
     video_only = counted_flops(768, 768, 89, 24.0, 32, False)["train_step_with_checkpointing"]
     assert 600e12 < video_only < 733.11e12  # FLOPs; with audio it is 733.11 TFLOP
-    assert step.source == "estimated" and step.value == pytest.approx(video_only / (0.4 * 989e12))
+    assert step.source == "estimated" and step.value == pytest.approx(
+        video_only / (0.4 * GPUS["h100"].bf16_tflops * 1e12)
+    )
     assert h100.run.training.value == pytest.approx(2000 * step.value)
     assert h100.cost.value == pytest.approx(h100.run.total.value / 3600 * 3.0)
     assert all(t.peak_memory.source == "estimated" for t in h100.tiers)
@@ -65,7 +67,7 @@ def test_previews_and_the_reel_add_sampling_time_per_clip_and_pass():
     a, b = estimate(one, "h200").run, estimate(two, "h200").run
     assert a.previews.value == pytest.approx(3 * a.reel.value)  # previews at 500, 1000, 1500 of 2000 steps
     forward = counted_flops(960, 960, 89, 24.0, 32, False)["forward"]
-    assert a.reel.value == pytest.approx(30 * 3 * forward / (0.4 * 989e12))
+    assert a.reel.value == pytest.approx(30 * 3 * forward / (0.4 * GPUS["h200"].bf16_tflops * 1e12))
     assert b.reel.value > 2 * 4 / 3 * a.reel.value * 0.99  # two clips, four passes, audio tokens on top
 
 
