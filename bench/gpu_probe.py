@@ -288,7 +288,10 @@ class Probe:
             step()
             self._sync()
         key = "self_device_time_total" if self.cuda else "self_cpu_time_total"
-        events = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+        events = prof.key_averages()
+        if not self.cuda:  # on the CPU the operators are the kernels; autograd nodes (MulBackward0) only wrap them
+            events = [e for e in events if e.key.startswith("aten::")]
+        events = sorted(events, key=lambda e: getattr(e, key), reverse=True)
         total = sum(getattr(e, key) for e in events) or 1
         return [
             {"name": e.key[:80], "ms": round(getattr(e, key) / 1000, 2), "share": round(getattr(e, key) / total, 3)}

@@ -155,6 +155,6 @@ def test_local_outputs_say_where_they_are_and_the_outputs_verb_fetches_them(
         [str(EXE), "outputs", run_id, "--to", str(dest)], env=env, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in dest.iterdir()) == ["config.json", "lora.safetensors"]
+    assert sorted(p.name for p in dest.iterdir()) == ["best-lora.safetensors", "config.json", "lora.safetensors"]
     assert (dest / "lora.safetensors").read_bytes() == lora.read_bytes()
     assert json.loads(out.stdout) == result

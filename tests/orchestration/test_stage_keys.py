@@ -38,6 +38,6 @@ def test_the_prefect_key_of_a_stage_is_its_directory_key(tmp_path: Path) -> None
 
 def test_every_stage_is_declared_once_with_a_distinct_name() -> None:
     declared = [v for v in vars(stages).values() if isinstance(v, Stage)]
-    assert len(declared) == 12
+    assert len(declared) == 13
     assert len({s.name for s in declared}) == len(declared)
     assert {s.version for s in declared} == {2}

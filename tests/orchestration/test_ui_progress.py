@@ -17,7 +17,7 @@ from ltxcore.job.request import ExtendSuffixRequest, parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
 
-VALIDATION = [{"video_url": "s3://b/closing.mp4", "prompt": "sks"}]
+VALIDATION = [{"video_url": "s3://bucket/closing.mp4", "prompt": "sks"}]
 
 
 def preview_steps(every: int, steps: int) -> list[int]:
@@ -26,7 +26,7 @@ def preview_steps(every: int, steps: int) -> list[int]:
 
 @pytest.mark.parametrize(("steps", "every"), [(100, 12), (2000, 223), (20000, 2223)])
 def test_eight_previews_fall_inside_the_run_by_default(steps: int, every: int) -> None:
-    request = ExtendSuffixRequest(training_data_url="s3://b/x.zip", number_of_steps=steps, validation=VALIDATION)
+    request = ExtendSuffixRequest(training_data_url="s3://bucket/x.zip", number_of_steps=steps, validation=VALIDATION)
     config = plan_job(request, JobSettings(work_root="/w", device="cpu")).train
     assert config.preview_every == every == preview_interval(steps, 8)
     assert len(preview_steps(every, steps)) == 8
@@ -34,7 +34,9 @@ def test_eight_previews_fall_inside_the_run_by_default(steps: int, every: int) -
 
 def test_previews_are_settable_switchable_off_and_need_validation_clips() -> None:
     def every(settings: JobSettings, validation: list[dict[str, str]] = VALIDATION) -> int | None:
-        request = ExtendSuffixRequest(training_data_url="s3://b/x.zip", number_of_steps=1000, validation=validation)
+        request = ExtendSuffixRequest(
+            training_data_url="s3://bucket/x.zip", number_of_steps=1000, validation=validation
+        )
         return plan_job(request, settings).train.preview_every
 
     assert every(JobSettings(work_root="/w", device="cpu", previews=3)) == 250

@@ -54,6 +54,6 @@ def test_submit_prints_the_api_s_ui_link_names_each_stage_and_downloads_the_outp
 
     published = Path(result["lora_file"]["url"].removeprefix("file://"))
     fetched = tmp_path / "fetched"
-    assert sorted(p.name for p in fetched.iterdir()) == ["config.json", "lora.safetensors"]
+    assert sorted(p.name for p in fetched.iterdir()) == ["best-lora.safetensors", "config.json", "lora.safetensors"]
     assert (fetched / "lora.safetensors").read_bytes() == published.read_bytes()
     assert (fetched / "lora.safetensors").stat().st_size == result["lora_file"]["file_size"] > 1000
