@@ -25,12 +25,17 @@ BucketOpt = Annotated[
 
 
 def read_source(source: str) -> str:
+    """The request text from a file or standard input, read only up to one byte past the size limit (the parser
+    refuses an oversized request with a 422; an endless stream or a huge file is never read whole)."""
+    from ltxcore.job.untrusted_json import MAX_REQUEST_BYTES
+
     if source == "-":
-        return sys.stdin.read()
+        return sys.stdin.read(MAX_REQUEST_BYTES + 1)
     path = Path(source)
     if not path.is_file():
         raise RequestRejected.one(("file",), f"request file {source!r} does not exist", "file_missing")
-    return path.read_text(encoding="utf-8", errors="replace")
+    with path.open("rb") as f:
+        return f.read(MAX_REQUEST_BYTES + 1).decode("utf-8", errors="replace")
 
 
 def bucket_size(text: str | None) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ def load_json(text: str | bytes) -> Any:
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", errors="surrogatepass"))
     if size > MAX_REQUEST_BYTES:
         raise RequestRejected.one(
-            ("body",), f"request is {size} bytes; the limit is {MAX_REQUEST_BYTES}", "request_too_large"
+            ("body",), f"request is larger than the limit of {MAX_REQUEST_BYTES} bytes", "request_too_large"
         )
     if isinstance(text, bytes):
         try:

@@ -211,6 +211,26 @@ def extend_video(
     return write_extension(ext, settings, out_path, repeat)
 
 
+def fit_closing_for(
+    video: Path, out: Path, settings: ExtendSettings, loc: Loc, info: ProbeInfo | None = None
+) -> Closing:
+    """The closing clip fitted to `settings`: the one call the reel, `extend` and the up-front validation check
+    (ltxcore.sample.prefit) all make, so a clip the check accepts is a clip the reel can use."""
+    return fit_closing(
+        video,
+        out,
+        num_frames=settings.num_frames,
+        fps=settings.fps,
+        width=settings.width,
+        height=settings.height,
+        conditioning_frames=settings.conditioning_frames,
+        with_audio=settings.with_audio,
+        audio_normalize=settings.audio_normalize,
+        info=info,
+        loc=loc,
+    )
+
+
 def extend_in_memory(
     components: Components,
     closing_video: Path,
@@ -241,19 +261,7 @@ def extend_in_memory(
     if errors:  # both mistakes at once, before any model work
         raise RequestRejected(errors)
     with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
-        closing = fit_closing(
-            Path(closing_video),
-            Path(tmp),
-            num_frames=settings.num_frames,
-            fps=settings.fps,
-            width=settings.width,
-            height=settings.height,
-            conditioning_frames=settings.conditioning_frames,
-            with_audio=settings.with_audio,
-            audio_normalize=settings.audio_normalize,
-            info=info,
-            loc=loc,
-        )
+        closing = fit_closing_for(Path(closing_video), Path(tmp), settings, loc, info=info)
         if lora_path is not None:
             load_lora(components.transformer, lora_path)
         text = encode_text(components, prompt, settings.negative_prompt) if text is None else text.to(components.device)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.manifests import ValidationClip
-from ltxcore.sample.closing import fit_closing
-from ltxcore.sample.extend import ExtendSettings
+from ltxcore.sample.extend import ExtendSettings, fit_closing_for
 
 
 def prefit_validation(clips: Sequence[ValidationClip], settings: ExtendSettings) -> None:
@@ -25,18 +24,7 @@ def prefit_validation(clips: Sequence[ValidationClip], settings: ExtendSettings)
         loc = ("body", "validation", clip.index, "video_url")
         with tempfile.TemporaryDirectory(prefix="prefit-") as tmp:
             try:
-                fit_closing(
-                    Path(clip.path),
-                    Path(tmp),
-                    num_frames=settings.num_frames,
-                    fps=settings.fps,
-                    width=settings.width,
-                    height=settings.height,
-                    conditioning_frames=settings.conditioning_frames,
-                    with_audio=settings.with_audio,
-                    audio_normalize=settings.audio_normalize,
-                    loc=loc,
-                )
+                fit_closing_for(Path(clip.path), Path(tmp), settings, loc)
             except RequestRejected as exc:
                 problems.extend(exc.details)
     if problems:

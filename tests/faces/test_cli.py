@@ -178,3 +178,14 @@ def test_extend_options_come_from_its_settings_model_and_refuse_bad_values_by_fl
     assert [d["loc"] for d in body["detail"]] == [["--frames"], ["--aspect"], ["--conditioning-frames"]]
     assert body["detail"][0]["msg"] == "--frames: input should be greater than or equal to 9"
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_check_refuses_an_oversized_request_file_without_reading_it_whole(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (3 << 20))  # 3 MiB of whitespace: valid-looking, far over the 1 MiB limit
+    result = runner.invoke(app, ["check", str(big)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (detail,) = json.loads(result.stdout)["detail"]
+    assert (
+        detail["type"] == "request_too_large" and detail["msg"] == "request is larger than the limit of 1048576 bytes"
+    )
