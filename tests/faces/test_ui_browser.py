@@ -26,7 +26,10 @@ from ltxcore.store.fs import filesystem
 
 EXE = Path(sys.executable).with_name("extend-suffix")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is missing (./dev.sh setup installs it)")
+# Outside CI a machine without apt may lack chromium; in CI (./dev.sh setup installed it) a missing browser fails.
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="chromium is missing (./dev.sh setup)"
+)
 
 
 @pytest.fixture(scope="module")
