@@ -22,6 +22,8 @@ from prefect.deployments import run_deployment
 from ltxcore.job.request import ExtendSuffixRequest
 
 RESULT_KEY = "extend-suffix-result"
+LOG_QUIET_S = 4.0  # longer than a worker's log batch interval (2 s by default)
+LOG_GRACE_S = 30.0
 
 
 def submit_request(
@@ -45,8 +47,9 @@ def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -
     seen = 0
     stages: dict[UUID, str] = {}
     with get_client(sync_client=True) as client:
-        while True:
-            run = client.read_flow_run(run_id)
+
+        def new_logs() -> int:
+            nonlocal seen
             logs = client.read_logs(
                 log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
                 sort=LogSort.TIMESTAMP_ASC,
@@ -55,9 +58,21 @@ def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -
             for log in logs:
                 emit(f"{log.timestamp:%H:%M:%S} {stage_name(client, log.task_run_id, stages)}: {log.message}")
             seen += len(logs)
+            return len(logs)
+
+        while True:
+            run = client.read_flow_run(run_id)
+            new_logs()
             if run.state is not None and run.state.is_final():
                 break
             time.sleep(poll_s)
+        # A worker sends its log lines in batches, so the last stages' lines (and the flow's own "Finished") can
+        # reach the API after the final state: read on until it has been quiet for a few seconds (at most 30 s).
+        quiet_since, deadline = time.monotonic(), time.monotonic() + LOG_GRACE_S
+        while time.monotonic() - quiet_since < LOG_QUIET_S and time.monotonic() < deadline:
+            time.sleep(0.5)
+            if new_logs():
+                quiet_since = time.monotonic()
         return run.state.type.value, result_artifact(client, run_id)
 
 
