@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,14 +17,17 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import LogSort
 from prefect.deployments import run_deployment
 
 from ltxcore.job.request import ExtendSuffixRequest
 
 RESULT_KEY = "extend-suffix-result"
-LOG_QUIET_S = 4.0  # longer than a worker's log batch interval (2 s by default)
-LOG_GRACE_S = 30.0
+# A worker sends its log lines in batches (every 2 s by default, the rest as its process exits), so a run's last
+# lines can reach the API after its final state. The flow's own "Finished in state ..." is the last line it writes;
+# a run that ended longer ago than this without one (its process was killed) has sent all it ever will.
+LOG_SETTLE_S = 15.0
 
 
 def submit_request(
@@ -63,17 +67,30 @@ def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -
         while True:
             run = client.read_flow_run(run_id)
             new_logs()
-            if run.state is not None and run.state.is_final():
+            if logs_settled(client, run):
                 break
-            time.sleep(poll_s)
-        # A worker sends its log lines in batches, so the last stages' lines (and the flow's own "Finished") can
-        # reach the API after the final state: read on until it has been quiet for a few seconds (at most 30 s).
-        quiet_since, deadline = time.monotonic(), time.monotonic() + LOG_GRACE_S
-        while time.monotonic() - quiet_since < LOG_QUIET_S and time.monotonic() < deadline:
-            time.sleep(0.5)
-            if new_logs():
-                quiet_since = time.monotonic()
+            time.sleep(poll_s if run.state is None or not run.state.is_final() else 0.5)
+        new_logs()  # the lines that came with the final one
+        assert run.state is not None
         return run.state.type.value, result_artifact(client, run_id)
+
+
+def logs_settled(client: SyncPrefectClient, run: FlowRun) -> bool:
+    """Whether the run has finished and every log line it will write has reached the API: the flow engine's final
+    "Finished in state" line is there (it writes one for a Completed or Failed run), the run ended some other way
+    (cancelled, crashed, never started), or it ended more than LOG_SETTLE_S ago."""
+    state = run.state
+    if state is None or not state.is_final():
+        return False
+    if state.type not in (StateType.COMPLETED, StateType.FAILED) or run.start_time is None:
+        return True
+    if (datetime.now(UTC) - state.timestamp).total_seconds() > LOG_SETTLE_S:
+        return True
+    # The flow's line is the newest it writes (Prefect's text search cannot run on a SQLite-backed server).
+    newest = client.read_logs(
+        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), sort=LogSort.TIMESTAMP_DESC, limit=20
+    )
+    return any(log.task_run_id is None and log.message.startswith("Finished in state") for log in newest)
 
 
 def stage_name(client: SyncPrefectClient, task_run_id: UUID | None, known: dict[UUID, str]) -> str:

@@ -110,13 +110,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
     def status(request: Request, tag: str, request_id: str, logs: str | None) -> JSONResponse:
         run = owned_run(request_id, tag)
         with_logs = (logs or "").lower() in ("1", "true", "yes")
-        body: dict[str, Any] = {
-            "status": runs.queue_status(run),
-            "request_id": str(run.id),
-            **queue_urls(base_url(request), settings.app_id, str(run.id)),
-            "logs": None,
-        }
         with get_client(sync_client=True) as client:
+            body: dict[str, Any] = {
+                "status": runs.queue_status(client, run),  # before the logs: COMPLETED means they are all there
+                "request_id": str(run.id),
+                **queue_urls(base_url(request), settings.app_id, str(run.id)),
+                "logs": None,
+            }
             if body["status"] == "IN_QUEUE":
                 body["queue_position"] = runs.queue_position(client, run)
             if with_logs:
@@ -130,9 +130,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     def result(request: Request, tag: str, request_id: str) -> JSONResponse:
         run = owned_run(request_id, tag)
-        if runs.queue_status(run) != "COMPLETED":
-            return answer({"detail": "the request is still in progress"}, request_id, 400)
         with get_client(sync_client=True) as client:
+            if runs.queue_status(client, run) != "COMPLETED":
+                return answer({"detail": "the request is still in progress"}, request_id, 400)
             done = runs.outcome(client, run)
         body = downloadable(done.body, base_url(request), signer) if done.status_code == 200 else done.body
         return answer(body, request_id, done.status_code)

@@ -24,7 +24,7 @@ from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
-from flows.remote import result_artifact
+from flows.remote import logs_settled, result_artifact
 
 # Prefect states as the queue protocol names them. PAUSED and CANCELLING are still in progress: the run holds its slot.
 WAITING = (StateType.SCHEDULED, StateType.PENDING)
@@ -42,11 +42,13 @@ def read_owned(client: SyncPrefectClient, run_id: UUID, tag: str) -> FlowRun | N
     return run if tag in (run.tags or []) else None
 
 
-def queue_status(run: FlowRun) -> str:
+def queue_status(client: SyncPrefectClient, run: FlowRun) -> str:
+    """IN_QUEUE, IN_PROGRESS or COMPLETED; a run that has just finished stays IN_PROGRESS until its last log lines
+    have reached the API, so a COMPLETED status (the last one a client reads) carries all of them."""
     state = run.state.type if run.state else StateType.SCHEDULED
     if state in WAITING:
         return "IN_QUEUE"
-    if state in FINAL:
+    if state in FINAL and logs_settled(client, run):
         return "COMPLETED"
     return "IN_PROGRESS"
 

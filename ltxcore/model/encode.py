@@ -16,6 +16,7 @@ from ltxcore import geometry
 from ltxcore.model.forward import normalise_audio, normalise_video
 from ltxcore.model.loader import Components
 from ltxcore.model.media import frames_to_tensor, log_mel, read_video_frames, read_waveform
+from ltxcore.model.vae_tiling import vae_tiling
 
 Frames = np.ndarray | str | Path  # uint8 [F, H, W, 3] or a video file
 
@@ -53,7 +54,10 @@ def encode_video(components: Components, clips: Frames | Sequence[Frames]) -> to
     geometry.latent_frames(f)
     geometry.latent_size(w, h)
     vae = components.vae
-    posterior = vae.encode(pixels.to(components.device, components.dtype)).latent_dist.mode()  # [B, 128, F', H', W']
+    with vae_tiling(vae, h, w, components.vae_max_side):
+        posterior = vae.encode(
+            pixels.to(components.device, components.dtype)
+        ).latent_dist.mode()  # [B, 128, F', H', W']
     latents = normalise_video(posterior.float(), vae)
     return latents[0] if single else latents
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ltxcore.model.spec import ModelSpec
+from ltxcore.model.vae_tiling import MAX_SIDE
 
 PARTS = ("transformer", "vae", "audio_vae", "vocoder", "connectors", "text_encoder", "tokenizer", "scheduler")
 # Libraries a model_index.json may name; anything else is refused rather than imported.
@@ -32,6 +33,7 @@ class Components:
     parts: frozenset[str]
     device: torch.device
     dtype: torch.dtype
+    vae_max_side: int = MAX_SIDE  # larger frames (in area) are VAE-encoded and decoded in tiles (vae_tiling)
     _loaded: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def get(self, part: str) -> Any:
@@ -69,6 +71,7 @@ def load_components(
     parts: set[str] | frozenset[str],
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    vae_max_side: int = MAX_SIDE,
 ) -> Components:
     """Resolve `spec` to a local directory (building or syncing it if needed) and return a lazy `Components`."""
     unknown = set(parts) - set(PARTS)
@@ -79,7 +82,14 @@ def load_components(
     missing = [p for p in parts if not index.get(p) or index[p][0] is None]
     if missing:
         raise ValueError(f"model {spec} has no {missing} (model_index.json at {root})")
-    return Components(spec=spec, root=root, parts=frozenset(parts), device=torch.device(device), dtype=dtype)
+    return Components(
+        spec=spec,
+        root=root,
+        parts=frozenset(parts),
+        device=torch.device(device),
+        dtype=dtype,
+        vae_max_side=vae_max_side,
+    )
 
 
 def _component_class(root: Path, part: str) -> type:

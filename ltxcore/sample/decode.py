@@ -7,6 +7,7 @@ import torch
 
 from ltxcore.model.forward import denormalise_audio, denormalise_video, unpack_audio
 from ltxcore.model.loader import Components
+from ltxcore.model.vae_tiling import vae_tiling
 
 # The official video decoder's values for a timestep-conditioned decoder (ltx-core `VideoDecoder`): the normalised
 # latents are blended with this much noise, and the decoder is told this timestep (it multiplies by 1000 itself).
@@ -29,7 +30,9 @@ def decode_video(components: Components, latents: torch.Tensor, seed: int = 0) -
         z = (1 - DECODE_NOISE_SCALE) * z + DECODE_NOISE_SCALE * noise
         temb = torch.full((z.shape[0],), DECODE_TIMESTEP, device=components.device, dtype=vae.dtype)  # [1]
     z = denormalise_video(z, vae).to(components.device, vae.dtype)  # [1, 128, F', h, w]
-    pixels = vae.decode(z, temb, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
+    ratio = vae.spatial_compression_ratio
+    with vae_tiling(vae, ratio * z.shape[3], ratio * z.shape[4], components.vae_max_side):
+        pixels = vae.decode(z, temb, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
     pixels = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [3, F, H, W]
     return pixels.permute(1, 2, 3, 0).cpu().numpy()  # [F, H, W, 3]
 

@@ -167,10 +167,12 @@ def test_fal_client_subscribe_with_logs_returns_the_result(fal: tuple) -> None:
     # This request trained earlier in the module, so every stage is Cached and the run may be RUNNING for less than
     # one poll: IN_PROGRESS is asserted by the submit/status test; here every update is a status the client knows.
     assert all(isinstance(u, fal_client.Queued | fal_client.InProgress | fal_client.Completed) for u in updates)
-    # with_logs reached the server: the last update carries the run's logs (they reach Prefect in batches, so a
-    # quick run's in-progress updates may have none yet).
+    # with_logs reached the server, and COMPLETED waits for the last lines (they reach Prefect in batches, after the
+    # final state): the last update holds the run's whole log, from the flow's first lines to its own last.
     assert isinstance(updates[-1], fal_client.Completed)
-    assert any(log["message"].startswith("Beginning flow run") for log in updates[-1].logs)
+    messages = [log["message"] for log in updates[-1].logs]
+    assert any(m.startswith("Beginning flow run") for m in messages[:3]), messages
+    assert messages[-1] == "Finished in state Completed()", messages
     assert result["billable_units"] == 100 and result["lora_file"]["file_size"] == len(
         download(result["lora_file"]["url"])
     )
