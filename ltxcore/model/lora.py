@@ -23,6 +23,7 @@ ATTENTION_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 FF_TARGETS = ("ff.net.0.proj", "ff.net.2", "audio_ff.net.0.proj", "audio_ff.net.2")
 ADAPTER = "default"
 TRAINING_TYPE = "extend-suffix"
+MERGED_ATTR = "_extend_suffix_merged_lora"  # set on a transformer by merge_lora: which file is in its weights
 # diffusers module names that ComfyUI and ltx-core call otherwise (diffusers' conversion tables: patchify_proj,
 # adaln_single, prompt_adaln_single, av_ca_*_adaln_single, q_norm/k_norm). A `diffusion_model.` key under one of these
 # names matches nothing there and is dropped without a word, so an adapter on such a module is refused.
@@ -136,6 +137,28 @@ def load_lora(transformer: torch.nn.Module, path: str | Path) -> None:
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
         raise ValueError(f"{path}: {len(unexpected)} keys match no module, e.g. {unexpected[0]}")
+
+
+def merge_lora(transformer: torch.nn.Module, path: str | Path) -> int:
+    """Load the LoRA file and fold it into the weights (W <- W + B A): the transformer then has the base model's
+    layers and speed, the way ltx-core and ComfyUI apply a LoRA for inference. Returns the layers merged.
+
+    Irreversible, so only for a transformer loaded for inference, and once: a second merge is refused rather than
+    stacking two LoRAs by accident."""
+    from peft.tuners.lora import LoraLayer
+
+    if getattr(transformer, MERGED_ATTR, None) is not None:
+        raise ValueError(f"{getattr(transformer, MERGED_ATTR)} is already merged into this transformer")
+    load_lora(transformer, path)
+    layers = [(name, m) for name, m in transformer.named_modules() if isinstance(m, LoraLayer)]
+    for name, layer in layers:
+        layer.merge(adapter_names=[ADAPTER])
+        parent, _, child = name.rpartition(".")
+        setattr(transformer.get_submodule(parent), child, layer.get_base_layer())  # the plain Linear, merged
+    del transformer.peft_config
+    transformer._hf_peft_config_loaded = False  # diffusers' flag: the model holds no adapter now
+    setattr(transformer, MERGED_ATTR, str(path))
+    return len(layers)
 
 
 def lora_config(

@@ -25,10 +25,18 @@ from ltxcore.media.mux import resample_wav, write_mp4, write_wav
 from ltxcore.media.probe import probe
 from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
 from ltxcore.model.loader import Components
-from ltxcore.model.lora import load_lora
+from ltxcore.model.lora import merge_lora
 from ltxcore.model.text import encode_prompts
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
-from ltxcore.sample.closing import Closing, Loc, closing_from_frames, encode_suffix, fit_closing, too_short
+from ltxcore.sample.closing import (
+    Closing,
+    Loc,
+    Suffix,
+    closing_from_frames,
+    encode_suffix,
+    fit_closing,
+    too_short,
+)
 from ltxcore.sample.decode import decode_audio, decode_video
 from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
@@ -130,16 +138,39 @@ def encode_text(components: Components, prompt: str, negative_prompt: str) -> Te
     return encode_prompts(components, [prompt, negative_prompt])
 
 
-def extend_frames(components: Components, closing: Closing, text: TextBatch, s: ExtendSettings) -> Extension:
-    """One backward extension in memory (no files written): `s.num_frames` frames ending in the clip's suffix."""
+def release_text(components: Components) -> None:
+    """Drop the text encoder, tokenizer and connectors once the prompts are encoded: LTX-2.3's Gemma is ~24 GB that
+    the transformer can use while it samples."""
+    for part in TEXT_PARTS:
+        components.release(part)
+
+
+@dataclass(frozen=True)
+class PreparedClosing:
+    """A closing clip ready to extend from: its clean suffix latents, and the VAE's reconstruction of its last
+    `conditioning_frames` frames (uint8 [N, H, W, 3], the output's closing frames). Neither depends on the LoRA, so
+    a training run's previews compute them once per validation clip."""
+
+    suffix: Suffix
+    frames: np.ndarray
+
+
+def prepare_closing(components: Components, closing: Closing, s: ExtendSettings) -> PreparedClosing:
     suffix, whole = encode_suffix(components, closing, s.conditioning_frames)  # whole: [128, F', h, w]
+    frames = decode_video(components, whole[None])[-s.conditioning_frames :]  # the VAE reconstruction
+    return PreparedClosing(suffix=suffix, frames=frames)
+
+
+def extend_frames(components: Components, closing: PreparedClosing, text: TextBatch, s: ExtendSettings) -> Extension:
+    """One backward extension in memory (no files written): `s.num_frames` frames ending in the clip's suffix."""
     lat_frames = geometry.latent_frames(s.num_frames)
     lw, lh = geometry.latent_size(s.width, s.height)
     geo = VideoGeometry(frames=lat_frames, height=lh, width=lw, fps=s.fps)
-    video = place_video_suffix(suffix.video, lat_frames)
+    video = place_video_suffix(closing.suffix.video, lat_frames)
     audio = None
     if s.with_audio:
-        audio = place_audio_suffix(suffix.audio, geometry.audio_steps(s.num_frames / s.fps), components.device)
+        steps = geometry.audio_steps(s.num_frames / s.fps)
+        audio = place_audio_suffix(closing.suffix.audio, steps, components.device)
     generator = torch.Generator().manual_seed(s.seed)
     video_tokens, audio_tokens = sample(
         components.transformer,
@@ -154,34 +185,36 @@ def extend_frames(components: Components, closing: Closing, text: TextBatch, s: 
         shift_tokens=s.shift_tokens,
     )
     lead = decode_video(components, unpack_video(video_tokens, lat_frames, lh, lw))[: s.lead_in_frames]
-    closing_frames = decode_video(components, whole[None])[-s.conditioning_frames :]  # the VAE reconstruction
-    frames = np.concatenate([lead, closing_frames])  # [num_frames, H, W, 3]
+    frames = np.concatenate([lead, closing.frames])  # [num_frames, H, W, 3]
     wave, rate = (None, 0) if audio_tokens is None else decode_audio(components, audio_tokens, s.num_frames / s.fps)
     return Extension(frames=frames, audio=wave, sample_rate=rate, seams=[seam_metric(frames, s.conditioning_frames)])
 
 
 def extend_repeat(
-    components: Components, closing: Closing, text: TextBatch, s: ExtendSettings, repeat: int, work_dir: Path
+    components: Components, closing: PreparedClosing, text: TextBatch, s: ExtendSettings, repeat: int
 ) -> Extension:
     """`repeat` extensions chained backward: num_frames + (repeat - 1) * lead_in_frames frames in all."""
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1 (got {repeat})")
     out = extend_frames(components, closing, text, s)
-    for k in range(1, repeat):
-        # The running clip's FIRST frames (and their audio) are the next round's suffix.
-        wav = _head_wav(out, s, work_dir / f"chain-{k}")
-        nxt = closing_from_frames(out.frames[: s.conditioning_frames], s.fps, wav, s.conditioning_frames)
-        new = extend_frames(components, nxt, text, s.model_copy(update={"seed": s.seed + k}))
-        audio = None
-        if out.audio is not None and new.audio is not None:
-            keep = new.audio.shape[1] - round(new.sample_rate * s.conditioning_frames / s.fps)
-            audio = np.concatenate([new.audio[:, :keep], out.audio], axis=1)  # [2, S_total]
-        out = Extension(
-            frames=np.concatenate([new.frames[: s.lead_in_frames], out.frames]),
-            audio=audio,
-            sample_rate=out.sample_rate,
-            seams=[*out.seams, *new.seams],
-        )
+    with tempfile.TemporaryDirectory(prefix="chain-") as tmp:
+        for k in range(1, repeat):
+            # The running clip's FIRST frames (and their audio) are the next round's suffix.
+            wav = _head_wav(out, s, Path(tmp) / f"chain-{k}")
+            nxt = closing_from_frames(out.frames[: s.conditioning_frames], s.fps, wav, s.conditioning_frames)
+            new = extend_frames(
+                components, prepare_closing(components, nxt, s), text, s.model_copy(update={"seed": s.seed + k})
+            )
+            audio = None
+            if out.audio is not None and new.audio is not None:
+                keep = new.audio.shape[1] - round(new.sample_rate * s.conditioning_frames / s.fps)
+                audio = np.concatenate([new.audio[:, :keep], out.audio], axis=1)  # [2, S_total]
+            out = Extension(
+                frames=np.concatenate([new.frames[: s.lead_in_frames], out.frames]),
+                audio=audio,
+                sample_rate=out.sample_rate,
+                seams=[*out.seams, *new.seams],
+            )
     return out
 
 
@@ -231,6 +264,27 @@ def fit_closing_for(
     )
 
 
+def closing_from_file(
+    components: Components, closing_video: Path, settings: ExtendSettings, loc: Loc
+) -> PreparedClosing:
+    """The clip at `closing_video` checked, fitted and prepared. A clip too short for the suffix, or without sound
+    when audio is generated, raises `RequestRejected` at `loc` (both mistakes at once) before any model work."""
+    info = probe(Path(closing_video))
+    errors = [
+        e
+        for e in (
+            too_short(info, settings.conditioning_frames, settings.fps, loc),
+            silent_closing(info, settings.with_audio, loc),
+        )
+        if e is not None
+    ]
+    if errors:
+        raise RequestRejected(errors)
+    with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
+        closing = fit_closing_for(Path(closing_video), Path(tmp), settings, loc, info=info)
+        return prepare_closing(components, closing, settings)
+
+
 def extend_in_memory(
     components: Components,
     closing_video: Path,
@@ -242,30 +296,20 @@ def extend_in_memory(
     loc: Loc = ("video",),
     text: TextBatch | None = None,
 ) -> Extension:
-    """Fit the clip at `closing_video`, then extend it backward `repeat` times.
+    """Fit the clip at `closing_video` (see `closing_from_file`), then extend it backward `repeat` times.
 
-    `lora_path`: a LoRA file (the model layer's format) loaded into the transformer first; None uses the transformer
-    as it is (a training loop's live adapter, or the base model). `text`: the prompt's and the negative prompt's
-    embeddings (two rows) if already encoded; otherwise the components' text encoder encodes them. A clip too short
-    for the suffix, or without sound when audio is generated, raises `RequestRejected` at `loc` before any model work.
+    `lora_path`: a LoRA file (the model layer's format) merged into the transformer's weights first (once per loaded
+    transformer); None uses the transformer as it is (a training loop's live adapter, or the base model). `text`: the
+    prompt's and the negative prompt's embeddings (two rows) if already encoded; otherwise the components' text
+    encoder encodes them and is released.
     """
-    info = probe(Path(closing_video))
-    errors = [
-        e
-        for e in (
-            too_short(info, settings.conditioning_frames, settings.fps, loc),
-            silent_closing(info, settings.with_audio, loc),
-        )
-        if e is not None
-    ]
-    if errors:  # both mistakes at once, before any model work
-        raise RequestRejected(errors)
-    with tempfile.TemporaryDirectory(prefix="extend-") as tmp:
-        closing = fit_closing_for(Path(closing_video), Path(tmp), settings, loc, info=info)
-        if lora_path is not None:
-            load_lora(components.transformer, lora_path)
-        text = encode_text(components, prompt, settings.negative_prompt) if text is None else text.to(components.device)
-        return extend_repeat(components, closing, text, settings, repeat, Path(tmp))
+    closing = closing_from_file(components, Path(closing_video), settings, loc)
+    if text is None:
+        text = encode_text(components, prompt, settings.negative_prompt)
+        release_text(components)
+    if lora_path is not None:
+        merge_lora(components.transformer, lora_path)
+    return extend_repeat(components, closing, text.to(components.device), settings, repeat)
 
 
 def silent_closing(info: ProbeInfo, with_audio: bool, loc: Loc) -> ErrorDetail | None:

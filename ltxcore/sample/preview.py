@@ -12,8 +12,8 @@ import torch
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
-from ltxcore.sample.extend import ExtendSettings, sample_parts
-from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation
+from ltxcore.sample.extend import ExtendSettings, PreparedClosing, sample_parts
+from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation, validation_texts
 
 
 def live_previewer(
@@ -26,15 +26,21 @@ def live_previewer(
     out: Path,
     on_reel: Callable[[int, ValidationReel], None],
 ) -> Callable[[int, torch.nn.Module], ValidationReel]:
-    """A `preview(step, model)` callback for `train_lora` returning the reel; `on_reel(step, reel)` hears of each."""
+    """A `preview(step, model)` callback for `train_lora` returning the reel; `on_reel(step, reel)` hears of each.
+    The prompts are encoded once (from the cache, or with the text encoder, released before training starts), and
+    each validation clip is fitted, encoded and its closing frames decoded at the first preview only."""
     texts = cached_validation_texts(cache, validation, extend.negative_prompt)
     parts = sample_parts(extend.with_audio, with_text=texts is None)  # lazy: the transformer is provided, not loaded
     components = load_components(spec, parts, device=device, dtype=dtype)
+    if texts is None:
+        texts = validation_texts(components, validation, extend.negative_prompt)
+    closings: dict[int, PreparedClosing] = {}
 
     def preview(step: int, model: torch.nn.Module) -> ValidationReel:
         components.provide("transformer", model)
+        label = f"step-{step:05d}"
         reel = render_validation(
-            validation, None, extend, out, components=components, step_label=f"step-{step:05d}", texts=texts
+            validation, None, extend, out, components=components, step_label=label, texts=texts, closings=closings
         )
         on_reel(step, reel)
         return reel

@@ -24,9 +24,20 @@ from ltxcore.media.mux import write_mp4
 from ltxcore.model.cache import cached_text
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, default_dtype, load_components
+from ltxcore.model.lora import merge_lora
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
-from ltxcore.sample.extend import ExtendSettings, Extension, extend_in_memory, sample_parts, write_extension
+from ltxcore.sample.extend import (
+    ExtendSettings,
+    Extension,
+    PreparedClosing,
+    closing_from_file,
+    encode_text,
+    extend_frames,
+    release_text,
+    sample_parts,
+    write_extension,
+)
 from ltxcore.sample.seam import SeamMetric
 from ltxcore.store.atomic import atomic_write_text
 
@@ -69,6 +80,14 @@ def cached_validation_texts(
     return None if any(t is None for t in texts) else [t for t in texts if t is not None]
 
 
+def validation_texts(components: Components, clips: Sequence[ValidationClip], negative_prompt: str) -> list[TextBatch]:
+    """Each clip's prompt and the negative prompt encoded with the components' text encoder, which is released after
+    (for a cache that lacks them; see `cached_validation_texts`)."""
+    texts = [encode_text(components, clip.prompt, negative_prompt) for clip in clips]
+    release_text(components)
+    return texts
+
+
 def render_validation(
     validation_clips: Sequence[ValidationClip],
     lora_path: Path | None,
@@ -81,14 +100,17 @@ def render_validation(
     components: Components | None = None,
     texts: Sequence[TextBatch] | None = None,
     title_note: str = "",
+    closings: dict[int, PreparedClosing] | None = None,
 ) -> ValidationReel:
     """Extend every validation clip and write `reel-<step_label>.mp4` and `report-<step_label>.{json,md}`.
 
     Pass `components` to reuse loaded parts (a training loop's transformer with its live adapter, `lora_path` None);
     otherwise they are loaded from `spec` on `device`, without the text encoder when `texts` (each clip's prompt and
-    negative prompt, see `cached_validation_texts`) are given. `title_note` is added to each entry's header (the final
-    reel: which step each best-checkpoint score chose). Clips too short for the suffix raise
-    `RequestRejected` first.
+    negative prompt, see `cached_validation_texts`) are given. `lora_path` is merged into the transformer's weights.
+    `closings` (validation index -> prepared closing clip) is filled on first use and reused after: previews pass
+    the same dict each time, so each clip is fitted, encoded and its closing frames decoded once per run.
+    `title_note` is added to each entry's header (the final reel: which step each best-checkpoint score chose).
+    Clips too short for the suffix raise `RequestRejected` first.
     """
     errors = validation_errors(list(validation_clips), settings.conditioning_frames, settings.fps)
     if errors:
@@ -100,19 +122,19 @@ def render_validation(
         dtype = default_dtype(dev)
         parts = sample_parts(settings.with_audio, with_text=texts is None)
         components = load_components(spec, parts, device=dev, dtype=dtype)
+    if texts is None:
+        texts = validation_texts(components, validation_clips, settings.negative_prompt)
+    if lora_path is not None:
+        merge_lora(components.transformer, lora_path)
+    closings = {} if closings is None else closings
     out_dir = Path(out_dir)
     entry_dir = out_dir / step_label
     extensions, entries = [], []
-    for i, clip in enumerate(validation_clips):
-        ext = extend_in_memory(
-            components,
-            Path(clip.path),
-            clip.prompt,
-            settings,
-            lora_path=lora_path if i == 0 else None,  # loaded once; it stays in place
-            loc=("body", "validation", clip.index, "video_url"),
-            text=texts[i] if texts is not None else None,
-        )
+    for clip, text in zip(validation_clips, texts, strict=True):
+        if clip.index not in closings:
+            loc = ("body", "validation", clip.index, "video_url")
+            closings[clip.index] = closing_from_file(components, Path(clip.path), settings, loc)
+        ext = extend_frames(components, closings[clip.index], text.to(components.device), settings)
         written = write_extension(ext, settings, entry_dir / f"entry-{clip.index}.mp4")
         extensions.append(ext)
         entries.append(
