@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,22 +27,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture()
-def job_env(tmp_path: Path) -> Iterator[JobSettings]:
-    settings = JobSettings(
-        work_root=str(tmp_path / "work"),
-        output_root=str(tmp_path / "out"),
-        model="tiny",
-        allow_local_inputs=True,
-        bucket_override=(64, 64),
-        trainer={"checkpoint_every": 50, "validate_every": 50},
-    )
-    old = dict(os.environ)
-    os.environ.update(settings.to_env())
-    try:
+def job_env(tmp_path: Path, tiny_deployment: Callable) -> Iterator[JobSettings]:
+    with tiny_deployment(tmp_path, trainer={"checkpoint_every": 50, "validate_every": 50}) as settings:
         yield settings
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
 
 
 def task_states(flow_run_id: object, expect: tuple[str, ...] = ()) -> dict[str, str]:

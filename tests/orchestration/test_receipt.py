@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,22 +82,9 @@ def test_receipt_sums_a_stage_runs_and_keeps_the_highest_peak():
 
 
 @pytest.fixture()
-def job_env(tmp_path: Path) -> Iterator[JobSettings]:
-    settings = JobSettings(
-        work_root=str(tmp_path / "work"),
-        output_root=str(tmp_path / "out"),
-        model="tiny",
-        allow_local_inputs=True,
-        bucket_override=(32, 32),
-        trainer={"validate_every": 50},
-    )
-    old = dict(os.environ)
-    os.environ.update(settings.to_env())
-    try:
+def job_env(tmp_path: Path, tiny_deployment: Callable) -> Iterator[JobSettings]:
+    with tiny_deployment(tmp_path, bucket_override=(32, 32), trainer={"validate_every": 50}) as settings:
         yield settings
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -3,9 +3,8 @@ settable, switchable off), one preview table updated in place, one progress arti
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +45,10 @@ def test_previews_are_settable_switchable_off_and_need_validation_clips() -> Non
 
 
 @pytest.fixture()
-def job_env(tmp_path: Path) -> Iterator[JobSettings]:
-    settings = JobSettings(
-        work_root=str(tmp_path / "work"),
-        output_root=str(tmp_path / "out"),
-        model="tiny",
-        allow_local_inputs=True,
-        bucket_override=(64, 64),
-        sample_steps=2,
-        trainer={"checkpoint_every": 50, "validate_every": 25},
-    )
-    old = dict(os.environ)
-    os.environ.update(settings.to_env())
-    try:
+def job_env(tmp_path: Path, tiny_deployment: Callable) -> Iterator[JobSettings]:
+    trainer = {"checkpoint_every": 50, "validate_every": 25}
+    with tiny_deployment(tmp_path, sample_steps=2, trainer=trainer) as settings:
         yield settings
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
 
 
 def run_artifacts(flow_run_id: Any) -> list[dict[str, Any]]:

@@ -4,8 +4,7 @@ trigger phrase re-runs no ffmpeg (every fit is Cached)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +24,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def job_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobSettings]:
-    root = tmp_path_factory.mktemp("reruns-work")
-    settings = JobSettings(
-        work_root=str(root / "work"),
-        output_root=str(root / "out"),
-        model="tiny",
-        allow_local_inputs=True,
-        bucket_override=(64, 64),
-        sample_steps=2,
-        trainer={"checkpoint_every": 50, "validate_every": 50},
-    )
-    old = dict(os.environ)
-    os.environ.update(settings.to_env())
-    try:
+def job_env(tmp_path_factory: pytest.TempPathFactory, tiny_deployment: Callable) -> Iterator[JobSettings]:
+    trainer = {"checkpoint_every": 50, "validate_every": 50}
+    with tiny_deployment(tmp_path_factory.mktemp("reruns-work"), sample_steps=2, trainer=trainer) as settings:
         yield settings
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
 
 
 def run(data: tuple[Path, Path], **fields: Any) -> tuple[dict[str, str], bytes]:
