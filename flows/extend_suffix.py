@@ -19,7 +19,6 @@ from pydantic_core import to_jsonable_python
 from flows.rejections import quiet_rejection_tracebacks
 from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
-from ltxcore.intake.trigger import with_trigger_phrase
 from ltxcore.job.plan import output_prefix, plan_job
 from ltxcore.job.rejection import rejection_markdown, rejection_message
 from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_request
@@ -79,9 +78,10 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
         sources = [scene for group in scenes for scene in group]
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
-    # the trigger phrase goes into the captions after fitting, so changing it re-runs no ffmpeg
-    fitted = [with_trigger_phrase(f, plan.trigger_phrase) for f in fitted]
-    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work, request, settings)
+    # the trigger phrase goes into the captions there, after fitting, so changing it re-runs no ffmpeg
+    manifest = dataset.dataset(
+        fitted, probed.skipped, plan.fit, plan.conditioning_frames, plan.trigger_phrase, work, request, settings
+    )
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
     debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None

@@ -20,6 +20,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import LogSort
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 
 from ltxcore.job.request import ExtendSuffixRequest
 
@@ -28,6 +29,7 @@ RESULT_KEY = "extend-suffix-result"
 # lines can reach the API after its final state. The flow's own "Finished in state ..." is the last line it writes;
 # a run that ended longer ago than this without one (its process was killed) has sent all it ever will.
 LOG_SETTLE_S = 15.0
+TASK_RUN_TRIES = 4  # reads of a task run a log line names, 0.5 s apart, before it is printed by its id
 
 
 def submit_request(
@@ -97,9 +99,14 @@ def stage_name(client: SyncPrefectClient, task_run_id: UUID | None, known: dict[
     """The stage a log line came from: its task run's name (looked up once per task run), or `flow`."""
     if task_run_id is None:
         return "flow"
-    if task_run_id not in known:
-        known[task_run_id] = client.read_task_run(task_run_id).name
-    return known[task_run_id]
+    for _ in range(TASK_RUN_TRIES):
+        if task_run_id in known:
+            return known[task_run_id]
+        try:
+            known[task_run_id] = client.read_task_run(task_run_id).name
+        except ObjectNotFound:  # Prefect records task runs from events: a line can arrive before its task run
+            time.sleep(0.5)
+    return f"task {str(task_run_id)[:8]}"  # not cached: a later line may find it
 
 
 def result_artifact(client: SyncPrefectClient, run_id: UUID) -> dict[str, Any] | None:

@@ -120,7 +120,7 @@ def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
 
 @task(
     name="build-dataset",
-    cache_key_fn=stage_key(stages.DATASET, "fitted", "skipped", "settings", "conditioning_frames"),
+    cache_key_fn=stage_key(stages.DATASET, "fitted", "skipped", "settings", "conditioning_frames", "trigger_phrase"),
     cache_expiration=CACHE_FOR,
     **RECEIPT,
 )
@@ -131,11 +131,12 @@ def dataset(
     skipped: list[SkippedClip],
     settings: FitSettings,
     conditioning_frames: int,
+    trigger_phrase: str,
     work_root: str,
     request: ExtendSuffixRequest | None = None,
     job: JobSettings | None = None,
 ) -> DatasetManifest:
-    manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root))
+    manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root), trigger_phrase)
     # issue 16: the pre-flight table on the deployment's GPU (EXTEND_SUFFIX_GPU), under the clip table
     preflight = deployment_markdown(request, job, len(manifest.clips)) if request and job else ""
     report = summary(manifest)

@@ -14,6 +14,7 @@ from ltxcore.intake.audio_check import screen_audio
 from ltxcore.intake.extract import extract_archive
 from ltxcore.intake.fit import FitSettings, fit_clip
 from ltxcore.intake.scenes import split_scenes
+from ltxcore.intake.trigger import with_trigger_phrase
 from ltxcore.manifests import (
     ArchiveRef,
     DatasetManifest,
@@ -125,9 +126,11 @@ def dataset_stage(
     settings: FitSettings,
     conditioning_frames: int,
     work_dir: Path,
+    trigger_phrase: str = "",
 ) -> DatasetManifest:
-    """Every fitted window and every skipped file into the dataset, written as `dataset/<key>/dataset.json`."""
-    clips = [c for r in fitted for c in r.clips]
+    """Every fitted window and every skipped file into the dataset, written as `dataset/<key>/dataset.json`; the
+    trigger phrase goes first in every caption here, after fitting, so a new one re-runs no ffmpeg."""
+    clips = [c for r in fitted for c in with_trigger_phrase(r, trigger_phrase).clips]
     skips = [*skipped, *(r.skipped for r in fitted if r.skipped)]
     quiet: list[str] = []
     if settings.with_audio:  # silent windows are skipped, near-silent ones warned about (see audio_check)
@@ -137,5 +140,11 @@ def dataset_stage(
     manifest = build_dataset(clips, skips, settings, conditioning_frames=conditioning_frames)
     if quiet:
         manifest = manifest.model_copy(update={"warnings": [*manifest.warnings, *quiet]})
-    parts = {"fitted": fitted, "skipped": skipped, "settings": settings, "conditioning_frames": conditioning_frames}
+    parts = {
+        "fitted": fitted,
+        "skipped": skipped,
+        "settings": settings,
+        "conditioning_frames": conditioning_frames,
+        "trigger_phrase": trigger_phrase,
+    }
     return compute_once(DATASET.dir(work_dir, **parts), DatasetManifest, lambda _out: manifest, manifest="dataset.json")

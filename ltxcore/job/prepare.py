@@ -8,7 +8,6 @@ from pathlib import Path
 from ltxcore.intake import build
 from ltxcore.intake.debug_zip import debug_zip_stage
 from ltxcore.intake.fetch import fetch
-from ltxcore.intake.trigger import with_trigger_phrase
 from ltxcore.intake.validation import check_validation_clips
 from ltxcore.job.plan import JobPlan
 from ltxcore.job.settings import JobSettings
@@ -31,8 +30,9 @@ def prepare(plan: JobPlan, settings: JobSettings) -> DatasetManifest:
     if plan.scene_threshold_s is not None:
         sources = [scene for clip in sources for scene in build.split_stage(clip, plan.scene_threshold_s, work)]
     fitted: list[FitResult] = [build.fit_stage(clip, plan.fit, work) for clip in sources]
-    fitted = [with_trigger_phrase(f, plan.trigger_phrase) for f in fitted]  # after fitting, as in the flow
-    manifest = build.dataset_stage(fitted, probed.skipped, plan.fit, plan.conditioning_frames, work)
+    manifest = build.dataset_stage(
+        fitted, probed.skipped, plan.fit, plan.conditioning_frames, work, plan.trigger_phrase
+    )
     if plan.debug_dataset:
         debug_zip_stage(manifest, work)
     return manifest

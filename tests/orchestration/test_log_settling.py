@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from prefect import flow, task
@@ -13,7 +13,7 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import LogCreate
 from prefect.states import Cancelled, Completed, Failed, Running
 
-from flows.remote import logs_settled
+from flows.remote import follow_run, logs_settled
 from queue_api.runs import queue_status
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -87,3 +87,18 @@ def test_runs_that_write_no_final_line_are_done_at_once(client: SyncPrefectClien
     never_started = client.create_flow_run(probe)  # cancelled while queued
     client.set_flow_run_state(never_started.id, Cancelled(), force=True)
     assert queue_status(client, client.read_flow_run(never_started.id)) == "COMPLETED"
+
+
+def test_submit_prints_a_line_whose_task_run_is_not_recorded_yet_by_its_id(client: SyncPrefectClient) -> None:
+    run_id = started_run(client)
+    unknown = uuid4()  # Prefect writes task runs from events: a stage's line can reach the API before its run
+    log(client, run_id, "stage output", task_run_id=unknown)
+    client.set_flow_run_state(run_id, Completed(), force=True)
+    log(client, run_id, "Finished in state Completed()")
+    lines: list[str] = []
+    state, _ = follow_run(run_id, lines.append, poll_s=0.1)
+    assert state == "COMPLETED"
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        f"task {str(unknown)[:8]}: stage output",
+        "flow: Finished in state Completed()",
+    ]

@@ -40,4 +40,5 @@ def test_every_stage_is_declared_once_with_a_distinct_name() -> None:
     declared = [v for v in vars(stages).values() if isinstance(v, Stage)]
     assert len(declared) == 13
     assert len({s.name for s in declared}) == len(declared)
-    assert {s.version for s in declared} == {2}
+    # Version 2 since the restructuring; 3 where what the stage writes changed since (VAE tiling, the merged LoRA).
+    assert {s.name: s.version for s in declared if s.version != 2} == {"encode": 3, "validation-reel": 3}
