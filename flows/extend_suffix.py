@@ -80,7 +80,14 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
     # the trigger phrase goes into the captions there, after fitting, so changing it re-runs no ffmpeg
     manifest = dataset.dataset(
-        fitted, probed.skipped, plan.fit, plan.conditioning_frames, plan.trigger_phrase, work, request, settings
+        fitted,
+        probed.skipped,
+        plan.fit,
+        plan.conditioning_frames,
+        plan.trigger_phrase,
+        work,
+        plan.workload,
+        settings.gpu,
     )
     for warning in manifest.warnings:
         get_run_logger().warning(warning)

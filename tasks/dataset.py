@@ -13,8 +13,7 @@ from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
 from ltxcore.intake.validation import ValidationSpec, check_validation_clips
-from ltxcore.job.estimate import deployment_markdown
-from ltxcore.job.request import ExtendSuffixRequest
+from ltxcore.job.estimate import Workload, deployment_markdown
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import (
     ArchiveRef,
@@ -133,12 +132,14 @@ def dataset(
     conditioning_frames: int,
     trigger_phrase: str,
     work_root: str,
-    request: ExtendSuffixRequest | None = None,
-    job: JobSettings | None = None,
+    workload: Workload | None = None,
+    gpu: str | None = None,
 ) -> DatasetManifest:
     manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root), trigger_phrase)
-    # issue 16: the pre-flight table on the deployment's GPU (EXTEND_SUFFIX_GPU), under the clip table
-    preflight = deployment_markdown(request, job, len(manifest.clips)) if request and job else ""
+    # the pre-flight table on the deployment's GPU (EXTEND_SUFFIX_GPU), under the clip table, for this dataset's size
+    preflight = ""
+    if workload is not None and gpu is not None:
+        preflight = deployment_markdown(workload.model_copy(update={"clips": len(manifest.clips)}), gpu)
     report = summary(manifest)
     columns = ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")
     rows = [{k: r[k] for k in columns} | {"status": "kept"} for r in report["kept"]]

@@ -26,6 +26,7 @@ from ltxcore.job.settings import JobSettings
 from ltxcore.model import info
 from ltxcore.model.gpus import GPUS, Gpu
 from ltxcore.model.lora import ATTENTION_TARGETS, attach_lora
+from ltxcore.train.data import holdout_count
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 GIB = 2**30
@@ -120,7 +121,8 @@ class Workload(BaseModel):
     sample_steps: int
     validate_every: int
     preview_every: int | None
-    holdout_clips: int = Field(description="Clips the held-out loss runs over, each at every validation sigma.")
+    holdout_setting: int | None = Field(description="The trainer's holdout_clips (None: a tenth of the dataset).")
+    clips: int | None = Field(default=None, description="Training windows in the dataset, once it is built.")
     validation_sigmas: int
 
     @property
@@ -131,14 +133,19 @@ class Workload(BaseModel):
     def audio_tokens(self) -> int:
         return geometry.audio_steps(self.frames / self.fps) if self.with_audio else 0
 
+    @property
+    def holdout_clips(self) -> int:
+        """Clips the held-out loss runs over, each at every validation sigma (the first training clip when none is
+        held out); before the dataset is built, the setting or one."""
+        if self.clips is None:
+            return max(self.holdout_setting or 1, 1)
+        return max(holdout_count(self.clips, self.holdout_setting), 1)
+
     @classmethod
     def of(cls, request: ExtendSuffixRequest, settings: JobSettings, clips: int | None = None) -> Workload:
         """The request at its own bucket (a deployment's bucket override is for the tiny model and is ignored).
-        `clips`: training windows in the dataset, when known; else one held-out clip is assumed."""
+        `clips`: training windows in the dataset, when known (`model_copy(update={"clips": n})` adds them later)."""
         trainer = settings.trainer
-        holdout = trainer.holdout_clips
-        if holdout is None:
-            holdout = max(clips // 10, 1) if clips is not None and clips >= 4 else 1
         width, height = request.size
         val_width, val_height = request.validation_size
         passes = 2 + (request.stg_scale > 0) + request.with_audio  # cond + CFG, STG, modality guidance
@@ -159,7 +166,8 @@ class Workload(BaseModel):
             sample_steps=settings.sample_steps,
             validate_every=trainer.validate_every,
             preview_every=trainer.preview_every,
-            holdout_clips=max(holdout, 1),
+            holdout_setting=trainer.holdout_clips,
+            clips=clips,
             validation_sigmas=len(trainer.validation_sigmas),
         )
 
@@ -209,11 +217,9 @@ class Estimate(BaseModel):
         return out
 
 
-def deployment_markdown(request: ExtendSuffixRequest, settings: JobSettings, clips: int) -> str:
-    """The estimate on the deployment's GPU as a markdown table (the dataset-report artifact); '' when unnamed."""
-    if settings.gpu is None:
-        return ""
-    est = estimate(Workload.of(request, settings, clips), settings.gpu)
+def deployment_markdown(work: Workload, gpu: str) -> str:
+    """The estimate on the deployment's GPU as a markdown table (the dataset-report artifact)."""
+    est = estimate(work, gpu)
     rows = est.rows()
     lines = [
         f"**Pre-flight on {est.gpu.name}**: {est.video_tokens} video + {est.audio_tokens} audio tokens per window",

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.validation import ValidationEntry, ValidationSpec
+from ltxcore.job.estimate import Workload
 from ltxcore.job.fits import ensure_fits
 from ltxcore.job.request import ExtendSuffixRequest, billable_units, validate_request
 from ltxcore.job.settings import JobSettings
@@ -33,6 +34,7 @@ class JobPlan(BaseModel):
     train: TrainConfig
     extend: ExtendSettings | None = Field(description="How previews and the reel extend; None without validation.")
     billable_units: int = Field(description="What the run costs once training completes.")
+    workload: Workload = Field(description="What the request asks of a GPU: the pre-flight estimate's input.")
 
 
 def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
@@ -65,6 +67,7 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         train=train_config(request, settings),
         extend=extend_settings(request, settings) if request.validation else None,
         billable_units=billable_units(request.number_of_steps, True),
+        workload=Workload.of(request, settings),
     )
 
 

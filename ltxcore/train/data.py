@@ -72,13 +72,19 @@ def collate(clips: list[ClipLatents]) -> Batch:
     )
 
 
+def holdout_count(count: int, holdout: int | None) -> int:
+    """Clips kept out of `count` for validation: `holdout`, or when None 10% (at least 1 once there are 4 clips)."""
+    if holdout is not None:
+        return holdout
+    return max(count // 10, 1) if count >= 4 else 0
+
+
 def split_holdout(count: int, holdout: int | None, seed: int) -> tuple[list[int], list[int]]:
     """(train, validation) clip indices. `holdout=None` keeps 10% out (at least 1 once there are 4 clips).
 
     With nothing held out, validation measures the first training clip, and the log marks it as the train split.
     """
-    if holdout is None:
-        holdout = max(count // 10, 1) if count >= 4 else 0
+    holdout = holdout_count(count, holdout)
     if holdout >= count:
         raise ValueError(f"cannot hold out {holdout} of {count} clips for validation and still train")
     order = torch.randperm(count, generator=generator(seed, "holdout")).tolist()

@@ -149,3 +149,19 @@ def test_prepare_estimate_adds_the_table_for_the_named_gpu(tmp_path: Path):
 
 def test_cli_gpu_names_match_the_gpu_table():
     assert set(GPU_KEYS) == set(GPUS)
+
+
+def test_the_planned_workload_counts_held_out_clips_as_the_trainer_splits_them(tmp_path: Path):
+    plan = plan_job(_request(validation=[{"video_url": "https://example.com/a.mp4"}]), JobSettings())
+    work = plan.workload  # planned before the dataset exists: one held-out clip assumed
+    assert work.clips is None and work.holdout_clips == 1
+    # the trainer's rule (ltxcore.train.data.split_holdout): a tenth, at least one once there are 4 clips; with none
+    # held out the first training clip is measured, so the estimate counts one
+    assert [work.model_copy(update={"clips": n}).holdout_clips for n in (3, 4, 39, 40, 120)] == [1, 1, 3, 4, 12]
+    fixed = plan_job(_request(), JobSettings(trainer={"holdout_clips": 2})).workload
+    assert fixed.model_copy(update={"clips": 120}).holdout_clips == 2
+    small, large = (
+        estimate(work.model_copy(update={"clips": n}), "h100", bench_report=tmp_path / "none.json") for n in (4, 120)
+    )
+    assert small.run.validation_losses.value > 0
+    assert large.run.validation_losses.value == pytest.approx(12 * small.run.validation_losses.value)
