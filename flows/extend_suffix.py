@@ -79,16 +79,8 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         sources = [scene for group in scenes for scene in group]
     fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
     # the trigger phrase goes into the captions there, after fitting, so changing it re-runs no ffmpeg
-    manifest = dataset.dataset(
-        fitted,
-        probed.skipped,
-        plan.fit,
-        plan.conditioning_frames,
-        plan.trigger_phrase,
-        work,
-        plan.workload,
-        settings.gpu,
-    )
+    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, plan.trigger_phrase, work)
+    dataset.dataset_report(manifest, plan.workload, settings.gpu)  # here, not in the task: a Cached stage shows it too
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
     debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None
@@ -99,8 +91,12 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     texts = model.encode_texts(cache, settings, plan.negative_prompt, plan.prompts) if plan.extend else None
     run = _train(cache, plan.train, settings, validation, plan.extend, texts)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
+    model.training_report(run)
     # 4. validation reel: each closing clip extended backward with the trained LoRA (previews came during training)
-    video = model.render(run, texts, validation, plan.extend, settings) if plan.extend and texts else None
+    reel = model.render(run, texts, validation, plan.extend, settings) if plan.extend and texts else None
+    if reel is not None:
+        model.reel_report(reel)
+    video = reel.video_path if reel is not None else None
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
     best = run.best_by("held_out_loss")

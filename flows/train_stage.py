@@ -20,5 +20,7 @@ def train_lora_stage(
     extend: ExtendSettings | None = None,
     texts: LatentCache | None = None,
 ) -> LoraRun:
-    """Train (or resume) the suffix LoRA on a GPU worker."""
-    return model.train(cache, config, JobSettings(), validation, extend, texts)
+    """Train (or resume) the suffix LoRA on a GPU worker; its summary and loss curve show on this run's page too."""
+    run = model.train(cache, config, JobSettings(), validation, extend, texts)
+    model.training_report(run)
+    return run

@@ -132,14 +132,15 @@ def dataset(
     conditioning_frames: int,
     trigger_phrase: str,
     work_root: str,
-    workload: Workload | None = None,
-    gpu: str | None = None,
 ) -> DatasetManifest:
-    manifest = build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root), trigger_phrase)
-    # the pre-flight table on the deployment's GPU (EXTEND_SUFFIX_GPU), under the clip table, for this dataset's size
-    preflight = ""
-    if workload is not None and gpu is not None:
-        preflight = deployment_markdown(workload.model_copy(update={"clips": len(manifest.clips)}), gpu)
+    return build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root), trigger_phrase)
+
+
+def dataset_report(manifest: DatasetManifest, workload: Workload, gpu: str | None) -> None:
+    """The `dataset-report` artifact: every kept window and skipped file, and under it the pre-flight table on the
+    deployment's GPU (EXTEND_SUFFIX_GPU) for this dataset's size. Drawn by the flow after the stage, so a run whose
+    dataset stage was Cached shows it too."""
+    preflight = deployment_markdown(workload.model_copy(update={"clips": len(manifest.clips)}), gpu) if gpu else ""
     report = summary(manifest)
     columns = ("file", "source_seconds", "fps_conversion", "stretch_ratio", "frames", "size", "tokens")
     rows = [{k: r[k] for k in columns} | {"status": "kept"} for r in report["kept"]]
@@ -151,7 +152,6 @@ def dataset(
         description=f"{counts['kept_clips']} training windows from {counts['kept_files']} files; "
         f"{counts['skipped']} skipped. " + " ".join(report["warnings"]) + (f"\n\n{preflight}" if preflight else ""),
     )
-    return manifest
 
 
 @task(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
@@ -94,6 +96,12 @@ def train(
         log=logger.info,
         texts=texts,
     )
+    return run
+
+
+def training_report(run: LoraRun) -> None:
+    """The `training-summary` (held-out losses, guardrails, best steps) and `loss-curve` artifacts. Drawn by the flow
+    after the stage, so a run whose training was Cached, or ran on the GPU pool's deployment, shows them too."""
     lines = [f"| {v.step} | {v.loss:.4f} | {v.split} |" for v in run.validation]
     create_markdown_artifact(
         "\n".join(
@@ -110,8 +118,8 @@ def train(
         key="training-summary",
         description="Held-out validation loss (step 0 = base model)",
     )
-    image_artifact(run.plot_path, key="loss-curve", description="Loss curve (raw and smoothed)")
-    return run
+    if Path(run.plot_path).is_file():  # a training run on another machine may have left it on that disk only
+        image_artifact(run.plot_path, key="loss-curve", description="Loss curve (raw and smoothed)")
 
 
 @task(
@@ -124,10 +132,13 @@ def train(
 @mirrored
 def render(
     run: LoraRun, cache: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings
-) -> str:
-    """Extend every validation clip backward with the trained LoRA; returns the reel's path."""
-    reel = render_stage(run, cache, validation, extend, settings)
+) -> ValidationReel:
+    """Extend every validation clip backward with the trained LoRA."""
+    return render_stage(run, cache, validation, extend, settings)
+
+
+def reel_report(reel: ValidationReel) -> None:
+    """The `validation-report` artifact (seam quality per entry), drawn by the flow after the stage, cached or not."""
     create_markdown_artifact(
         report_markdown(reel), key="validation-report", description="Seam quality of each validation extension"
     )
-    return reel.video_path

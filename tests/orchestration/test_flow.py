@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from safetensors import safe_open
 
 from ltxcore.errors import TOO_SHORT_MESSAGE
@@ -92,6 +94,15 @@ def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path
     assert states["train-lora"] == "Cached" and states["encode-dataset"] == "Cached"
     assert states["fetch-archive"] == "Cached" and states["build-dataset"] == "Cached"
     assert states["publish"] == "Completed"
+    # the stages' artifacts are drawn by the flow from their results, so the all-Cached run's page has them too
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[second.state_details.flow_run_id]))
+        )
+    keys = {a.key for a in found}
+    assert {"dataset-report", "training-summary", "loss-curve", "receipt", "extend-suffix-result"} <= keys, keys
+    summary = next(a for a in found if a.key == "training-summary").data
+    assert "**Training finished**: 100 steps" in summary
 
 
 def test_a_cross_field_mistake_fails_the_run_with_the_422_body(demo: tuple[Path, Path], job_env: JobSettings) -> None:
