@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +22,7 @@ from cli.common import (
     rejections,
 )
 from ltxcore.errors import RequestRejected
-from ltxcore.sample.command import ExtendOptions
+from ltxcore.sample.command import ExtendOptions, model_spec
 
 if TYPE_CHECKING:
     from ltxcore.job.request import ExtendSuffixRequest
@@ -60,6 +62,11 @@ def prepare(
 
     with rejections():
         request = parse_request(read_source(source), allow_local=True)
+        if encode:
+            model_spec(model)  # a bad --model is a 422 before any intake work
+        if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
+            raise RequestRejected.one(("--price-per-hour",), f"must be a finite price >= 0 (got {price_per_hour})")
+        usable_work_dir(work_dir)
         settings = JobSettings(
             work_root=str(work_dir),
             model=model,
@@ -80,6 +87,16 @@ def prepare(
     if estimate:
         report["estimate"] = _estimate(request, settings, gpu, price_per_hour, len(manifest.clips))
     typer.echo(json.dumps(report, indent=2))
+
+
+def usable_work_dir(path: Path) -> None:
+    """The work dir exists as a directory or can be made one (a 422 naming --work-dir otherwise)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RequestRejected.one(("--work-dir",), f"{path}: cannot be used as a directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RequestRejected.one(("--work-dir",), f"{path}: not writable")
 
 
 def _estimate(request: ExtendSuffixRequest, settings: JobSettings, gpu: str, price: float | None, clips: int) -> dict:

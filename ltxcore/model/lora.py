@@ -199,3 +199,36 @@ METADATA_KEY = "extend_suffix"
 def read_metadata(path: Path) -> dict[str, object]:
     with safetensors.safe_open(str(path), "pt") as f:
         return json.loads((f.metadata() or {})[METADATA_KEY])
+
+
+def inspect_lora(path: Path) -> dict[str, object]:
+    """Check that `path` is a LoRA file in this format without loading its tensors (safetensors reads the header
+    only), and return its training metadata ({} for a file made elsewhere). ValueError, in words a person can act
+    on, for anything else: not safetensors, no tensors, keys that are not `diffusion_model.<module>.lora_[AB].weight`,
+    mixed ranks, metadata that is not a JSON object."""
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            keys = list(f.keys())
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+            ranks = {f.get_slice(k).get_shape()[0] for k in keys if k.endswith(".lora_A.weight")}
+    except (OSError, ValueError, safetensors.SafetensorError) as exc:  # what safetensors raises on a bad header
+        raise ValueError(f"not a readable safetensors file ({str(exc)[:120]})") from None
+    if not keys:
+        raise ValueError("the file holds no tensors")
+    foreign = [k for k in keys if not re.fullmatch(rf"{re.escape(PREFIX)}[\w.]+\.lora_[AB]\.weight", k)]
+    if foreign:
+        raise ValueError(
+            f"{len(foreign)} of its {len(keys)} tensors are not LoRA weights in the diffusion_model.* format, "
+            f"e.g. {foreign[0][:80]!r}"
+        )
+    if len(ranks) != 1:
+        raise ValueError(f"its LoRA layers have mixed ranks {sorted(ranks)}")
+    if raw is None:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"its {METADATA_KEY!r} metadata is not a JSON object")
+    return meta

@@ -22,7 +22,7 @@ from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.geometry import AUDIO_SAMPLE_RATE
 from ltxcore.manifests import ProbeInfo
 from ltxcore.media.mux import resample_wav, write_mp4, write_wav
-from ltxcore.media.probe import probe
+from ltxcore.media.probe import ProbeError, probe
 from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
 from ltxcore.model.loader import Components
 from ltxcore.model.lora import merge_lora
@@ -269,7 +269,10 @@ def closing_from_file(
 ) -> PreparedClosing:
     """The clip at `closing_video` checked, fitted and prepared. A clip too short for the suffix, or without sound
     when audio is generated, raises `RequestRejected` at `loc` (both mistakes at once) before any model work."""
-    info = probe(Path(closing_video))
+    try:
+        info = probe(Path(closing_video))
+    except ProbeError as exc:
+        raise RequestRejected.one(loc, f"{Path(closing_video).name}: {exc.reason}", exc.type) from None
     errors = [
         e
         for e in (
