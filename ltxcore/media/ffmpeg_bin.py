@@ -13,6 +13,7 @@ EXTEND_SUFFIX_FFPROBE, or put ffmpeg/ffprobe on PATH (Debian's ffmpeg 5.1 works 
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -79,8 +80,14 @@ def _run(name: str, cmd: list[str], timeout: float, input: bytes | None) -> byte
     if out.returncode != 0:
         stderr = out.stderr.decode(errors="replace")
         last = (stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise FFmpegError(f"{name} failed ({last})", stderr)
+        raise FFmpegError(f"{name} failed ({_without_dirs(last)})", stderr)
     return out.stdout
+
+
+def _without_dirs(message: str) -> str:
+    """ffmpeg's message with every absolute path cut to its file name: the reason reaches a 422 or a skip list, and
+    a worker's directories (`file:/work/.../extract/<key>/videos/a.mp4`) are none of the user's business."""
+    return re.sub(r"(?:file:)?/(?:[^/\s:]+/)+([^/\s:]+)", r"\1", message)
 
 
 def _works(path: str) -> bool:

@@ -121,3 +121,14 @@ def test_probe_clips_moves_unreadable_files_to_the_skip_list(tmp_path: Path) -> 
     assert [c.id for c in out.clips] == ["g"] and out.clips[0].probe is not None
     assert out.clips[0].probe.num_frames == 24
     assert [(s.file, s.type) for s in out.skipped] == [("x/bad.mp4", "unreadable")]
+
+
+def test_an_unreadable_files_reason_names_the_file_not_the_workers_directories(tmp_path: Path) -> None:
+    deep = tmp_path / "work" / "extract" / "0123abcd" / "videos"
+    deep.mkdir(parents=True)
+    junk = deep / "holiday.mp4"
+    junk.write_bytes(b"\x00\x01 this is not a video " * 64)
+    with pytest.raises(ProbeError) as err:
+        probe(junk)
+    assert err.value.reason.startswith("not a readable video (holiday.mp4: "), err.value.reason
+    assert str(tmp_path) not in err.value.reason and "extract" not in err.value.reason
