@@ -53,7 +53,7 @@ def lora_metadata(path: Path) -> dict[str, object]:
 class ExtendOptions(BaseModel):
     """What a person sets for one `extend` run; the CLI's options are generated from these fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # --fps nan: "a finite number"
 
     frames: int = Field(default=89, ge=9, le=257, description="Frames per extension, snapped down to 8k+1.")
     fps: float = Field(default=24, ge=8, le=60, description="Frame rate.")

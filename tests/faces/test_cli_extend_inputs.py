@@ -101,6 +101,8 @@ def test_contradicting_or_impossible_flags_name_the_flag(clip: Path, tmp_path: P
     assert detail["loc"] == ["--conditioning-frames"] and "smaller than --frames (17" in detail["msg"]
     detail, _ = extend(tmp_path, lora, clip, "--seed", str(2**70))
     assert detail["loc"] == ["--seed"]
+    detail, _ = extend(tmp_path, lora, clip, "--fps", "nan")
+    assert detail["loc"] == ["--fps"] and "finite number" in detail["msg"]
     detail, _ = extend(tmp_path, lora, clip, "--bucket", "32x32")
     assert detail["loc"] == ["--bucket"] and "at least 64" in detail["msg"]
     detail, _ = extend(tmp_path, lora, clip, "--model", str(tmp_path / "no-such-model"))
