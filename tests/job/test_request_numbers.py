@@ -126,3 +126,36 @@ def test_malformed_urls_are_a_422_naming_the_field(url: str, why: str) -> None:
     err = rejected({"training_data_url": "https://example.com/d.zip", "validation": [{"video_url": url}]})
     (detail,) = err.details
     assert detail.loc == ("body", "validation", 0, "video_url") and why in detail.msg
+
+
+def test_a_lone_surrogate_escape_in_a_string_is_a_422_naming_the_field() -> None:
+    err = rejected(f'{{{URL}, "trigger_phrase": "a\\ud800b"}}')
+    (detail,) = err.details
+    assert detail.loc == ("body", "trigger_phrase") and detail.type == "string_unicode"
+    assert detail.msg == "trigger_phrase is not valid Unicode text (a lone surrogate \\ud800)"
+    assert json.loads(err.to_json())["detail"][0]["loc"] == ["body", "trigger_phrase"]  # the 422 body serialises
+
+
+def test_a_lone_surrogate_nested_in_validation_or_in_a_url_is_located_exactly() -> None:
+    err = rejected(
+        '{"training_data_url": "https://e.com/\\udfff.zip", '
+        '"validation": [{"video_url": "https://e.com/v.mp4", "prompt": "x\\udc00"}]}'
+    )
+    assert [(d.loc, d.type) for d in err.details] == [
+        (("body", "training_data_url"), "string_unicode"),
+        (("body", "validation", 0, "prompt"), "string_unicode"),
+    ]
+    assert "\\udfff" in err.details[0].msg and "\\udc00" in err.details[1].msg
+    err.to_json()
+
+
+def test_a_lone_surrogate_in_a_key_is_a_422_that_still_serialises() -> None:
+    err = rejected(f'{{{URL}, "k\\ud800": 1}}')
+    (detail,) = err.details
+    assert detail.loc == ("body", "k\\ud800") and detail.type == "string_unicode"
+    json.loads(err.to_json())
+
+
+def test_a_proper_surrogate_pair_is_ordinary_text() -> None:
+    request = parse_request(f'{{{URL}, "trigger_phrase": "\\ud83d\\ude00 cat"}}')
+    assert request.trigger_phrase.startswith("\U0001f600")
