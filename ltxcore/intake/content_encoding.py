@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 CHUNK = 1 << 20
 DECODABLE = ("gzip", "x-gzip", "deflate")
+MAX_CODINGS = 4  # a server applies one coding, rarely two; thousands of "gzip, gzip, ..." is an attack
 _AUTO_HEADER = zlib.MAX_WBITS | 32  # zlib reads either a gzip or a zlib header
 
 
@@ -36,7 +37,9 @@ def encodings(header: str | None) -> list[str]:
 
 
 def decode(chunks: Iterable[bytes], codings: list[str]) -> Iterable[bytes]:
-    """`chunks` with every coding undone, last applied first; each coding must be one of DECODABLE."""
+    """`chunks` with every coding undone, last applied first; each coding must be one of DECODABLE, and there are at
+    most MAX_CODINGS of them (the caller refuses more), so the chain of decoders stays a few generators deep."""
+    assert len(codings) <= MAX_CODINGS, f"{len(codings)} codings (at most {MAX_CODINGS})"
     out = chunks
     for coding in reversed(codings):
         assert coding in DECODABLE, f"undecodable coding {coding!r}"

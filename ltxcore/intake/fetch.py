@@ -200,6 +200,12 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
     """The response body with its Content-Encoding undone in bounded steps; a body that inflates more than
     MAX_DECODED_RATIO times its transferred size is refused (the size cap itself counts decoded bytes in `_store`)."""
     codings = content_encoding.encodings(resp.headers.get("content-encoding"))
+    if len(codings) > content_encoding.MAX_CODINGS:
+        raise RequestRejected.one(
+            loc,
+            f"{url} is sent with {len(codings)} Content-Encodings; at most {content_encoding.MAX_CODINGS} are decoded",
+            "unsupported_encoding",
+        )
     unknown = [c for c in codings if c not in content_encoding.DECODABLE]
     if unknown:
         raise RequestRejected.one(

