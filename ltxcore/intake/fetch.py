@@ -71,9 +71,9 @@ def fetch(
 ) -> ArchiveRef:
     """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes."""
     dest_dir.mkdir(parents=True, exist_ok=True)
-    problem = None if is_local_url(url) else url_problem(url)
+    problem = url_problem(url)  # local paths too: length, control characters, a file:// URL naming a host
     if problem:
-        raise RequestRejected.one(loc, f"{url} {problem}", "url_invalid")
+        raise RequestRejected.one(loc, f"{_shown(url)} {problem}", "url_invalid")
     scheme = urlparse(url).scheme.lower()
     if is_local_url(url):
         if not allow_local:
@@ -338,6 +338,13 @@ def _with_retries(url: str, loc: Loc, attempt: Callable[[], ArchiveRef]) -> Arch
             time.sleep(pause)
             pause *= 2
     raise AssertionError("unreachable")
+
+
+def _shown(url: str) -> str:
+    """`url` as a message quotes it: as is when short and printable, else its repr cut to 200 characters."""
+    if len(url) <= 200 and url.isprintable() and not any(ch.isspace() for ch in url):
+        return url
+    return repr(url[:200]) + ("..." if len(url) > 200 else "")
 
 
 def _human(n: int) -> str:

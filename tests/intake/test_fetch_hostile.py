@@ -93,3 +93,31 @@ def test_content_encoding_one_past_the_cap_is_refused_and_up_to_the_cap_decodes(
     assert err.details[0].loc == LOC and err.details[0].type == "unsupported_encoding"
     ref = fetch(f"{server}/coded/{MAX_CODINGS}", tmp_path / "ok", loc=LOC, allow_local=False, allow_private_hosts=True)
     assert Path(ref.path).read_bytes() == BODY
+
+
+def test_a_crlf_in_the_url_is_refused_before_any_connection_not_fetched_from_a_joined_host(tmp_path: Path) -> None:
+    err = _rejected("http://127.0.0.1\r\n.evil/x.zip", tmp_path)
+    (detail,) = err.details
+    assert detail.loc == LOC and detail.type == "url_invalid"
+    assert (
+        detail.msg
+        == "'http://127.0.0.1\\r\\n.evil/x.zip' contains the control character '\\r' at position 16; a URL has none"
+    )
+    assert _left(tmp_path) == []
+
+
+def test_an_overlong_url_is_a_422_in_fetch_not_an_httpx_invalid_url(server, tmp_path: Path) -> None:
+    err = _rejected(f"{server}/{'a' * (64 << 10)}.zip", tmp_path, loc=VAL_LOC)
+    (detail,) = err.details
+    assert detail.loc == VAL_LOC and detail.type == "url_invalid" and "a URL has at most 2048" in detail.msg
+    assert len(detail.msg) < 400  # the message quotes the start of the URL, not 64 KiB of it
+
+
+def test_a_file_url_naming_another_host_is_refused_not_read_locally(tmp_path: Path) -> None:
+    src = tmp_path / "data.zip"
+    src.write_bytes(BODY)
+    err = _rejected(f"file://otherhost{src}", tmp_path / "out", allow_local=True)
+    (detail,) = err.details
+    assert detail.loc == LOC and detail.type == "url_invalid" and "names the host 'otherhost'" in detail.msg
+    ref = fetch(f"file://localhost{src}", tmp_path / "out", loc=LOC, allow_local=True)
+    assert Path(ref.path).read_bytes() == BODY
