@@ -143,13 +143,35 @@ def _open_local(url: str, loc: Loc) -> Iterator[bytes]:
 
 
 def _open_s3(url: str, loc: Loc) -> Iterator[bytes]:
+    """The object's bytes; missing credentials, access denied and a missing bucket or key are a 422 at `loc` (the
+    dataset cannot be downloaded), never a botocore traceback."""
+    from botocore.exceptions import ClientError, CredentialRetrievalError, NoCredentialsError, PartialCredentialsError
+
     fs, path = filesystem(url)
     try:
-        f = fs.open(path, "rb")
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        raise RequestRejected.one(loc, f"{url} could not be read: {type(exc).__name__}", "not_found") from None
-    with f:
-        yield from _read_chunks(f)
+        with fs.open(path, "rb") as f:
+            yield from _read_chunks(f)
+    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError):
+        raise RequestRejected.one(
+            loc, f"could not read {url}: no AWS credentials (the deployment provides them)", "s3_credentials"
+        ) from None
+    except PermissionError:
+        raise RequestRejected.one(loc, f"could not read {url}: access denied", "s3_access_denied") from None
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        why = "it is a folder, not an object" if isinstance(exc, IsADirectoryError) else "no such bucket or key"
+        raise RequestRejected.one(loc, f"could not read {url}: {why}", "not_found") from None
+    except ClientError as exc:  # one s3fs did not translate: judged by its error code
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _S3_DENIED:
+            raise RequestRejected.one(
+                loc, f"could not read {url}: access denied ({code})", "s3_access_denied"
+            ) from None
+        if code in ("NoSuchBucket", "NoSuchKey", "404"):
+            raise RequestRejected.one(loc, f"could not read {url}: no such bucket or key", "not_found") from None
+        raise
+
+
+_S3_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 
 
 def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) -> Iterator[bytes]:

@@ -121,3 +121,72 @@ def test_a_file_url_naming_another_host_is_refused_not_read_locally(tmp_path: Pa
     assert detail.loc == LOC and detail.type == "url_invalid" and "names the host 'otherhost'" in detail.msg
     ref = fetch(f"file://localhost{src}", tmp_path / "out", loc=LOC, allow_local=True)
     assert Path(ref.path).read_bytes() == BODY
+
+
+@pytest.fixture()
+def fresh_s3fs() -> Iterator[None]:
+    from s3fs import S3FileSystem
+
+    S3FileSystem.clear_instance_cache()  # an instance cached with other credentials must not answer
+    yield
+    S3FileSystem.clear_instance_cache()
+
+
+def _no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup from a test machine
+
+
+def test_s3_without_credentials_is_a_422_saying_so_not_a_botocore_traceback(
+    s3_bucket: str, fresh_s3fs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    err = _rejected(f"{s3_bucket}/in/data.zip", tmp_path / "out", loc=VAL_LOC)
+    (detail,) = err.details
+    assert detail.loc == VAL_LOC and detail.type == "s3_credentials"
+    assert detail.msg == f"could not read {s3_bucket}/in/data.zip: no AWS credentials (the deployment provides them)"
+    assert _left(tmp_path / "out") == []
+
+
+class _DenyAll(http.server.BaseHTTPRequestHandler):
+    """An S3 endpoint that refuses every request as AWS does for a key without rights."""
+
+    def _deny(self) -> None:
+        body = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        self.send_response(403)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _deny
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_s3_access_denied_is_a_422_saying_so(fresh_s3fs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DenyAll)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("EXTEND_SUFFIX_S3_ENDPOINT", f"http://127.0.0.1:{srv.server_address[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "someone-else")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    try:
+        err = _rejected("s3://their-bucket/data.zip", tmp_path)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    (detail,) = err.details
+    assert detail.loc == LOC and detail.type == "s3_access_denied"
+    assert detail.msg == "could not read s3://their-bucket/data.zip: access denied"
+
+
+def test_s3_bucket_that_does_not_exist_is_a_422_saying_so(s3_endpoint: str, fresh_s3fs, tmp_path: Path) -> None:
+    err = _rejected("s3://no-such-bucket-here/data.zip", tmp_path)
+    (detail,) = err.details
+    assert detail.loc == LOC and detail.type == "not_found"
+    assert detail.msg == "could not read s3://no-such-bucket-here/data.zip: no such bucket or key"
