@@ -40,6 +40,7 @@ DEFAULT_MAX_BYTES = 20 * 1024**3
 ATTEMPTS = 3  # transient failures (connect errors, timeouts, 429/5xx) are retried this many times in all
 BACKOFF_S = 0.5  # first pause between attempts; doubles each time
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DOWNLOAD_DEADLINE_S = 30 * 60.0  # wall clock for one download, retries included: a trickle never trips TIMEOUT
 MAX_REDIRECTS = 5
 MAX_DECODED_RATIO = 100.0  # decoded / transferred bytes of a Content-Encoded body above which it is a bomb
 _RATIO_FLOOR = 8 << 20  # below this many decoded bytes the ratio is not judged (tiny bodies compress well)
@@ -68,8 +69,11 @@ def fetch(
     allow_local: bool,
     allow_private_hosts: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline_s: float = DOWNLOAD_DEADLINE_S,
 ) -> ArchiveRef:
-    """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes."""
+    """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes,
+    among them a download (retries included) that takes longer than `deadline_s` seconds."""
+    deadline = _Deadline(url, loc, deadline_s)
     dest_dir.mkdir(parents=True, exist_ok=True)
     problem = url_problem(url)  # local paths too: length, control characters, a file:// URL naming a host
     if problem:
@@ -80,14 +84,21 @@ def fetch(
             raise RequestRejected.one(
                 loc, f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})", "url_scheme"
             )
-        return _store(url, dest_dir, max_bytes, loc, lambda: _open_local(url, loc))
+        return _store(url, dest_dir, max_bytes, loc, deadline, lambda: _open_local(url, loc))
     if scheme == "s3":
-        return _store(url, dest_dir, max_bytes, loc, lambda: _open_s3(url, loc))
+        return _store(url, dest_dir, max_bytes, loc, deadline, lambda: _open_s3(url, loc))
     if scheme in ("http", "https"):
         return _with_retries(
             url,
             loc,
-            lambda: _store(url, dest_dir, max_bytes, loc, lambda: _open_http(url, loc, allow_private_hosts, max_bytes)),
+            lambda: _store(
+                url,
+                dest_dir,
+                max_bytes,
+                loc,
+                deadline,
+                lambda: _open_http(url, loc, allow_private_hosts, max_bytes, deadline),
+            ),
         )
     raise RequestRejected.one(loc, f"unsupported URL scheme {scheme!r} in {url!r}", "url_scheme")
 
@@ -95,8 +106,35 @@ def fetch(
 # --- storing ---------------------------------------------------------------------------------------------------
 
 
+class _Deadline:
+    """The wall-clock end of one download; `check()` refuses the download (at `loc`) once it has passed."""
+
+    def __init__(self, url: str, loc: Loc, seconds: float):
+        self.url, self.loc, self.seconds = url, loc, seconds
+        self.end = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise RequestRejected.one(
+                self.loc,
+                f"the download of {_shown(self.url)} took longer than {_duration(self.seconds)}; it is refused",
+                "download_timeout",
+            )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 def _store(
-    url: str, dest_dir: Path, max_bytes: int, loc: Loc, open_source: Callable[[], Iterator[bytes]]
+    url: str,
+    dest_dir: Path,
+    max_bytes: int,
+    loc: Loc,
+    deadline: _Deadline,
+    open_source: Callable[[], Iterator[bytes]],
 ) -> ArchiveRef:
     """Stream chunks into a temporary file, hashing and counting, then rename to the content-addressed name."""
     fd, tmp = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=dest_dir)
@@ -104,6 +142,7 @@ def _store(
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in open_source():
+                deadline.check()
                 size += len(chunk)
                 if size > max_bytes:
                     raise RequestRejected.one(loc, f"{url} is larger than the {_human(max_bytes)} limit", "too_large")
@@ -174,10 +213,11 @@ def _open_s3(url: str, loc: Loc) -> Iterator[bytes]:
 _S3_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 
 
-def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) -> Iterator[bytes]:
+def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int, deadline: _Deadline) -> Iterator[bytes]:
     """GET `url` through vetted addresses, following redirects by hand, and yield the body in chunks."""
     with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
+            deadline.check()
             request = _pinned_request(client, url, loc, allow_private_hosts)
             try:
                 resp = client.send(request, stream=True)
@@ -191,7 +231,7 @@ def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) ->
                         raise RequestRejected.one(
                             loc, f"{url} is larger than the {_human(max_bytes)} limit", "too_large"
                         )
-                    yield from _body(resp, url, loc)
+                    yield from _body(resp, url, loc, deadline)
                     return
                 finally:
                     resp.close()
@@ -218,7 +258,7 @@ def _redirect_target(url: str, location: str, loc: Loc) -> str:
     return target
 
 
-def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
+def _body(resp: httpx.Response, url: str, loc: Loc, deadline: _Deadline) -> Iterator[bytes]:
     """The response body with its Content-Encoding undone in bounded steps; a body that inflates more than
     MAX_DECODED_RATIO times its transferred size is refused (the size cap itself counts decoded bytes in `_store`)."""
     codings = content_encoding.encodings(resp.headers.get("content-encoding"))
@@ -235,7 +275,7 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
             f"{url} is sent with Content-Encoding {', '.join(unknown)}, which is not supported (gzip and deflate are)",
             "unsupported_encoding",
         )
-    raw = content_encoding.Counted(resp.iter_raw(_CHUNK))
+    raw = content_encoding.Counted(_before(deadline, resp.iter_raw()))  # each network read, however small
     decoded = 0
     try:
         for chunk in content_encoding.decode(raw, codings):
@@ -254,6 +294,14 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
             f"{url} declares Content-Encoding {', '.join(codings)} but its body does not decode ({exc})",
             "bad_encoding",
         ) from None
+
+
+def _before(deadline: _Deadline, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`chunks`, the deadline checked as each one arrives: a server sending a byte every few seconds never trips the
+    read timeout, and httpx's re-chunking to a fixed size would hide those bytes until a megabyte had come."""
+    for chunk in chunks:
+        deadline.check()
+        yield chunk
 
 
 def _check_status(resp: httpx.Response, url: str, loc: Loc) -> None:

@@ -190,3 +190,18 @@ def test_s3_bucket_that_does_not_exist_is_a_422_saying_so(s3_endpoint: str, fres
     (detail,) = err.details
     assert detail.loc == LOC and detail.type == "not_found"
     assert detail.msg == "could not read s3://no-such-bucket-here/data.zip: no such bucket or key"
+
+
+def test_a_server_trickling_a_byte_at_a_time_is_cut_off_at_the_download_deadline(server, tmp_path: Path) -> None:
+    start = time.monotonic()
+    err = _rejected(f"{server}/trickle.zip", tmp_path, deadline_s=2.0)
+    took = time.monotonic() - start
+    (detail,) = err.details
+    assert detail.loc == LOC and detail.type == "download_timeout"
+    assert detail.msg == f"the download of {server}/trickle.zip took longer than 2 s; it is refused"
+    assert 2.0 <= took < 6.0  # each byte comes well inside the 30 s read timeout; only the deadline stops it
+    assert _left(tmp_path) == []  # the partial file is gone
+
+
+def test_the_default_download_deadline_is_thirty_minutes() -> None:
+    assert fetch_mod.DOWNLOAD_DEADLINE_S == 30 * 60
