@@ -24,18 +24,23 @@ BucketOpt = Annotated[
 ]
 
 
-def read_source(source: str) -> str:
-    """The request text from a file or standard input, read only up to one byte past the size limit (the parser
-    refuses an oversized request with a 422; an endless stream or a huge file is never read whole)."""
+def read_source(source: str) -> bytes:
+    """The request's raw bytes from a file or standard input, read only up to one byte past the size limit (the
+    parser refuses an oversized request with a 422; an endless stream or a huge file is never read whole).
+
+    Bytes, not text: `load_json` decodes them (a UTF-8 BOM is accepted, any other non-UTF-8 byte is a 422), so
+    neither a stdin decoding error nor a silent U+FFFD replacement can happen here."""
     from ltxcore.job.untrusted_json import MAX_REQUEST_BYTES
 
     if source == "-":
-        return sys.stdin.read(MAX_REQUEST_BYTES + 1)
+        return sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1)
     path = Path(source)
-    if not path.is_file():
+    if not path.exists():
         raise RequestRejected.one(("file",), f"request file {source!r} does not exist", "file_missing")
+    if not path.is_file():  # a directory, a device (/dev/zero), a socket: nothing to read a request from
+        raise RequestRejected.one(("file",), f"request file {source!r} is not a regular file", "file_not_regular")
     with path.open("rb") as f:
-        return f.read(MAX_REQUEST_BYTES + 1).decode("utf-8", errors="replace")
+        return f.read(MAX_REQUEST_BYTES + 1)
 
 
 def bucket_size(text: str | None) -> tuple[int, int] | None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 CHUNK = 1 << 20
 DECODABLE = ("gzip", "x-gzip", "deflate")
+MAX_CODINGS = 4  # a server applies one coding, rarely two; thousands of "gzip, gzip, ..." is an attack
 _AUTO_HEADER = zlib.MAX_WBITS | 32  # zlib reads either a gzip or a zlib header
 
 
@@ -35,27 +36,49 @@ def encodings(header: str | None) -> list[str]:
     return [c for c in found if c and c != "identity"]
 
 
-def decode(chunks: Iterable[bytes], codings: list[str]) -> Iterable[bytes]:
-    """`chunks` with every coding undone, last applied first; each coding must be one of DECODABLE."""
-    out = chunks
-    for coding in reversed(codings):
-        assert coding in DECODABLE, f"undecodable coding {coding!r}"
-        out = _inflate(out)
-    return out
-
-
-def _inflate(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Inflate a gzip or zlib stream (several gzip members in a row too), at most CHUNK bytes per step."""
-    inflater = zlib.decompressobj(_AUTO_HEADER)
+def decode(chunks: Iterable[bytes], codings: list[str]) -> Iterator[bytes]:
+    """`chunks` with every coding undone, last applied first; each coding must be one of DECODABLE, and there are at
+    most MAX_CODINGS of them (the caller refuses more). One loop drives every decoder (no generator or call per
+    coding), and each step yields at most CHUNK bytes."""
+    assert len(codings) <= MAX_CODINGS, f"{len(codings)} codings (at most {MAX_CODINGS})"
+    assert all(c in DECODABLE for c in codings), f"undecodable coding in {codings!r}"
+    stages = [_Inflater() for _ in codings]
     for data in chunks:
-        while data:
-            out = inflater.decompress(data, CHUNK)
-            data = inflater.unconsumed_tail
-            if inflater.eof:  # a member ended: what follows is the next member
-                data = data + inflater.unused_data
-                inflater = zlib.decompressobj(_AUTO_HEADER)
-            if out:
-                yield out
-    tail = inflater.flush()
-    if tail:
-        yield tail
+        yield from _pipe(stages, 0, data)
+    for i, stage in enumerate(stages):  # the first decoder's tail goes through the later ones, and so on
+        yield from _pipe(stages, i + 1, stage.flush())
+
+
+class _Inflater:
+    """A gzip or zlib stream (several gzip members in a row too), inflated at most CHUNK bytes per step."""
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(_AUTO_HEADER)
+
+    def step(self, data: bytes) -> tuple[bytes, bytes]:
+        """Inflate from `data`; returns (at most CHUNK bytes out, the input still to feed)."""
+        out = self._z.decompress(data, CHUNK)
+        rest = self._z.unconsumed_tail
+        if self._z.eof:  # a member ended: what follows is the next member
+            rest = rest + self._z.unused_data
+            self._z = zlib.decompressobj(_AUTO_HEADER)
+        return out, rest
+
+    def flush(self) -> bytes:
+        return self._z.flush()
+
+
+def _pipe(stages: list[_Inflater], start: int, data: bytes) -> Iterator[bytes]:
+    """`data` through stages[start:], depth first with an explicit stack: each stage holds at most one pending
+    input on it, so memory is a few CHUNKs whatever the body, and nothing recurses."""
+    stack = [(start, data)]
+    while stack:
+        i, piece = stack.pop()
+        if not piece:
+            continue
+        if i == len(stages):
+            yield piece
+            continue
+        out, rest = stages[i].step(piece)
+        stack.append((i, rest))  # the rest of this stage's input, after its output went all the way through
+        stack.append((i + 1, out))

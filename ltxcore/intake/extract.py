@@ -19,6 +19,7 @@ import hashlib
 import lzma
 import os
 import re
+import shutil
 import stat
 import struct
 import tempfile
@@ -74,13 +75,36 @@ def extract_archive(archive: ArchiveRef, dest_dir: Path, limits: ExtractLimits |
             raise RequestRejected.one(
                 LOC, f"{archive.url} contains no videos ({', '.join(VIDEO_EXTENSIONS)})", "no_videos"
             )
+        result = _extract_atomically(archive, zf, files, dest_dir, limits)
+    return result.model_copy(update={"skipped": [*skipped, *result.skipped]})
+
+
+def _extract_atomically(
+    archive: ArchiveRef, zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], dest_dir: Path, limits: ExtractLimits
+) -> ExtractResult:
+    """Extract into a temporary folder beside `dest_dir/videos` and rename it into place once every entry is read:
+    a rejection part-way (a later caption over its limit, a CRC error in a later entry) or any other failure leaves
+    no videos behind, only what was there before. The caller (the stage) holds `dest_dir`'s lock, so leftovers of
+    a killed run (`.videos-*`) are removed here."""
+    final = dest_dir / "videos"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for stale in dest_dir.glob(".videos-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".videos-", dir=dest_dir))
+    try:
         try:
-            result = _extract(zf, files, dest_dir / "videos", limits)
+            result = _extract(zf, files, tmp, final, limits)
         except _CORRUPT as exc:
             raise RequestRejected.one(
                 LOC, f"{archive.url} is a corrupt zip archive: {_short(exc)}", "bad_archive"
             ) from None
-    return result.model_copy(update={"skipped": [*skipped, *result.skipped]})
+        if final.exists():  # a run killed before this fix, or one whose manifest is gone: its videos are stale
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
 
 
 def clip_id(rel_path: str) -> str:
@@ -213,8 +237,9 @@ def _wanted(name: str) -> bool:
 
 
 def _extract(
-    zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Path, limits: ExtractLimits
+    zf: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], out_dir: Path, final_dir: Path, limits: ExtractLimits
 ) -> ExtractResult:
+    """Write the videos into `out_dir`; the clips name them under `final_dir`, where `out_dir` is renamed to."""
     out_dir.mkdir(parents=True, exist_ok=True)
     clips: list[SourceClip] = []
     skipped: list[SkippedClip] = []
@@ -252,10 +277,9 @@ def _extract(
                 )
             )
             continue
-        path = out_dir / f"{cid}{ext}"
-        _inflate(zf, files[name], path, limits, budget)
+        _inflate(zf, files[name], out_dir / f"{cid}{ext}", limits, budget)
         ids.add(cid)
-        clips.append(SourceClip(id=cid, path=str(path), rel_path=name, caption=caption))
+        clips.append(SourceClip(id=cid, path=str(final_dir / f"{cid}{ext}"), rel_path=name, caption=caption))
     return ExtractResult(clips=clips, skipped=skipped)
 
 

@@ -40,6 +40,7 @@ DEFAULT_MAX_BYTES = 20 * 1024**3
 ATTEMPTS = 3  # transient failures (connect errors, timeouts, 429/5xx) are retried this many times in all
 BACKOFF_S = 0.5  # first pause between attempts; doubles each time
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DOWNLOAD_DEADLINE_S = 30 * 60.0  # wall clock for one download, retries included: a trickle never trips TIMEOUT
 MAX_REDIRECTS = 5
 MAX_DECODED_RATIO = 100.0  # decoded / transferred bytes of a Content-Encoded body above which it is a bomb
 _RATIO_FLOOR = 8 << 20  # below this many decoded bytes the ratio is not judged (tiny bodies compress well)
@@ -68,26 +69,36 @@ def fetch(
     allow_local: bool,
     allow_private_hosts: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline_s: float = DOWNLOAD_DEADLINE_S,
 ) -> ArchiveRef:
-    """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes."""
+    """Copy `url` into `dest_dir` and describe the copy; `RequestRejected` (at `loc`) for the user's mistakes,
+    among them a download (retries included) that takes longer than `deadline_s` seconds."""
+    deadline = _Deadline(url, loc, deadline_s)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    problem = None if is_local_url(url) else url_problem(url)
+    problem = url_problem(url)  # local paths too: length, control characters, a file:// URL naming a host
     if problem:
-        raise RequestRejected.one(loc, f"{url} {problem}", "url_invalid")
+        raise RequestRejected.one(loc, f"{_shown(url)} {problem}", "url_invalid")
     scheme = urlparse(url).scheme.lower()
     if is_local_url(url):
         if not allow_local:
             raise RequestRejected.one(
                 loc, f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})", "url_scheme"
             )
-        return _store(url, dest_dir, max_bytes, loc, lambda: _open_local(url, loc))
+        return _store(url, dest_dir, max_bytes, loc, deadline, lambda: _open_local(url, loc))
     if scheme == "s3":
-        return _store(url, dest_dir, max_bytes, loc, lambda: _open_s3(url, loc))
+        return _store(url, dest_dir, max_bytes, loc, deadline, lambda: _open_s3(url, loc))
     if scheme in ("http", "https"):
         return _with_retries(
             url,
             loc,
-            lambda: _store(url, dest_dir, max_bytes, loc, lambda: _open_http(url, loc, allow_private_hosts, max_bytes)),
+            lambda: _store(
+                url,
+                dest_dir,
+                max_bytes,
+                loc,
+                deadline,
+                lambda: _open_http(url, loc, allow_private_hosts, max_bytes, deadline),
+            ),
         )
     raise RequestRejected.one(loc, f"unsupported URL scheme {scheme!r} in {url!r}", "url_scheme")
 
@@ -95,8 +106,35 @@ def fetch(
 # --- storing ---------------------------------------------------------------------------------------------------
 
 
+class _Deadline:
+    """The wall-clock end of one download; `check()` refuses the download (at `loc`) once it has passed."""
+
+    def __init__(self, url: str, loc: Loc, seconds: float):
+        self.url, self.loc, self.seconds = url, loc, seconds
+        self.end = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise RequestRejected.one(
+                self.loc,
+                f"the download of {_shown(self.url)} took longer than {_duration(self.seconds)}; it is refused",
+                "download_timeout",
+            )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 def _store(
-    url: str, dest_dir: Path, max_bytes: int, loc: Loc, open_source: Callable[[], Iterator[bytes]]
+    url: str,
+    dest_dir: Path,
+    max_bytes: int,
+    loc: Loc,
+    deadline: _Deadline,
+    open_source: Callable[[], Iterator[bytes]],
 ) -> ArchiveRef:
     """Stream chunks into a temporary file, hashing and counting, then rename to the content-addressed name."""
     fd, tmp = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=dest_dir)
@@ -104,6 +142,7 @@ def _store(
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in open_source():
+                deadline.check()
                 size += len(chunk)
                 if size > max_bytes:
                     raise RequestRejected.one(loc, f"{url} is larger than the {_human(max_bytes)} limit", "too_large")
@@ -143,19 +182,42 @@ def _open_local(url: str, loc: Loc) -> Iterator[bytes]:
 
 
 def _open_s3(url: str, loc: Loc) -> Iterator[bytes]:
+    """The object's bytes; missing credentials, access denied and a missing bucket or key are a 422 at `loc` (the
+    dataset cannot be downloaded), never a botocore traceback."""
+    from botocore.exceptions import ClientError, CredentialRetrievalError, NoCredentialsError, PartialCredentialsError
+
     fs, path = filesystem(url)
     try:
-        f = fs.open(path, "rb")
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        raise RequestRejected.one(loc, f"{url} could not be read: {type(exc).__name__}", "not_found") from None
-    with f:
-        yield from _read_chunks(f)
+        with fs.open(path, "rb") as f:
+            yield from _read_chunks(f)
+    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError):
+        raise RequestRejected.one(
+            loc, f"could not read {url}: no AWS credentials (the deployment provides them)", "s3_credentials"
+        ) from None
+    except PermissionError:
+        raise RequestRejected.one(loc, f"could not read {url}: access denied", "s3_access_denied") from None
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        why = "it is a folder, not an object" if isinstance(exc, IsADirectoryError) else "no such bucket or key"
+        raise RequestRejected.one(loc, f"could not read {url}: {why}", "not_found") from None
+    except ClientError as exc:  # one s3fs did not translate: judged by its error code
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _S3_DENIED:
+            raise RequestRejected.one(
+                loc, f"could not read {url}: access denied ({code})", "s3_access_denied"
+            ) from None
+        if code in ("NoSuchBucket", "NoSuchKey", "404"):
+            raise RequestRejected.one(loc, f"could not read {url}: no such bucket or key", "not_found") from None
+        raise
 
 
-def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) -> Iterator[bytes]:
+_S3_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+
+
+def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int, deadline: _Deadline) -> Iterator[bytes]:
     """GET `url` through vetted addresses, following redirects by hand, and yield the body in chunks."""
     with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
+            deadline.check()
             request = _pinned_request(client, url, loc, allow_private_hosts)
             try:
                 resp = client.send(request, stream=True)
@@ -169,7 +231,7 @@ def _open_http(url: str, loc: Loc, allow_private_hosts: bool, max_bytes: int) ->
                         raise RequestRejected.one(
                             loc, f"{url} is larger than the {_human(max_bytes)} limit", "too_large"
                         )
-                    yield from _body(resp, url, loc)
+                    yield from _body(resp, url, loc, deadline)
                     return
                 finally:
                     resp.close()
@@ -196,10 +258,16 @@ def _redirect_target(url: str, location: str, loc: Loc) -> str:
     return target
 
 
-def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
+def _body(resp: httpx.Response, url: str, loc: Loc, deadline: _Deadline) -> Iterator[bytes]:
     """The response body with its Content-Encoding undone in bounded steps; a body that inflates more than
     MAX_DECODED_RATIO times its transferred size is refused (the size cap itself counts decoded bytes in `_store`)."""
     codings = content_encoding.encodings(resp.headers.get("content-encoding"))
+    if len(codings) > content_encoding.MAX_CODINGS:
+        raise RequestRejected.one(
+            loc,
+            f"{url} is sent with {len(codings)} Content-Encodings; at most {content_encoding.MAX_CODINGS} are decoded",
+            "unsupported_encoding",
+        )
     unknown = [c for c in codings if c not in content_encoding.DECODABLE]
     if unknown:
         raise RequestRejected.one(
@@ -207,7 +275,7 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
             f"{url} is sent with Content-Encoding {', '.join(unknown)}, which is not supported (gzip and deflate are)",
             "unsupported_encoding",
         )
-    raw = content_encoding.Counted(resp.iter_raw(_CHUNK))
+    raw = content_encoding.Counted(_before(deadline, resp.iter_raw()))  # each network read, however small
     decoded = 0
     try:
         for chunk in content_encoding.decode(raw, codings):
@@ -226,6 +294,14 @@ def _body(resp: httpx.Response, url: str, loc: Loc) -> Iterator[bytes]:
             f"{url} declares Content-Encoding {', '.join(codings)} but its body does not decode ({exc})",
             "bad_encoding",
         ) from None
+
+
+def _before(deadline: _Deadline, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`chunks`, the deadline checked as each one arrives: a server sending a byte every few seconds never trips the
+    read timeout, and httpx's re-chunking to a fixed size would hide those bytes until a megabyte had come."""
+    for chunk in chunks:
+        deadline.check()
+        yield chunk
 
 
 def _check_status(resp: httpx.Response, url: str, loc: Loc) -> None:
@@ -332,6 +408,13 @@ def _with_retries(url: str, loc: Loc, attempt: Callable[[], ArchiveRef]) -> Arch
             time.sleep(pause)
             pause *= 2
     raise AssertionError("unreachable")
+
+
+def _shown(url: str) -> str:
+    """`url` as a message quotes it: as is when short and printable, else its repr cut to 200 characters."""
+    if len(url) <= 200 and url.isprintable() and not any(ch.isspace() for ch in url):
+        return url
+    return repr(url[:200]) + ("..." if len(url) > 200 else "")
 
 
 def _human(n: int) -> str:

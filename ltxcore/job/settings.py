@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,22 @@ from ltxcore.model.gpus import GpuName
 from ltxcore.settings import PREFIX, ToolSettings
 from ltxcore.train.config import TrainerSettings
 
+BUCKET_MULTIPLE = 32  # the VAE downsamples by 32 spatially: any other side would be cropped or fail in the model
+MAX_BUCKET_SIDE = 4096
+
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'WxH' -> (width, height); ValueError for anything else."""
-    w, sep, h = text.strip().lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit() or int(w) <= 0 or int(h) <= 0:
+    """'WxH' -> (width, height), each a positive multiple of 32 and at most 4096; ValueError for anything else."""
+    m = re.fullmatch(r"\s*([0-9]{1,6})\s*[xX]\s*([0-9]{1,6})\s*", text)
+    if not m:
         raise ValueError(f"expected WIDTHxHEIGHT in pixels, e.g. 64x64 (got {text!r})")
-    return int(w), int(h)
+    w, h = int(m.group(1)), int(m.group(2))
+    if not all(0 < side <= MAX_BUCKET_SIDE and side % BUCKET_MULTIPLE == 0 for side in (w, h)):
+        raise ValueError(
+            f"width and height must be positive multiples of {BUCKET_MULTIPLE} and at most {MAX_BUCKET_SIDE}, "
+            f"e.g. 64x64 (got {text!r})"
+        )
+    return w, h
 
 
 class JobSettings(ToolSettings):

@@ -48,11 +48,56 @@ def load_json(text: str | bytes) -> Any:
             deep, f"{_name(deep)} is nested more than {MAX_DEPTH} levels deep", "nesting_too_deep"
         )
     try:
-        return json.loads(text, parse_constant=_constant, parse_int=_int, parse_float=_float)
+        data = json.loads(text, parse_constant=_constant, parse_int=_int, parse_float=_float)
     except json.JSONDecodeError as exc:
         raise RequestRejected.one(("body",), f"request is not valid JSON: {exc}", "json_invalid") from None
     except RecursionError:  # _too_deep bounds the nesting; kept so that no input can ever end in a traceback
         raise RequestRejected.one(("body",), "request is nested too deeply", "nesting_too_deep") from None
+    bad_text = _surrogate_errors(data)
+    if bad_text:
+        raise RequestRejected(bad_text)
+    return data
+
+
+def _surrogate_errors(data: Any) -> list[ErrorDetail]:
+    """Every string (value or key) holding a lone surrogate such as a `\\ud800` escape: JSON allows the escape,
+    but the text is not Unicode and cannot be written back out as UTF-8 (nor serialised into a 422 body)."""
+    errors: list[ErrorDetail] = []
+    stack: list[tuple[Loc, Any]] = [(("body",), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _lone_surrogate(key) is not None:
+                    errors.append(_surrogate_error((*loc, _printable(key)), key))
+                else:
+                    stack.append(((*loc, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(value))
+        elif isinstance(value, str) and _lone_surrogate(value) is not None:
+            errors.append(_surrogate_error(loc, value))
+    return sorted(errors, key=lambda e: [str(p) for p in e.loc])
+
+
+def _lone_surrogate(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def _surrogate_error(loc: Loc, text: str) -> ErrorDetail:
+    char = _lone_surrogate(text) or ""
+    return ErrorDetail(
+        loc=loc,
+        type="string_unicode",
+        msg=f"{_name(loc)} is not valid Unicode text (a lone surrogate \\u{ord(char):04x})",
+    )
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def value_errors(data: Any) -> list[ErrorDetail]:

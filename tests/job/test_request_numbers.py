@@ -126,3 +126,70 @@ def test_malformed_urls_are_a_422_naming_the_field(url: str, why: str) -> None:
     err = rejected({"training_data_url": "https://example.com/d.zip", "validation": [{"video_url": url}]})
     (detail,) = err.details
     assert detail.loc == ("body", "validation", 0, "video_url") and why in detail.msg
+
+
+def test_a_lone_surrogate_escape_in_a_string_is_a_422_naming_the_field() -> None:
+    err = rejected(f'{{{URL}, "trigger_phrase": "a\\ud800b"}}')
+    (detail,) = err.details
+    assert detail.loc == ("body", "trigger_phrase") and detail.type == "string_unicode"
+    assert detail.msg == "trigger_phrase is not valid Unicode text (a lone surrogate \\ud800)"
+    assert json.loads(err.to_json())["detail"][0]["loc"] == ["body", "trigger_phrase"]  # the 422 body serialises
+
+
+def test_a_lone_surrogate_nested_in_validation_or_in_a_url_is_located_exactly() -> None:
+    err = rejected(
+        '{"training_data_url": "https://e.com/\\udfff.zip", '
+        '"validation": [{"video_url": "https://e.com/v.mp4", "prompt": "x\\udc00"}]}'
+    )
+    assert [(d.loc, d.type) for d in err.details] == [
+        (("body", "training_data_url"), "string_unicode"),
+        (("body", "validation", 0, "prompt"), "string_unicode"),
+    ]
+    assert "\\udfff" in err.details[0].msg and "\\udc00" in err.details[1].msg
+    err.to_json()
+
+
+def test_a_lone_surrogate_in_a_key_is_a_422_that_still_serialises() -> None:
+    err = rejected(f'{{{URL}, "k\\ud800": 1}}')
+    (detail,) = err.details
+    assert detail.loc == ("body", "k\\ud800") and detail.type == "string_unicode"
+    json.loads(err.to_json())
+
+
+def test_a_proper_surrogate_pair_is_ordinary_text() -> None:
+    request = parse_request(f'{{{URL}, "trigger_phrase": "\\ud83d\\ude00 cat"}}')
+    assert request.trigger_phrase.startswith("\U0001f600")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://e.com\r\n.evil/x.zip", "contains the control character '\\r' at position 12; a URL has none"),
+        ("http://e.com/a\x00.zip", "contains the control character '\\x00' at position 14"),
+        ("http://e.com/a\tb.zip", "contains the control character '\\t' at position 14"),
+        ("http://e.com/a\x7f.zip", "contains the control character '\\x7f' at position 14"),
+        ("http://e.com/a b.zip", "contains whitespace (' ') at position 14; spell it %20 in a URL"),
+        ("https://e.com/a\u3000b.zip", "contains whitespace ('\\u3000') at position 15"),
+        ("/data/a\nb.zip", "contains the control character '\\n' at position 7"),
+        ("file://otherhost/etc/data.zip", "names the host 'otherhost'; a file:// URL reads this machine only"),
+    ],
+)
+def test_urls_with_control_characters_whitespace_or_a_file_host_are_a_422_at_the_field(url: str, why: str) -> None:
+    err = rejected({"training_data_url": url})
+    (detail,) = err.details
+    assert detail.loc == ("body", "training_data_url") and why in detail.msg
+
+
+def test_an_overlong_url_is_a_422_at_its_field_before_anything_parses_it() -> None:
+    url = "https://e.com/" + "a" * (64 << 10) + ".zip"
+    err = rejected({"training_data_url": "https://e.com/d.zip", "validation": [{"video_url": url}]})
+    (detail,) = err.details
+    assert detail.loc == ("body", "validation", 0, "video_url")
+    assert f"is {len(url)} characters long; a URL has at most 2048" in detail.msg
+
+
+def test_a_url_at_the_length_limit_and_a_local_path_with_a_space_are_accepted() -> None:
+    url = "https://e.com/" + "a" * (2048 - len("https://e.com/") - 4) + ".zip"
+    assert parse_request({"training_data_url": url}).training_data_url == url
+    assert parse_request({"training_data_url": "/data/my clips.zip"}).training_data_url == "/data/my clips.zip"
+    assert parse_request({"training_data_url": "file://localhost/data/x.zip"})
