@@ -31,10 +31,10 @@ def _check_url(url: str) -> str:
     if not is_local_url(url) and scheme not in URL_SCHEMES:
         raise ValueError(f"must be an http(s)://, s3:// or file:// URL or a local path (got scheme {scheme!r})")
     if scheme in ("http", "https", "s3") and not urlparse(url).netloc:
-        raise ValueError(f"has no host or bucket (got {url!r})")
+        raise ValueError(f"has no host or bucket (got {_short(url)})")
     problem = url_problem(url)
     if problem:
-        raise ValueError(f"{problem} (got {url!r})")
+        raise ValueError(f"{problem} (got {_short(url)})")
     return url
 
 
@@ -192,7 +192,7 @@ def ensure_sources_allowed(request: ExtendSuffixRequest, allow_local: bool) -> N
         raise RequestRejected(
             ErrorDetail(
                 loc=loc,
-                msg=f"local paths are not allowed here; use http(s):// or s3:// (got {url!r})",
+                msg=f"local paths are not allowed here; use http(s):// or s3:// (got {_short(url)})",
                 type="url_scheme",
             )
             for loc, url in bad
