@@ -7,6 +7,7 @@ normalised request or a `RequestRejected` whose messages name the field, the rul
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
@@ -44,6 +45,20 @@ def _check_url(url: str) -> str:
 URL_PATTERN = r"^\s*(?:(?:[Hh][Tt][Tt][Pp][Ss]?|[Ss]3|[Ff][Ii][Ll][Ee]):|(?![A-Za-z][A-Za-z0-9+.-]+:))\S"
 Url = Annotated[str, AfterValidator(_check_url), Field(json_schema_extra={"pattern": URL_PATTERN})]
 SnappedFrames = Annotated[int, Field(ge=9, le=121), AfterValidator(snap_frames)]
+
+
+def _check_text(text: str) -> str:
+    """Prompt text: no control characters but tab and line breaks (what a caption may hold, ltxcore.intake.captions);
+    a NUL or an escape sequence in a prompt is a paste gone wrong, and would be trained on or sampled with."""
+    bad = sorted({c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"})
+    if bad:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in bad[:4])
+        raise ValueError(f"holds control characters ({codes}); give plain text")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_check_text)]
+TRIGGER_MAX = 1000  # characters: a phrase of a few words; the text encoder reads at most a few hundred tokens
 _FORBID = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN/inf refused in every float field
 
 
@@ -55,7 +70,7 @@ class ValidationSample(BaseModel):
     video_url: Url = Field(
         description="A video to extend backward. Its last `conditioning_frames` frames are the suffix."
     )
-    prompt: str = Field(default="", description="The text prompt (include the trigger phrase).")
+    prompt: Text = Field(default="", description="The text prompt (include the trigger phrase).")
 
 
 class ExtendSuffixRequest(BaseModel):
@@ -65,7 +80,9 @@ class ExtendSuffixRequest(BaseModel):
 
     # Dataset
     training_data_url: Url = Field(description="URL to the .zip archive of videos (with optional .txt captions).")
-    trigger_phrase: str = Field(default="", description="Phrase prepended to captions during training.")
+    trigger_phrase: Text = Field(
+        default="", max_length=TRIGGER_MAX, description="Phrase prepended to captions during training."
+    )
     # Training
     rank: Literal[8, 16, 32, 64, 128] = Field(default=32, description="LoRA capacity.")
     number_of_steps: int = Field(default=2000, ge=100, le=20000, description="Number of optimization steps.")
@@ -95,7 +112,7 @@ class ExtendSuffixRequest(BaseModel):
     audio_preserve_pitch: bool = Field(default=True, description="Preserve pitch when fitting audio to duration.")
     # Validation
     validation: list[ValidationSample] = Field(default_factory=list, max_length=2, description="Validation samples.")
-    validation_negative_prompt: str = Field(
+    validation_negative_prompt: Text = Field(
         default=DEFAULT_NEGATIVE_PROMPT, description="Negative prompt for previews."
     )
     validation_number_of_frames: SnappedFrames = Field(

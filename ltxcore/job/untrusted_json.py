@@ -48,7 +48,7 @@ def load_json(text: str | bytes) -> Any:
             deep, f"{_name(deep)} is nested more than {MAX_DEPTH} levels deep", "nesting_too_deep"
         )
     try:
-        data = json.loads(text, parse_constant=_constant, parse_int=_int, parse_float=_float)
+        data = json.loads(text, parse_constant=_constant, parse_int=_int, parse_float=_float, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise RequestRejected.one(("body",), f"request is not valid JSON: {exc}", "json_invalid") from None
     except RecursionError:  # _too_deep bounds the nesting; kept so that no input can ever end in a traceback
@@ -56,7 +56,44 @@ def load_json(text: str | bytes) -> Any:
     bad_text = _surrogate_errors(data)
     if bad_text:
         raise RequestRejected(bad_text)
+    repeated = _duplicate_errors(data)
+    if repeated:
+        raise RequestRejected(repeated)
     return data
+
+
+class _Repeated(dict):
+    """A JSON object in which some key appeared more than once (json keeps the last silently)."""
+
+    repeated: dict[str, int]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    out = _Repeated(found)
+    out.repeated = {k: n for k in found if (n := sum(1 for key, _ in pairs if key == k)) > 1}
+    return out
+
+
+def _duplicate_errors(data: Any) -> list[ErrorDetail]:
+    """Every key given twice in one object: which value was meant is the user's to say, not the parser's (the last
+    one would win, e.g. a second `training_data_url` after a first one a reviewer saw)."""
+    errors: list[ErrorDetail] = []
+    stack: list[tuple[Loc, Any]] = [(("body",), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, _Repeated):
+            for key, times in value.repeated.items():
+                where = (*loc, key)
+                msg = f"{_name(where)} appears {times} times; give each field once"
+                errors.append(ErrorDetail(loc=where, msg=msg, type="duplicate_key"))
+        if isinstance(value, dict):
+            stack.extend(((*loc, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(value))
+    return sorted(errors, key=lambda e: [str(p) for p in e.loc])
 
 
 def _surrogate_errors(data: Any) -> list[ErrorDetail]:

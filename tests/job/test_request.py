@@ -252,3 +252,40 @@ def test_schema_carries_the_hard_limits_for_prefect() -> None:
     assert props["rank"]["enum"] == [8, 16, 32, 64, 128]
     assert props["validation"]["maxItems"] == 2
     assert props["stg_scale"]["maximum"] == 3.0 and props["learning_rate"]["exclusiveMinimum"] == 0
+
+
+def test_a_key_given_twice_is_a_422_at_it_wherever_it_sits() -> None:
+    # json would keep the last value silently: a reviewer who read the first URL would not see the second
+    text = '{"training_data_url": "file:///etc/passwd", "training_data_url": "https://example.com/x.zip"}'
+    with pytest.raises(RequestRejected) as info:
+        parse_request(text)
+    (detail,) = info.value.details
+    assert (detail.loc, detail.type) == (("body", "training_data_url"), "duplicate_key")
+    assert detail.msg == "training_data_url appears 2 times; give each field once"
+    nested = (
+        '{"training_data_url": "%s", "validation": [{"video_url": "%s", "prompt": "a", "prompt": "b", "prompt": "c"}]}'
+    )
+    with pytest.raises(RequestRejected) as info:
+        parse_request(nested % (URL, "https://example.com/a.mp4"))
+    assert [(d.loc, d.msg) for d in info.value.details] == [
+        (("body", "validation", 0, "prompt"), "validation.0.prompt appears 3 times; give each field once")
+    ]
+    assert parse_request(f'{{"training_data_url": "{URL}", "rank": 16}}').rank == 16  # distinct keys: fine
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("trigger_phrase", "sks\x00"), ("trigger_phrase", "sks\x1b[31m"), ("validation_negative_prompt", "bad\x07")],
+)
+def test_text_fields_refuse_control_characters(field: str, value: str) -> None:
+    body = rejected(**{field: value})
+    assert body["detail"][0]["loc"] == ["body", field] and "holds control characters (U+00" in body["detail"][0]["msg"]
+
+
+def test_prompts_keep_tabs_and_line_breaks_and_the_trigger_phrase_is_capped() -> None:
+    sample = {"video_url": "https://example.com/a.mp4", "prompt": "a door\n\topens"}
+    assert ok(validation=[sample]).validation[0].prompt == "a door\n\topens"
+    body = rejected(validation=[{**sample, "prompt": "a\x00door"}])
+    assert body["detail"][0]["loc"] == ["body", "validation", 0, "prompt"]
+    assert ok(trigger_phrase="x" * 1000).trigger_phrase == "x" * 1000
+    assert rejected(trigger_phrase="x" * 1001)["detail"][0]["type"] == "string_too_long"
