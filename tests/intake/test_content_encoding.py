@@ -55,3 +55,23 @@ def test_decoding_does_not_deepen_the_stack_per_coding() -> None:
 def test_more_codings_than_the_cap_are_refused_by_decode_itself() -> None:
     with pytest.raises(AssertionError):
         list(decode([b""], ["gzip"] * (MAX_CODINGS + 1)))
+
+
+def test_a_truncated_gzip_or_deflate_body_is_an_error_not_a_shorter_file() -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB that compresses only a little
+    for packed, coding in ((gzip.compress(payload), "gzip"), (zlib.compress(payload), "deflate")):
+        assert b"".join(decode([packed], [coding])) == payload
+        with pytest.raises(zlib.error, match="truncated"):
+            b"".join(decode([packed[: len(packed) // 2]], [coding]))
+        with pytest.raises(zlib.error, match="truncated"):
+            b"".join(decode([packed[:1]], [coding]))
+
+
+def test_raw_deflate_under_the_deflate_coding_decodes_as_servers_send_it() -> None:
+    payload = b"frames " * 50_000
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = raw.compress(payload) + raw.flush()
+    # fed a byte at a time: the header is judged on the first two bytes, whatever the network's chunking
+    assert b"".join(decode([body[i : i + 1] for i in range(len(body))], ["deflate"])) == payload
+    with pytest.raises(zlib.error):  # raw deflate is the deflate coding's quirk; gzip stays strict
+        b"".join(decode([body], ["gzip"]))
