@@ -29,7 +29,6 @@ RESULT_KEY = "extend-suffix-result"
 # lines can reach the API after its final state. The flow's own "Finished in state ..." is the last line it writes;
 # a run that ended longer ago than this without one (its process was killed) has sent all it ever will.
 LOG_SETTLE_S = 15.0
-TASK_RUN_TRIES = 4  # reads of a task run a log line names, 0.5 s apart, before it is printed by its id
 
 
 def submit_request(
@@ -54,7 +53,7 @@ def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -
     stages: dict[UUID, str] = {}
     with get_client(sync_client=True) as client:
 
-        def new_logs() -> int:
+        def new_logs(last: bool) -> None:
             nonlocal seen
             logs = client.read_logs(
                 log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
@@ -62,17 +61,19 @@ def follow_run(run_id: UUID, emit: Callable[[str], None], poll_s: float = 2.0) -
                 offset=seen,
             )
             for log in logs:
-                emit(f"{log.timestamp:%H:%M:%S} {stage_name(client, log.task_run_id, stages)}: {log.message}")
-            seen += len(logs)
-            return len(logs)
+                name = stage_name(client, log.task_run_id, stages)
+                if name is None and not last:
+                    break  # Prefect records task runs from events: this line's is not in yet; the next poll prints it
+                emit(f"{log.timestamp:%H:%M:%S} {name or f'task {str(log.task_run_id)[:8]}'}: {log.message}")
+                seen += 1
 
         while True:
             run = client.read_flow_run(run_id)
-            new_logs()
+            new_logs(last=False)
             if logs_settled(client, run):
                 break
             time.sleep(poll_s if run.state is None or not run.state.is_final() else 0.5)
-        new_logs()  # the lines that came with the final one
+        new_logs(last=True)  # the lines that came with the final one, and any still waiting for their task run
         assert run.state is not None
         return run.state.type.value, result_artifact(client, run_id)
 
@@ -95,18 +96,17 @@ def logs_settled(client: SyncPrefectClient, run: FlowRun) -> bool:
     return any(log.task_run_id is None and log.message.startswith("Finished in state") for log in newest)
 
 
-def stage_name(client: SyncPrefectClient, task_run_id: UUID | None, known: dict[UUID, str]) -> str:
-    """The stage a log line came from: its task run's name (looked up once per task run), or `flow`."""
+def stage_name(client: SyncPrefectClient, task_run_id: UUID | None, known: dict[UUID, str]) -> str | None:
+    """The stage a log line came from: its task run's name (looked up once per task run), `flow`, or None while
+    Prefect has not recorded that task run yet."""
     if task_run_id is None:
         return "flow"
-    for _ in range(TASK_RUN_TRIES):
-        if task_run_id in known:
-            return known[task_run_id]
+    if task_run_id not in known:
         try:
             known[task_run_id] = client.read_task_run(task_run_id).name
-        except ObjectNotFound:  # Prefect records task runs from events: a line can arrive before its task run
-            time.sleep(0.5)
-    return f"task {str(task_run_id)[:8]}"  # not cached: a later line may find it
+        except ObjectNotFound:
+            return None
+    return known[task_run_id]
 
 
 def result_artifact(client: SyncPrefectClient, run_id: UUID) -> dict[str, Any] | None:

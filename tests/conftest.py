@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_guard import guard_cli_tracebacks  # noqa: F401  (autouse: a CLI traceback for user input fails the test)
+from loopback import free_port
 
 # Every test session gets its own Prefect home (database, results, settings) and no telemetry; set before any test
 # module imports Prefect.
@@ -24,12 +25,6 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltxcore,diffusers")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # The tiny preset is built once per test session, here, and every test (and every subprocess a test starts) reads it.
 os.environ["EXTEND_SUFFIX_CACHE"] = tempfile.mkdtemp(prefix="extend-suffix-cache-")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

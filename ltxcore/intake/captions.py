@@ -63,12 +63,23 @@ def decode_caption(raw: bytes, name: str) -> str:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise CaptionError(f"its caption {name} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    controls = sorted({c for c in text if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS})
+    controls = control_characters(text)
     if controls:
         hint = " (it looks like UTF-16 without a byte-order mark)" if "\x00" in controls else ""
-        codes = ", ".join(f"U+{ord(c):04X}" for c in controls[:4])
-        raise CaptionError(f"its caption {name} holds control characters ({codes}){hint}; save it as UTF-8 text")
+        raise CaptionError(
+            f"its caption {name} holds control characters ({code_points(controls)}){hint}; save it as UTF-8 text"
+        )
     return " ".join(text.split())
+
+
+def control_characters(text: str) -> list[str]:
+    """The control characters in `text` other than tabs and line breaks, sorted: what plain text (a caption, a
+    prompt, a trigger phrase) may not hold."""
+    return sorted({c for c in text if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS})
+
+
+def code_points(chars: list[str]) -> str:
+    return ", ".join(f"U+{ord(c):04X}" for c in chars[:4])
 
 
 def _stem(name: str) -> str:

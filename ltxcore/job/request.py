@@ -7,7 +7,6 @@ normalised request or a `RequestRejected` whose messages name the field, the rul
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
@@ -15,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
+from ltxcore.intake.captions import code_points, control_characters
 from ltxcore.intake.fetch import is_local_url
 from ltxcore.intake.urls import url_problem
 from ltxcore.job.receipt import Receipt
@@ -48,12 +48,11 @@ SnappedFrames = Annotated[int, Field(ge=9, le=121), AfterValidator(snap_frames)]
 
 
 def _check_text(text: str) -> str:
-    """Prompt text: no control characters but tab and line breaks (what a caption may hold, ltxcore.intake.captions);
-    a NUL or an escape sequence in a prompt is a paste gone wrong, and would be trained on or sampled with."""
-    bad = sorted({c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"})
+    """Prompt text holds no control characters but tabs and line breaks, the captions' rule: a NUL or an escape
+    sequence in a prompt is a paste gone wrong, and would be trained on or sampled with."""
+    bad = control_characters(text)
     if bad:
-        codes = ", ".join(f"U+{ord(c):04X}" for c in bad[:4])
-        raise ValueError(f"holds control characters ({codes}); give plain text")
+        raise ValueError(f"holds control characters ({code_points(bad)}); give plain text")
     return text
 
 

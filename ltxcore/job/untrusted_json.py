@@ -53,12 +53,9 @@ def load_json(text: str | bytes) -> Any:
         raise RequestRejected.one(("body",), f"request is not valid JSON: {exc}", "json_invalid") from None
     except RecursionError:  # _too_deep bounds the nesting; kept so that no input can ever end in a traceback
         raise RequestRejected.one(("body",), "request is nested too deeply", "nesting_too_deep") from None
-    bad_text = _surrogate_errors(data)
+    bad_text = _text_errors(data)
     if bad_text:
         raise RequestRejected(bad_text)
-    repeated = _duplicate_errors(data)
-    if repeated:
-        raise RequestRejected(repeated)
     return data
 
 
@@ -77,32 +74,21 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _duplicate_errors(data: Any) -> list[ErrorDetail]:
-    """Every key given twice in one object: which value was meant is the user's to say, not the parser's (the last
-    one would win, e.g. a second `training_data_url` after a first one a reviewer saw)."""
+def _text_errors(data: Any) -> list[ErrorDetail]:
+    """What the parser let through but the text cannot mean, in one walk of the parsed JSON (its depth is bounded by
+    `_too_deep` already): every string or key holding a lone surrogate such as a `\\ud800` escape (JSON allows the
+    escape, but the text is not Unicode and cannot be written back out as UTF-8, nor serialised into a 422 body), and
+    every key given twice in one object (which value was meant is the user's to say, not the parser's: the last would
+    win, e.g. a second `training_data_url` after the first one a reviewer saw)."""
     errors: list[ErrorDetail] = []
     stack: list[tuple[Loc, Any]] = [(("body",), data)]
     while stack:
         loc, value = stack.pop()
         if isinstance(value, _Repeated):
             for key, times in value.repeated.items():
-                where = (*loc, key)
+                where = (*loc, _printable(key))
                 msg = f"{_name(where)} appears {times} times; give each field once"
                 errors.append(ErrorDetail(loc=where, msg=msg, type="duplicate_key"))
-        if isinstance(value, dict):
-            stack.extend(((*loc, k), v) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend(((*loc, i), v) for i, v in enumerate(value))
-    return sorted(errors, key=lambda e: [str(p) for p in e.loc])
-
-
-def _surrogate_errors(data: Any) -> list[ErrorDetail]:
-    """Every string (value or key) holding a lone surrogate such as a `\\ud800` escape: JSON allows the escape,
-    but the text is not Unicode and cannot be written back out as UTF-8 (nor serialised into a 422 body)."""
-    errors: list[ErrorDetail] = []
-    stack: list[tuple[Loc, Any]] = [(("body",), data)]
-    while stack:
-        loc, value = stack.pop()
         if isinstance(value, dict):
             for key, item in value.items():
                 if _lone_surrogate(key) is not None:

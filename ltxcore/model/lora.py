@@ -123,13 +123,13 @@ def load_lora(transformer: torch.nn.Module, path: str | Path) -> None:
     """Load a `diffusion_model.`-format file into the transformer as adapter "default" (alpha = rank)."""
     from peft.utils import set_peft_model_state_dict
 
+    try:
+        inspect_lora(Path(path))  # the format's rules, from the header, before any tensor is read
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     raw = safetensors.torch.load_file(str(path))
     state = {k.removeprefix(PREFIX): v for k, v in raw.items()}
-    if not state or any(".lora_A." not in k and ".lora_B." not in k for k in state):
-        raise ValueError(f"{path}: not a LoRA file (every key must be a lora_A or lora_B weight)")
-    ranks = {v.shape[0] for k, v in state.items() if ".lora_A." in k}
-    if len(ranks) != 1:
-        raise ValueError(f"{path}: mixed LoRA ranks {sorted(ranks)}")
+    ranks = {v.shape[0] for k, v in state.items() if ".lora_A." in k}  # one rank: inspect_lora checked
     modules = sorted({re.sub(r"\.lora_[AB]\.weight$", "", k) for k in state})
     if ADAPTER not in getattr(transformer, "peft_config", {}):
         attach_lora(transformer, rank=ranks.pop(), targets=modules)

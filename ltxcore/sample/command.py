@@ -136,14 +136,14 @@ def _settings(**fields: object) -> ExtendSettings:
 
 def model_spec(text: str) -> ModelSpec:
     """`--model` parsed and resolved to a local directory (an s3:// one synced), or a 422 naming the option."""
+    from botocore.exceptions import BotoCoreError, ClientError  # s3fs's credential and endpoint errors
+
     try:
         spec = ModelSpec.parse(text)
         spec.local_dir()
     except (ValueError, OSError) as exc:
         raise RequestRejected.one(("--model",), f"{text!r}: {str(exc)[:300]}", "model_spec") from None
-    except Exception as exc:  # botocore's credential and endpoint errors are not OSErrors
-        if type(exc).__module__.split(".")[0] not in ("botocore", "aiobotocore", "s3fs"):
-            raise
+    except (BotoCoreError, ClientError) as exc:
         raise RequestRejected.one(("--model",), f"{text!r}: cannot read it ({exc})", "model_unreadable") from None
     return spec
 

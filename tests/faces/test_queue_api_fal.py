@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port
+from loopback import free_port
 from safetensors.torch import load as load_safetensors
 from test_queue_api_http import (
     APP,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from loopback import free_port
 
 from queue_api.auth import key_digest, owner_tag
 from queue_api.urls import FileSigner

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port
+from loopback import free_port
 
 from ltxcore.media.synth import make_demo_archive
 from ltxcore.store.fs import filesystem

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from loopback import free_port
 
 from ltxcore.errors import RequestRejected
 from ltxcore.intake import fetch as fetch_mod
