@@ -1,6 +1,7 @@
-"""What model to use: `tiny`, a local directory, or an `s3://` prefix, each holding LTX-2.3 in diffusers layout.
+"""What model to use: `tiny`, `toy`, a local directory, or an `s3://` prefix, each holding LTX-2.3 in diffusers layout.
 
-Every spec resolves to a local directory (the tiny preset is built into the cache once, an S3 prefix is synced there),
+Every spec resolves to a local directory (the tiny and toy presets are built into the cache once, an S3 prefix is synced
+there),
 so the loader has one code path. The fingerprint names the weights without reading them: it hashes the JSON configs
 and every file's relative path and size, which changes whenever a component is swapped or re-converted.
 """
@@ -17,6 +18,8 @@ from ltxcore.settings import ToolSettings
 from ltxcore.store.fs import filesystem, is_remote
 
 TINY = "tiny"
+TOY = "toy"  # LTX-2.3 classes at CPU size, trained on the toy world (ltxcore.model.toy)
+PRESETS = (TINY, TOY)
 
 
 def cache_root() -> Path:
@@ -29,22 +32,22 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: str
+    source: str  # "tiny", "toy", an absolute local directory, or an s3:// prefix (no trailing slash)
     seed: int = 0  # tiny preset only: the seed its random weights come from
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
         text = text.strip()
         if not text:
-            raise ValueError("model spec must not be empty: use 'tiny', a directory, or an s3:// prefix")
-        if text == TINY:
-            return cls(source=TINY)
+            raise ValueError("model spec must not be empty: use 'tiny', 'toy', a directory, or an s3:// prefix")
+        if text in PRESETS:
+            return cls(source=text)
         if text.startswith("s3://"):
             if len(text.rstrip("/")) <= len("s3://"):
                 raise ValueError(f"model spec {text!r} names no bucket")
             return cls(source=text.rstrip("/"))
         if "://" in text and not text.startswith("file://"):
-            raise ValueError(f"model spec {text!r}: only 'tiny', a local directory or s3:// are supported")
+            raise ValueError(f"model spec {text!r}: only 'tiny', 'toy', a local directory or s3:// are supported")
         path = Path(text.removeprefix("file://")).expanduser().resolve()
         if not (path / "model_index.json").is_file():
             raise ValueError(f"model spec {text!r}: no model_index.json there (expected a diffusers-layout directory)")
@@ -53,6 +56,11 @@ class ModelSpec(BaseModel):
     @property
     def is_tiny(self) -> bool:
         return self.source == TINY
+
+    @property
+    def is_preset(self) -> bool:
+        """Built here from code (and, for toy, shipped weights): nothing to download or sync."""
+        return self.source in PRESETS
 
     def __str__(self) -> str:
         return self.source if not self.is_tiny or self.seed == 0 else f"tiny(seed={self.seed})"
@@ -63,6 +71,10 @@ class ModelSpec(BaseModel):
             from ltxcore.model.tiny import ensure_tiny
 
             return ensure_tiny(cache_root() / "models", seed=self.seed)
+        if self.source == TOY:
+            from ltxcore.model.toy import ensure_toy
+
+            return ensure_toy(cache_root() / "models")
         if is_remote(self.source):
             from ltxcore.model.sync import sync_prefix
 
@@ -72,7 +84,7 @@ class ModelSpec(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable hash of the weights' identity: configs plus every file's path and size (no weight reads)."""
-        root = str(self.local_dir()) if self.is_tiny else self.source
+        root = str(self.local_dir()) if self.is_preset else self.source
         return directory_fingerprint(root)
 
 

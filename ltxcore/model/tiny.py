@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -218,8 +219,32 @@ def ensure_tiny(models_root: Path, seed: int = 0) -> Path:
     return final
 
 
+@dataclass(frozen=True)
+class PresetShapes:
+    """The component configs of a preset built in code (tiny, toy) and the word list its tokenizer is trained on."""
+
+    video_vae: dict
+    transformer: dict
+    connectors: dict
+    words: tuple[str, ...]
+    audio_vae: dict = field(default_factory=lambda: AUDIO_VAE)
+    vocoder: dict = field(default_factory=lambda: VOCODER)
+    text: dict = field(default_factory=lambda: TEXT)
+
+
+TINY_SHAPES = PresetShapes(video_vae=VIDEO_VAE, transformer=TRANSFORMER, connectors=CONNECTORS, words=_WORDS)
+
+
 def build_tiny(out_dir: Path, seed: int = 0) -> None:
     """Write the tiny preset to `out_dir` in diffusers layout. The same seed gives byte-identical files."""
+    build_preset(out_dir, seed, TINY_SHAPES)
+
+
+def build_preset(
+    out_dir: Path, seed: int, shapes: PresetShapes, trained: dict[str, dict[str, torch.Tensor]] | None = None
+) -> None:
+    """Build every component from `shapes` with seeded random weights, load the `trained` state dicts over the parts
+    they name ("vae", "transformer"), and write the whole in diffusers layout."""
     from diffusers import (
         AutoencoderKLLTX2Audio,
         AutoencoderKLLTX2Video,
@@ -229,26 +254,29 @@ def build_tiny(out_dir: Path, seed: int = 0) -> None:
     )
     from diffusers.pipelines.ltx2 import LTX2TextConnectors, LTX2VocoderWithBWE
 
-    tokenizer = _train_tokenizer()
+    tokenizer = _train_tokenizer(shapes.words)
 
     def seeded(offset: int) -> torch.Generator:
         torch.manual_seed(seed * 1000 + offset)  # module initialisers draw from the global generator
         return torch.Generator().manual_seed(seed * 1000 + offset + 500)
 
     g = seeded(1)
-    vae = AutoencoderKLLTX2Video(**VIDEO_VAE)
+    vae = AutoencoderKLLTX2Video(**shapes.video_vae)
     _random_latent_stats(vae, 128, g)
     g = seeded(2)
-    audio_vae = AutoencoderKLLTX2Audio(**AUDIO_VAE)
+    audio_vae = AutoencoderKLLTX2Audio(**shapes.audio_vae)
     _random_latent_stats(audio_vae, 128, g)
     seeded(3)
-    vocoder = LTX2VocoderWithBWE(**VOCODER)
+    vocoder = LTX2VocoderWithBWE(**shapes.vocoder)
     seeded(4)
-    text_encoder = _gemma(vocab_size=len(tokenizer))
+    text_encoder = _gemma(len(tokenizer), shapes.text)
     seeded(5)
-    connectors = LTX2TextConnectors(**CONNECTORS)
+    connectors = LTX2TextConnectors(**shapes.connectors)
     seeded(6)
-    transformer = LTX2VideoTransformer3DModel(**TRANSFORMER)
+    transformer = LTX2VideoTransformer3DModel(**shapes.transformer)
+    for name, module in (("vae", vae), ("transformer", transformer)):
+        if trained and name in trained:
+            module.load_state_dict(trained[name], strict=True)
     pipe = LTX2Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
         vae=vae,
@@ -279,19 +307,19 @@ def _random_latent_stats(vae: torch.nn.Module, channels: int, g: torch.Generator
     vae.latents_std.copy_(torch.rand(channels, generator=g) * 0.5 + 0.75)
 
 
-def _gemma(vocab_size: int) -> torch.nn.Module:
+def _gemma(vocab_size: int, text: dict = TEXT) -> torch.nn.Module:
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
 
     vision = SiglipVisionConfig(
         hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14
     )
     config = Gemma3Config(
-        text_config=Gemma3TextConfig(vocab_size=vocab_size, **TEXT), vision_config=vision, mm_tokens_per_image=4
+        text_config=Gemma3TextConfig(vocab_size=vocab_size, **text), vision_config=vision, mm_tokens_per_image=4
     )
     return Gemma3ForConditionalGeneration(config).eval()
 
 
-def _train_tokenizer():
+def _train_tokenizer(words: tuple[str, ...] = _WORDS):
     """A word-level tokenizer trained on a fixed word list: BOS prepended, left padding, pad token set."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -300,7 +328,7 @@ def _train_tokenizer():
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
-    tok.train_from_iterator([" ".join(_WORDS)], trainers.WordLevelTrainer(special_tokens=specials, show_progress=False))
+    tok.train_from_iterator([" ".join(words)], trainers.WordLevelTrainer(special_tokens=specials, show_progress=False))
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,

@@ -153,12 +153,13 @@ class PreparedClosing:
 
     suffix: Suffix
     frames: np.ndarray
+    original: np.ndarray  # uint8 [N, H, W, 3]: the same closing frames as fitted, before the VAE
 
 
 def prepare_closing(components: Components, closing: Closing, s: ExtendSettings) -> PreparedClosing:
     suffix, whole = encode_suffix(components, closing, s.conditioning_frames)  # whole: [128, F', h, w]
     frames = decode_video(components, whole[None])[-s.conditioning_frames :]  # the VAE reconstruction
-    return PreparedClosing(suffix=suffix, frames=frames)
+    return PreparedClosing(suffix=suffix, frames=frames, original=closing.frames[-s.conditioning_frames :])
 
 
 def extend_frames(components: Components, closing: PreparedClosing, text: TextBatch, s: ExtendSettings) -> Extension:

@@ -22,11 +22,13 @@ from ltxcore.errors import RequestRejected
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.media.mux import write_mp4
 from ltxcore.model.cache import cached_text
+from ltxcore.model.encode import encode_video
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, default_dtype, load_components
 from ltxcore.model.lora import merge_lora
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
+from ltxcore.sample.decode import decode_video
 from ltxcore.sample.extend import (
     ExtendSettings,
     Extension,
@@ -39,6 +41,15 @@ from ltxcore.sample.extend import (
     write_extension,
 )
 from ltxcore.sample.seam import SeamMetric
+from ltxcore.sample.world_metric import (
+    MISSING_PX,
+    WorldMetric,
+    WorldRow,
+    infer_state,
+    score,
+    true_lead_in,
+    world_metric,
+)
 from ltxcore.store.atomic import atomic_write_text
 
 MIN_WIDTH = 384  # entries narrower than this are scaled up by a whole factor
@@ -54,6 +65,9 @@ class ReelEntry(BaseModel):
     prompt: str
     video_path: str = Field(description="This entry's own extended clip (unlabelled).")
     seam: SeamMetric
+    world: WorldMetric | None = Field(
+        default=None, description="Lead-in error against the true past, for a closing clip of the toy world."
+    )
 
 
 class ValidationReel(BaseModel):
@@ -124,22 +138,43 @@ def render_validation(
         components = load_components(spec, parts, device=dev, dtype=dtype)
     if texts is None:
         texts = validation_texts(components, validation_clips, settings.negative_prompt)
+    for clip in validation_clips:
+        if clip.index not in closings:
+            loc = ("body", "validation", clip.index, "video_url")
+            closings[clip.index] = closing_from_file(components, Path(clip.path), settings, loc)
+    # Closing clips of the toy world have a known past: score the base (before the LoRA is merged) and the VAE's
+    # floor beside the LoRA. Previews (a live adapter, no LoRA file) score the adapter alone.
+    firsts = {c.index: infer_state(closings[c.index].original) for c in validation_clips}
+    baselines: dict[int, list[WorldRow]] = {}
     if lora_path is not None:
+        for clip, text in zip(validation_clips, texts, strict=True):
+            if firsts[clip.index] is not None:
+                base = extend_frames(components, closings[clip.index], text.to(components.device), settings)
+                baselines[clip.index] = [
+                    score("base", base.frames, settings.lead_in_frames, firsts[clip.index]),
+                    _floor(components, closings[clip.index], firsts[clip.index], settings),
+                ]
         merge_lora(components.transformer, lora_path)
-    closings = {} if closings is None else closings
     out_dir = Path(out_dir)
     entry_dir = out_dir / step_label
     extensions, entries = [], []
     for clip, text in zip(validation_clips, texts, strict=True):
-        if clip.index not in closings:
-            loc = ("body", "validation", clip.index, "video_url")
-            closings[clip.index] = closing_from_file(components, Path(clip.path), settings, loc)
         ext = extend_frames(components, closings[clip.index], text.to(components.device), settings)
         written = write_extension(ext, settings, entry_dir / f"entry-{clip.index}.mp4")
+        first = firsts[clip.index]
+        metric = None
+        if first is not None:
+            rows = [score("lora", ext.frames, settings.lead_in_frames, first), *baselines.get(clip.index, [])]
+            metric = world_metric(first, settings.lead_in_frames, rows)
         extensions.append(ext)
         entries.append(
             ReelEntry(
-                index=clip.index, url=clip.url, prompt=clip.prompt, video_path=written.video_path, seam=written.seam
+                index=clip.index,
+                url=clip.url,
+                prompt=clip.prompt,
+                video_path=written.video_path,
+                seam=written.seam,
+                world=metric,
             )
         )
     reel_path = out_dir / f"reel-{step_label}.mp4"
@@ -160,6 +195,13 @@ def render_validation(
     return reel
 
 
+def _floor(components: Components, closing: PreparedClosing, first, s: ExtendSettings) -> WorldRow:
+    """The true past and the closing frames through the VAE: the error no transformer can get under."""
+    truth = np.concatenate([true_lead_in(first, s.lead_in_frames), closing.original])  # [num_frames, 128, 128, 3]
+    latents = encode_video(components, truth)  # [128, F', h, w]
+    return score("floor", decode_video(components, latents[None]), s.lead_in_frames, first)
+
+
 def report_markdown(reel: ValidationReel) -> str:
     lines = [
         f"# Validation reel ({reel.step_label})",
@@ -176,6 +218,26 @@ def report_markdown(reel: ValidationReel) -> str:
             f"| {e.index} | {prompt} | {e.seam.ratio:.2f} | {e.seam.seam_diff:.4f} | "
             f"{e.seam.suffix_median_diff:.4f} | {Path(e.video_path).name} |"
         )
+    worlds = [e for e in reel.entries if e.world is not None]
+    if worlds:
+        lines += [
+            "",
+            "## Toy world: the lead-in against the true past",
+            "",
+            "The square tracked in each generated lead-in frame against where it truly was (a frame with no square "
+            f"counts {MISSING_PX:.0f} px). base: no LoRA; lora: the trained LoRA; floor: the true clip through the "
+            "VAE. Seam jump: the centre's move from the last generated to the first suffix frame, beside the true "
+            "step.",
+            "",
+            "| # | row | mean error px | frames without a square | seam jump px | true step px |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in worlds:
+            for r in e.world.rows:
+                lines.append(
+                    f"| {e.index} | {r.label} | {r.mean_error_px:.2f} | {r.missing_frames} | {r.seam_jump_px:.2f} | "
+                    f"{r.true_step_px:.2f} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -187,7 +249,9 @@ def _compose(
         label_frames(
             x.frames,
             x.frames.shape[0] - s.conditioning_frames,
-            f"#{e.index + 1}  {step_label}  seam x{e.seam.ratio:.2f}  {e.prompt}",
+            f"#{e.index + 1}  {step_label}  seam x{e.seam.ratio:.2f}  "
+            + (f"{e.world.summary()}  " if e.world else "")
+            + e.prompt,
         )
         for x, e in zip(extensions, entries, strict=True)
     ]

@@ -1,0 +1,78 @@
+"""The `toy` preset: LTX-2.3's diffusers classes sized for a CPU, with a video VAE and a transformer trained on the toy
+world (`ltxcore.media.world`), so that learning shows: a LoRA trained by the product leads into a given ending.
+
+Everything but the trained parts is built as the tiny preset builds it (the same seeded builder); the trained video
+VAE and transformer weights ship in `toy_weights/` (float16) and are written into a diffusers-layout directory in the
+cache on first use, which the one loader then reads like real weights. `ltxcore.model.toy_training` made them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ltxcore.model import tiny
+
+TOY = "toy"
+WEIGHTS = Path(__file__).with_name("toy_weights")
+PARTS = ("vae", "transformer")  # the trained parts; each ships as toy_weights/<part>.safetensors
+
+# The tiny VAE's widths with a wider decoder and only the mid blocks' resnets: the down- and upsamplers' convolutions
+# are enough for one square on a flat background, and half the layers halve the cost of training it on a CPU.
+VIDEO_VAE = dict(
+    tiny.VIDEO_VAE,
+    decoder_block_out_channels=(16, 32, 64),
+    layers_per_block=(0, 0, 0, 0, 1),
+    decoder_layers_per_block=(0, 0, 0, 1),
+)
+TRANSFORMER = dict(tiny.TRANSFORMER, num_attention_heads=2, attention_head_dim=32, cross_attention_dim=64, num_layers=4)
+CONNECTORS = dict(
+    tiny.CONNECTORS, video_connector_num_attention_heads=2, video_connector_attention_head_dim=32, video_hidden_dim=64
+)
+WORDS = (*tiny._WORDS, "yellow", "cyan", "magenta", "grey", "square", "bounces", "bouncing", "box", "tone")
+SHAPES = tiny.PresetShapes(video_vae=VIDEO_VAE, transformer=TRANSFORMER, connectors=CONNECTORS, words=WORDS)
+
+
+def weights_id(weights: Path = WEIGHTS) -> str:
+    """A short hash of the shipped weight files: a new training run gives a new cache directory."""
+    h = hashlib.sha256()
+    for part in PARTS:
+        h.update((weights / f"{part}.safetensors").read_bytes())
+    return h.hexdigest()[:12]
+
+
+def ensure_toy(models_root: Path, weights: Path = WEIGHTS) -> Path:
+    """The toy preset's directory, written on first use (into a temporary directory, then renamed into place)."""
+    final = models_root / f"toy-{weights_id(weights)}"
+    if (final / "model_index.json").is_file():
+        return final
+    models_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=models_root))
+    try:
+        build_toy(tmp, load_trained(weights))
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process finished first; its copy is identical
+            if not (final / "model_index.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def load_trained(weights: Path = WEIGHTS) -> dict[str, dict[str, torch.Tensor]]:
+    """The shipped state dicts, in float32."""
+    from safetensors.torch import load_file
+
+    return {part: {k: v.float() for k, v in load_file(str(weights / f"{part}.safetensors")).items()} for part in PARTS}
+
+
+def build_toy(out_dir: Path, trained: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    """Write the toy preset in diffusers layout; parts missing from `trained` keep their seeded random weights (the
+    training script builds the directory this way before the transformer is trained)."""
+    tiny.build_preset(out_dir, 0, SHAPES, trained)

@@ -1,0 +1,124 @@
+"""Pretraining the toy transformer as a plain text-to-video generator of the toy world (no clean suffix anywhere).
+
+Through the product's own parts: the toy directory is built with the trained VAE, loaded by the one loader, clips are
+encoded by `encode_video` and captions by `encode_prompts`, and the velocity comes from `predict_velocity` with every
+token at the sample's sigma. Clips are 49 frames (7 latent frames) from random states; a batch trains on a prefix of
+4 to 7 latent frames, which by the encoder's causality is exactly the encoding of the first 25 to 49 frames.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from ltxcore.media import world
+
+CLIP_FRAMES = 49
+DROP_CAPTION = 0.1  # the share of clips trained on the negative prompt: CFG then has an unconditional to push from
+
+
+def caption(colour: str) -> str:
+    return f"a {colour} square bounces"
+
+
+@torch.no_grad()
+def latent_statistics(vae: torch.nn.Module, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std [128] of the posterior means of `clips` [B, 3, F, H, W]; a channel the encoder leaves
+    nearly constant gets a floor on its std (a twentieth of the largest), so normalising cannot blow up its noise."""
+    z = torch.cat([vae.encode(c[None]).latent_dist.mode() for c in clips])  # [B, 128, F', h, w]
+    flat = z.transpose(0, 1).flatten(1)  # [128, B*F'*h*w]
+    mean, std = flat.mean(dim=1), flat.std(dim=1)  # [128] each
+    return mean, std.clamp_min(std.max().item() / 20)
+
+
+def train_transformer(
+    out: Path, vae_state: dict[str, torch.Tensor], steps: int, batch: int, lr: float, seed: int, clips: int = 400
+) -> dict:
+    from diffusers import AutoencoderKLLTX2Video
+
+    from ltxcore.model.encode import encode_video
+    from ltxcore.model.forward import VideoGeometry, pack_video, predict_velocity
+    from ltxcore.model.loader import load_components
+    from ltxcore.model.spec import ModelSpec
+    from ltxcore.model.text import encode_prompts
+    from ltxcore.model.toy import VIDEO_VAE, build_toy
+    from ltxcore.model.toy_training import to_pixels
+    from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
+    from ltxcore.train.objective import sample_sigmas
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    # 1. The VAE's latent statistics, measured on world clips, travel inside its state dict.
+    vae = AutoencoderKLLTX2Video(**VIDEO_VAE)
+    vae.load_state_dict(vae_state)
+    stat_clips = to_pixels(
+        np.stack([world.render_frames(world.states(world.random_square(rng), 25)) for _ in range(16)])
+    )
+    mean, std = latent_statistics(vae.eval(), stat_clips)
+    vae_state = dict(vae_state, latents_mean=mean, latents_std=std)
+
+    # 2. The toy directory with this VAE and a random transformer, loaded by the product's loader.
+    root = Path(tempfile.mkdtemp(prefix="toy-pretrain-"))
+    build_toy(root, {"vae": vae_state})
+    parts = {"transformer", "vae", "text_encoder", "tokenizer", "connectors"}
+    components = load_components(ModelSpec(source=str(root)), parts)
+    transformer = components.transformer.train().requires_grad_(True)
+
+    # 3. The data: clips encoded once; captions encoded once (six colours and the negative prompt).
+    start = time.time()
+    squares = [world.random_square(rng) for _ in range(clips)]
+    latents = torch.stack(
+        [encode_video(components, world.render_frames(world.states(s, CLIP_FRAMES))) for s in squares]
+    )  # [clips, 128, 7, 4, 4]
+    print(f"encoded {clips} clips in {time.time() - start:.0f} s; latent std {latents.std().item():.3f}", flush=True)
+    names = [*world.COLOURS, None]
+    text = encode_prompts(components, [caption(c) if c else DEFAULT_NEGATIVE_PROMPT for c in names])
+    colour_index = torch.tensor([names.index(s.colour) for s in squares])  # [clips]
+    negative = len(names) - 1
+
+    # 4. Flow matching on every token at the sample's sigma.
+    opt = torch.optim.AdamW(transformer.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    gen = torch.Generator().manual_seed(seed)
+    log: dict = {"seed": seed, "steps": steps, "batch": batch, "lr": lr, "clips": clips, "loss": []}
+    for step in range(1, steps + 1):
+        frames = rng.randint(4, 7)
+        pick = torch.randint(0, clips, (batch,), generator=gen)  # [B]
+        x0 = pack_video(latents[pick, :, :frames])  # [B, frames*16, 128]
+        b, n, _ = x0.shape
+        sigma = sample_sigmas(b, n, gen)  # [B]
+        noise = torch.randn(x0.shape, generator=gen)  # [B, N, 128]
+        s = sigma[:, None, None]
+        noisy = (1 - s) * x0 + s * noise  # [B, N, 128]
+        which = torch.where(torch.rand(b, generator=gen) < DROP_CAPTION, negative, colour_index[pick])  # [B]
+        batch_text = type(text)(video=text.video[which], audio=text.audio[which], mask=text.mask[which])
+        geometry = VideoGeometry(frames=frames, height=4, width=4, fps=world.FPS)
+        pred, _ = predict_velocity(transformer, noisy, sigma[:, None].expand(b, n), sigma, batch_text, geometry)
+        loss = (pred - (noise - x0)).square().mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        log["loss"].append(round(loss.item(), 6))
+        if step % 100 == 0 or step == steps:
+            recent = float(np.mean(log["loss"][-100:]))
+            print(f"transformer step {step}/{steps} loss {recent:.4f} ({time.time() - start:.0f} s)", flush=True)
+            save(out, vae_state, transformer.state_dict(), log)
+    return log
+
+
+def save(out: Path, vae_state: dict, transformer_state: dict, log: dict) -> None:
+    """The shipped form: float16 safetensors of the two trained parts, and the training log."""
+    save_file({k: v.detach().half().contiguous() for k, v in vae_state.items()}, str(out / "vae.safetensors"))
+    save_file(
+        {k: v.detach().half().contiguous() for k, v in transformer_state.items()}, str(out / "transformer.safetensors")
+    )
+    (out / "transformer.json").write_text(json.dumps(log))

@@ -1,0 +1,147 @@
+"""How the `toy` preset's weights were made: the video VAE and the text-to-video transformer, trained on the toy world.
+
+    python -m ltxcore.model.toy_training vae --out DIR [--steps N]
+    python -m ltxcore.model.toy_training transformer --out DIR --vae DIR/vae.safetensors [--steps N]
+
+Both run on 2 CPU cores. The VAE trains on 64x64 crops of the world's 128x128 frames (it is fully convolutional, and
+a crop costs a quarter of a frame), 9 frames at a time (the first latent frame and one 8-frame latent frame); its
+held-out PSNR is measured on whole 128x128 clips of 25 frames. The transformer is pretrained as a plain text-to-video
+generator of the world: every token of a clip is noised at one sigma, nothing stays clean, so the base has never
+seen a clean suffix and the LoRA the product trains has a real job. Each run writes its weights and a JSON log of its
+losses; `ltxcore/model/toy_weights/training.json` records the runs that made the shipped weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ltxcore.media import world
+
+CROP = 64
+VAE_FRAMES = 9
+SQUARE_WEIGHT = 10.0  # the square is 1.6% of a frame: weigh its pixels up so the decoder does not settle for grey
+LATENT_NOISE = 0.1  # noise added to the encoder's mean in training: the decoder must tolerate imperfect latents
+
+
+def to_pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [B, F, H, W, 3] -> float [B, 3, F, H, W] in [-1, 1]."""
+    return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+
+def world_clips(rng: random.Random, count: int, frames: int) -> np.ndarray:
+    """uint8 [count, frames, 128, 128, 3]: clips from random states."""
+    return np.stack([world.render_frames(world.states(world.random_square(rng), frames)) for _ in range(count)])
+
+
+def crops(rng: random.Random, count: int, frames: int) -> np.ndarray:
+    """uint8 [count, frames, 64, 64, 3]: 64x64 windows (on the 32 px latent grid) of whole-world clips."""
+    clips = world_clips(rng, count, frames)
+    out = []
+    for clip in clips:
+        x0, y0 = rng.choice([0, 32, 64]), rng.choice([0, 32, 64])
+        out.append(clip[:, y0 : y0 + CROP, x0 : x0 + CROP])
+    return np.stack(out)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two [-1, 1] tensors, on the 0..1 scale."""
+    mse = ((a.clamp(-1, 1) - b) / 2).square().mean().item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def vae_config() -> dict:
+    from ltxcore.model.toy import VIDEO_VAE
+
+    return VIDEO_VAE
+
+
+@torch.no_grad()
+def held_out_psnr(vae: torch.nn.Module, clips: torch.Tensor) -> float:
+    """Mean PSNR (dB) of whole 128x128 clips [B, 3, F, H, W] through the encoder's mean and the decoder."""
+    vae.eval()
+    values = []
+    for clip in clips:
+        z = vae.encode(clip[None]).latent_dist.mode()  # [1, 128, F', 4, 4]
+        values.append(psnr(vae.decode(z, return_dict=False)[0], clip[None]))
+    vae.train()
+    return float(np.mean(values))
+
+
+def train_vae(out: Path, steps: int, batch: int, lr: float, seed: int, start: Path | None = None) -> dict:
+    """Train the whole VAE, or with `start` (an earlier run's weights) the decoder alone: the encoder, and so the
+    latent space the transformer is trained in, stays as it was."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    vae = AutoencoderKLLTX2Video(**vae_config())
+    params = list(vae.parameters())
+    if start is not None:
+        vae.load_state_dict(load_file(str(start)))
+        vae.encoder.requires_grad_(False)
+        params = list(vae.decoder.parameters())
+    held_out = to_pixels(world_clips(random.Random(seed + 1), 2, 25))  # [2, 3, 25, 128, 128]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    log: dict = {"seed": seed, "steps": steps, "batch": batch, "lr": lr, "loss": [], "psnr": []}
+    background = torch.tensor(world.BACKGROUND).view(1, 3, 1, 1, 1) / 127.5 - 1
+    began = time.time()
+    for step in range(1, steps + 1):
+        x = to_pixels(crops(rng, batch, VAE_FRAMES))  # [B, 3, 9, 64, 64]
+        with torch.set_grad_enabled(start is None):
+            mean = vae.encode(x).latent_dist.mode()  # [B, 128, 2, 2, 2]
+        z = mean + LATENT_NOISE * torch.randn_like(mean)
+        y = vae.decode(z, return_dict=False)[0]  # [B, 3, 9, 64, 64]
+        square = ((x - background).abs().amax(dim=1, keepdim=True) > 0.2).float()  # [B, 1, 9, 64, 64]
+        weight = 1.0 + SQUARE_WEIGHT * square
+        loss = (weight * (y - x).square()).mean() + 1e-3 * mean.square().mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        log["loss"].append(round(loss.item(), 6))
+        if step % 100 == 0 or step == steps:
+            value = held_out_psnr(vae, held_out)
+            log["psnr"].append([step, round(value, 3)])
+            print(
+                f"vae step {step}/{steps} loss {loss.item():.5f} held-out PSNR {value:.2f} dB "
+                f"({time.time() - began:.0f} s)",
+                flush=True,
+            )
+            save_file(vae.state_dict(), str(out / "vae.safetensors"))
+            (out / "vae.json").write_text(json.dumps(log))
+    return log
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["vae", "transformer"])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vae", type=Path, help="vae: train its decoder alone; transformer: the VAE to use")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.part == "vae":
+        train_vae(args.out, args.steps, args.batch, args.lr, args.seed, args.vae)
+    else:
+        from ltxcore.model.toy_pretrain import train_transformer
+
+        train_transformer(args.out, load_file(str(args.vae)), args.steps, args.batch, args.lr, args.seed)
+
+
+if __name__ == "__main__":
+    main()
