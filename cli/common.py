@@ -17,7 +17,12 @@ EXIT_REJECTED = 2
 
 RequestArg = Annotated[str, typer.Argument(help="Request JSON file, or - for standard input.")]
 WorkDirOpt = Annotated[Path, typer.Option("--work-dir", help="Directory for stage outputs (reused to resume).")]
-ModelOpt = Annotated[str, typer.Option("--model", help="'tiny' (random weights), 'toy' (trained on the toy world), a local directory or an s3:// prefix.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", help="'tiny' (random weights), 'toy' (trained on the toy world), a local directory or an s3:// prefix."
+    ),
+]
 PrivateHostsOpt = Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")]
 BucketOpt = Annotated[
     str | None, typer.Option("--bucket", help="WxH replacing the resolution bucket (smoke tests, tiny model).")

@@ -141,6 +141,24 @@ def demo(
     (work_dir / "request.json").write_text(request.model_dump_json(indent=2))
     typer.echo(f"==> request: {work_dir / 'request.json'} (model {model}, {size[0]}x{size[1]} bucket)", err=True)
     run_flow(request, _local_settings(work_dir, model, size, False, trainer=trainer, sample_steps=DEMO_SAMPLE_STEPS))
+    if model == "toy":
+        _show_learning(work_dir, request.conditioning_frames)
+
+
+def _show_learning(work_dir: Path, conditioning_frames: int) -> None:
+    """Print the final reel's learning metric and write a frame strip of its first entry (generated over truth)."""
+    from ltxcore.sample.reel import ValidationReel
+    from ltxcore.sample.world_strip import lead_in_strip, learning_table
+
+    reports = sorted(work_dir.glob("**/report-final.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        return
+    reel = ValidationReel.model_validate_json(reports[-1].read_text())
+    typer.echo(learning_table(reel), err=True)
+    entry = next((e for e in reel.entries if e.world is not None), None)
+    if entry is not None:
+        strip = lead_in_strip(entry, conditioning_frames, work_dir / "lead-in-strip.png")
+        typer.echo(f"==> frame strip (generated above the true past): {strip}", err=True)
 
 
 def _demo_request(data: Path, steps: int, model: str) -> tuple[dict, tuple[int, int], TrainerSettings]:

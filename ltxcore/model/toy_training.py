@@ -29,7 +29,9 @@ from ltxcore.media import world
 CROP = 64
 VAE_FRAMES = 9
 SQUARE_WEIGHT = 10.0  # the square is 1.6% of a frame: weigh its pixels up so the decoder does not settle for grey
-LATENT_NOISE = 0.1  # noise added to the encoder's mean in training: the decoder must tolerate imperfect latents
+# Noise added to the encoder's mean in training, relative to the latents' spread (which starts near zero): the decoder
+# must tolerate imperfect latents, as the transformer makes them.
+LATENT_NOISE = 0.1
 
 
 def to_pixels(frames: np.ndarray) -> torch.Tensor:
@@ -43,12 +45,15 @@ def world_clips(rng: random.Random, count: int, frames: int) -> np.ndarray:
 
 
 def crops(rng: random.Random, count: int, frames: int) -> np.ndarray:
-    """uint8 [count, frames, 64, 64, 3]: 64x64 windows (on the 32 px latent grid) of whole-world clips."""
-    clips = world_clips(rng, count, frames)
+    """uint8 [count, frames, 64, 64, 3]: 64x64 windows (on the 32 px latent grid) of whole-world clips, each placed
+    over the square's middle position (a random window would hold no square most of the time)."""
     out = []
-    for clip in clips:
-        x0, y0 = rng.choice([0, 32, 64]), rng.choice([0, 32, 64])
-        out.append(clip[:, y0 : y0 + CROP, x0 : x0 + CROP])
+    for _ in range(count):
+        path = world.states(world.random_square(rng), frames)
+        cx, cy = path[frames // 2].centre
+        x0 = min(max(0, 32 * round((cx - CROP / 2) / 32)), world.SIZE - CROP)
+        y0 = min(max(0, 32 * round((cy - CROP / 2) / 32)), world.SIZE - CROP)
+        out.append(world.render_frames(path)[:, y0 : y0 + CROP, x0 : x0 + CROP])
     return np.stack(out)
 
 
@@ -76,9 +81,13 @@ def held_out_psnr(vae: torch.nn.Module, clips: torch.Tensor) -> float:
     return float(np.mean(values))
 
 
-def train_vae(out: Path, steps: int, batch: int, lr: float, seed: int, start: Path | None = None) -> dict:
+def train_vae(
+    out: Path, steps: int, batch: int, lr: float, seed: int, start: Path | None = None, image_steps: int = 0
+) -> dict:
     """Train the whole VAE, or with `start` (an earlier run's weights) the decoder alone: the encoder, and so the
-    latent space the transformer is trained in, stays as it was."""
+    latent space the transformer is trained in, stays as it was. The first `image_steps` train on single frames
+    (twice the batch): the encoder's output hardly depends on its input at initialisation, and single frames, at a
+    ninth of a clip's cost, are the cheap way through that slow start to a spatial code; clips then add motion."""
     from diffusers import AutoencoderKLLTX2Video
 
     torch.manual_seed(seed)
@@ -92,16 +101,18 @@ def train_vae(out: Path, steps: int, batch: int, lr: float, seed: int, start: Pa
     held_out = to_pixels(world_clips(random.Random(seed + 1), 2, 25))  # [2, 3, 25, 128, 128]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    log: dict = {"seed": seed, "steps": steps, "batch": batch, "lr": lr, "loss": [], "psnr": []}
+    log: dict = {"seed": seed, "steps": steps, "image_steps": image_steps, "batch": batch, "lr": lr}
+    log |= {"loss": [], "psnr": []}
     background = torch.tensor(world.BACKGROUND).view(1, 3, 1, 1, 1) / 127.5 - 1
     began = time.time()
     for step in range(1, steps + 1):
-        x = to_pixels(crops(rng, batch, VAE_FRAMES))  # [B, 3, 9, 64, 64]
+        images = step <= image_steps
+        x = to_pixels(crops(rng, 2 * batch if images else batch, 1 if images else VAE_FRAMES))  # [B, 3, F, 64, 64]
         with torch.set_grad_enabled(start is None):
-            mean = vae.encode(x).latent_dist.mode()  # [B, 128, 2, 2, 2]
-        z = mean + LATENT_NOISE * torch.randn_like(mean)
-        y = vae.decode(z, return_dict=False)[0]  # [B, 3, 9, 64, 64]
-        square = ((x - background).abs().amax(dim=1, keepdim=True) > 0.2).float()  # [B, 1, 9, 64, 64]
+            mean = vae.encode(x).latent_dist.mode()  # [B, 128, F', 2, 2]
+        z = mean + LATENT_NOISE * mean.detach().std() * torch.randn_like(mean)
+        y = vae.decode(z, return_dict=False)[0]  # [B, 3, F, 64, 64]
+        square = ((x - background).abs().amax(dim=1, keepdim=True) > 0.2).float()  # [B, 1, F, 64, 64]
         weight = 1.0 + SQUARE_WEIGHT * square
         loss = (weight * (y - x).square()).mean() + 1e-3 * mean.square().mean()
         loss.backward()
@@ -110,7 +121,7 @@ def train_vae(out: Path, steps: int, batch: int, lr: float, seed: int, start: Pa
         sched.step()
         opt.zero_grad(set_to_none=True)
         log["loss"].append(round(loss.item(), 6))
-        if step % 100 == 0 or step == steps:
+        if step % 250 == 0 or step == steps:
             value = held_out_psnr(vae, held_out)
             log["psnr"].append([step, round(value, 3)])
             print(
@@ -131,12 +142,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-steps", type=int, default=0, help="vae: steps on single frames first")
     parser.add_argument("--vae", type=Path, help="vae: train its decoder alone; transformer: the VAE to use")
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "vae":
-        train_vae(args.out, args.steps, args.batch, args.lr, args.seed, args.vae)
+        train_vae(args.out, args.steps, args.batch, args.lr, args.seed, args.vae, args.image_steps)
     else:
         from ltxcore.model.toy_pretrain import train_transformer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def test_walking_back_from_a_state_retraces_the_forward_path_through_bounces():
         # Positions are what frames show; at a wall the velocity's sign (arriving or leaving) is not determined.
         assert [s.centre for s in world.past(path[60], 60)] == [s.centre for s in path[:60]]
         assert all(0 <= s.x <= 112 and 0 <= s.y <= 112 for s in path)
-        bounces += sum(a.vx != b.vx or a.vy != b.vy for a, b in zip(path, path[1:]))
+        bounces += sum(a.vx != b.vx or a.vy != b.vy for a, b in itertools.pairwise(path))
     assert bounces > 100
 
 
@@ -60,7 +61,7 @@ def test_the_true_lead_in_scores_zero_and_a_shifted_one_scores_its_shift():
 
 def test_a_lead_in_without_the_square_counts_the_missing_penalty():
     first = world.Square("red", 60, 60, 2, 2)
-    frames = world.render_frames(world.past(first, 9) + [first])
+    frames = world.render_frames([*world.past(first, 9), first])
     frames[:9] = world.BACKGROUND
     row = score("blank", frames, 9, first)
     assert (row.mean_error_px, row.missing_frames) == (MISSING_PX, 9)
