@@ -20,7 +20,8 @@ WorkDirOpt = Annotated[Path, typer.Option("--work-dir", help="Directory for stag
 ModelOpt = Annotated[
     str,
     typer.Option(
-        "--model", help="'tiny' (random weights), 'toy' (trained on the toy world), a local directory or an s3:// prefix."
+        "--model",
+        help="'tiny' (random weights), 'toy' (trained on the toy world), a local directory or an s3:// prefix.",
     ),
 ]
 PrivateHostsOpt = Annotated[bool, typer.Option(help="Fetch from private/loopback hosts too.")]

@@ -24,7 +24,7 @@ from ltxcore.job.settings import JobSettings
 from ltxcore.job.stages import encode_stage, texts_stage
 from ltxcore.media.world import make_world_archive
 from ltxcore.model.spec import ModelSpec
-from ltxcore.sample.reel import render_validation
+from ltxcore.sample.reel import cached_validation_texts, render_validation
 from ltxcore.train.config import TrainerSettings
 from ltxcore.train.loop import train_lora
 
@@ -62,9 +62,12 @@ def reel(tmp_path_factory: pytest.TempPathFactory):
     dataset = prepare(plan, settings)
     cache = encode_stage(dataset, settings, plan.negative_prompt, [], progress=lambda *_: None)
     texts = texts_stage(cache, settings, plan.negative_prompt, plan.prompts)
-    run = train_lora(texts, plan.train, work / "train", spec=ModelSpec.parse("toy"), device="cpu")
+    run = train_lora(cache, plan.train, work / "train", spec=ModelSpec.parse("toy"), device="cpu")
     clips = check_validation_clips(plan.validation, work / "run", allow_local=True, allow_private_hosts=False)
-    return render_validation(clips, Path(run.lora_path), plan.extend, work / "reel", spec=ModelSpec.parse("toy"))
+    prompts = cached_validation_texts(texts, clips, plan.negative_prompt)
+    return render_validation(
+        clips, Path(run.lora_path), plan.extend, work / "reel", spec=ModelSpec.parse("toy"), texts=prompts
+    )
 
 
 def test_a_short_lora_run_halves_the_lead_in_error_of_the_base_on_held_out_endings(reel):
