@@ -66,14 +66,12 @@ def _local_settings(
 
 
 def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
-    """The flow in this process. It reads its deployment settings from the environment, as on a worker, so the CLI
-    sets them there: this process is the deployment."""
-    os.environ.update(settings.to_env())
+    """The flow in this process, under the settings this verb resolved: this process is the deployment."""
     from prefect.settings import PREFECT_API_URL
 
-    from flows.extend_suffix import extend_suffix
+    from flows.extend_suffix import job_flow
 
-    state = extend_suffix(request, return_state=True)
+    state = job_flow(settings)(request, return_state=True)
     outcome = state.result(raise_on_failure=False)
     run_id = state.state_details.flow_run_id
     hint = (

@@ -37,7 +37,7 @@ def prefit(validation: list[ValidationClip], extend: ExtendSettings) -> None:
 @metered
 @mirrored
 def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
-    progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips")
+    progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips", settings.progress_bar)
     return encode_stage(dataset, settings, negative_prompt, prompts, progress)
 
 
@@ -71,7 +71,7 @@ def train(
 ) -> LoraRun:
     """Train (or resume) the LoRA. `texts` (the validation prompts' embeddings, for previews) is not in the key."""
     logger = get_run_logger()
-    bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
+    bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps", settings.progress_bar)
     table = PreviewTable(config.steps)
     held_out: list[float] = []  # the newest held-out loss, for the preview table
 

@@ -196,9 +196,9 @@ def _fill_scale(width: int, height: int) -> dict[str, str]:
 def _audio_windows(audio: Any, plan: list[Window], s: FitSettings) -> list[Any]:
     """One stream per window: exactly audio_samples samples of 16 kHz stereo float, aligned with the video."""
     k, per = len(plan), s.audio_samples
-    audio = audio.filter(
-        "aresample", AUDIO_SAMPLE_RATE, first_pts=0, **{"async": 1}
-    ).filter("aformat", sample_fmts="flt", channel_layouts="stereo")  # gaps, a late start: silence
+    audio = audio.filter("aresample", AUDIO_SAMPLE_RATE, first_pts=0, **{"async": 1}).filter(
+        "aformat", sample_fmts="flt", channel_layouts="stereo"
+    )  # gaps, a late start: silence
     speed = plan[0].speed
     if speed != 1.0 and s.audio_preserve_pitch:
         for factor in _atempo(speed):

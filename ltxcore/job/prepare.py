@@ -10,14 +10,14 @@ from ltxcore.intake.debug_zip import debug_zip_stage
 from ltxcore.intake.fetch import fetch
 from ltxcore.intake.validation import check_validation_clips
 from ltxcore.job.plan import JobPlan
-from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import DatasetManifest, FitResult
 from ltxcore.sample.prefit import prefit_validation
 from ltxcore.store.stages import FETCH
 
 
-def prepare(plan: JobPlan, settings: JobSettings) -> DatasetManifest:
-    """Run every intake stage under the work root; a stage whose manifest exists is not redone."""
+def prepare(plan: JobPlan) -> DatasetManifest:
+    """Run every intake stage under the plan's work root; a stage whose manifest exists is not redone."""
+    settings = plan.settings
     work = Path(settings.work_root)
     allow = {"allow_local": settings.allow_local_inputs, "allow_private_hosts": settings.allow_private_hosts}
     # Validation entries first: they are small, and a bad one must fail the job before the heavy work.

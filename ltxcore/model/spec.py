@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from ltxcore.settings import ToolSettings
+from ltxcore.settings import tools
 from ltxcore.store.fs import filesystem, is_remote
 
 TINY = "tiny"
@@ -21,7 +21,7 @@ TINY = "tiny"
 
 def cache_root() -> Path:
     """Where built presets and synced model copies live: $EXTEND_SUFFIX_CACHE or ~/.cache/extend-suffix."""
-    return ToolSettings().cache
+    return tools().cache
 
 
 class ModelSpec(BaseModel):

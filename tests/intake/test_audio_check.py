@@ -31,7 +31,7 @@ def _prepare(tmp_path: Path, clips: dict[str, dict]):
     settings = JobSettings(
         work_root=str(tmp_path / "w"), allow_local_inputs=True, device="cpu", bucket_override=(64, 64)
     )
-    return prepare(plan_job(request, settings), settings)
+    return prepare(plan_job(request, settings))
 
 
 def test_a_silent_clip_is_skipped_and_a_near_silent_minority_is_kept_with_a_warning(tmp_path: Path):

@@ -34,7 +34,7 @@ def request(url: str | Path, **kw: object) -> ExtendSuffixRequest:
 def prepare(req: ExtendSuffixRequest, work: Path, allow_local: bool = True):
     """The CLI's prepare: the plan for a CLI deployment on this work dir, then every intake stage."""
     settings = JobSettings(work_root=str(work), allow_local_inputs=allow_local, device="cpu")
-    return prepare_plan(plan_job(req, settings), settings)
+    return prepare_plan(plan_job(req, settings))
 
 
 def skip(file: str, type: str) -> SkippedClip:

@@ -70,7 +70,7 @@ def test_the_dataset_report_of_a_fixed_archive_is_unchanged(tmp_path: Path) -> N
         }
     )
     settings = JobSettings(work_root=str(tmp_path / "work"), allow_local_inputs=True, device="cpu")
-    report = summary(prepare(plan_job(request, settings), settings))
+    report = summary(prepare(plan_job(request, settings)))
     golden = matches_golden("dataset_report.json", report)
     assert report == golden
     assert report["counts"]["kept_clips"] == 3 and report["counts"]["skipped"] == 1
