@@ -66,7 +66,7 @@ def test_a_silent_closing_clip_is_refused_for_an_audio_extension(tmp_path: Path)
         extend_in_memory(components, silent, "a white square", SETTINGS)
     (detail,) = err.value.body()["detail"]
     assert (detail["loc"], detail["type"], err.value.status) == (["video"], "missing_audio", 422)
-    assert "no audio track" in detail["msg"] and "--no-audio" in detail["msg"]
+    assert "no audio track" in detail["msg"] and "--without-audio" in detail["msg"]
     assert components.loaded() == []  # refused before any part was loaded
     # Too short AND silent: both mistakes in one answer.
     short = _clip(tmp_path / "short.mp4", 5 / FPS, audio=False)
