@@ -166,7 +166,7 @@ def serve(
     from prefect import serve as serve_all
 
     from flows.extend_suffix import extend_suffix
-    from flows.train_stage import train_lora_stage
+    from flows.training import train_lora_flow
     from ltxcore.job.settings import JobSettings
 
     train_name = f"{name}-train"
@@ -186,7 +186,7 @@ def serve(
         )
     if serve_training or only_training:
         deployments.append(
-            train_lora_stage.to_deployment(
+            train_lora_flow.to_deployment(
                 name=train_name,
                 tags=["extend-suffix", "gpu"],
                 concurrency_limit=limit,

@@ -78,11 +78,10 @@ def prepare(
         manifest = prepare_dataset(plan)
     report = summary(manifest)
     if encode:
-        from ltxcore.job.stages import encode_stage
-        from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
+        from ltxcore.job.model_stages import encode_stage
 
         # the training cache as the flow encodes it (validation texts are a stage of their own), so both share it
-        cache = encode_stage(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [], progress=lambda *_: None)
+        cache = encode_stage(manifest, settings, progress=lambda *_: None)
         report["latent_cache"] = str(Path(cache.root) / "latent_cache.json")
     if estimate:
         report["estimate"] = _estimate(request, plan.workload, gpu, price_per_hour, len(manifest.clips))

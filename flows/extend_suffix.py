@@ -10,7 +10,7 @@ as its result artifact and 0 billable units.
 
 from typing import Any
 
-from prefect import Flow, flow, get_run_logger, unmapped
+from prefect import Flow, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.states import Failed, State
@@ -20,11 +20,11 @@ from flows.rejections import quiet_rejection_tracebacks
 from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
 from ltxcore.job.plan import output_prefix, plan_job
+from ltxcore.job.recipe import run_intake
 from ltxcore.job.rejection import rejection_markdown, rejection_message
 from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
-from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
@@ -83,29 +83,16 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     # 1. the contract: cross-field rules and where inputs may come from (the schema already held the field limits),
     # then every stage's settings
     plan = plan_job(request, settings)
-    # 2. intake: validation clips first (small, and a bad one must fail before the heavy work)
-    validation = dataset.validation_clips(plan.validation, settings)
-    if plan.extend:
-        model.prefit(validation, plan.extend)
-    archive = dataset.fetch_archive(plan.training_data_url, settings)
-    probed = dataset.probe(dataset.extract(archive, settings), plan.with_audio, settings)
-    sources = probed.clips
-    if plan.scene_threshold_s is not None:
-        scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(settings)).result()
-        sources = [scene for group in scenes for scene in group]
-    fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(settings)).result()
-    # the trigger phrase goes into the captions there, after fitting, so changing it re-runs no ffmpeg
-    manifest = dataset.build_dataset(
-        fitted, probed.skipped, plan.fit, plan.conditioning_frames, plan.trigger_phrase, settings
-    )
+    # 2. intake (ltxcore.job.recipe): validation clips, fetch, extract, probe, split, fit, build the dataset
+    intake = run_intake(plan, dataset.TASKS)
+    validation, manifest = intake.validation, intake.dataset
     dataset.dataset_report(manifest, plan.workload, settings.gpu)  # here, not in the task: a Cached stage shows it too
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
-    debug_zip = dataset.debug_zip(manifest, settings) if plan.debug_dataset else None
     # 3. model: encode once, then train (resuming from the newest checkpoint if a run was cut short)
     # (the training cache holds only what training reads; the validation texts are embedded apart, so changing
     # them re-encodes no clip and retrains nothing)
-    cache = model.encode(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [])
+    cache = model.encode(manifest, settings)
     texts = model.encode_texts(cache, settings, plan.negative_prompt, plan.prompts) if plan.extend else None
     run = _train(cache, plan.train, settings, validation, plan.extend, texts)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
@@ -126,7 +113,7 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
         run.config_path,
         plan.billable_units,
         video,
-        debug_zip,
+        intake.debug_zip,
         best.lora_path if best else None,
         best.step if best else None,
         receipt,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
+from prefect import task, unmapped
 from prefect.artifacts import create_table_artifact
 
 from ltxcore.intake import build
@@ -25,8 +25,10 @@ from ltxcore.manifests import (
     SourceClip,
     ValidationClip,
 )
+from ltxcore.sample.extend import ExtendSettings
 from ltxcore.store import stages
 from tasks.common import CACHE_FOR, IO_RETRIES, RECEIPT, metered, mirrored, stage_key
+from tasks.model import prefit
 
 ALLOWED = ("settings.allow_local_inputs", "settings.allow_private_hosts")
 
@@ -168,3 +170,46 @@ def dataset_report(manifest: DatasetManifest, workload: Workload, gpu: str | Non
 @mirrored
 def debug_zip(manifest: DatasetManifest, settings: JobSettings) -> str:
     return str(debug_zip_stage(manifest, Path(settings.work_root)))
+
+
+class TaskStages:
+    """The intake recipe's stages as this module's Prefect tasks; split and fit are mapped over the task runner."""
+
+    def validation_clips(self, spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
+        return validation_clips(spec, settings)
+
+    def prefit(self, validation: list[ValidationClip], extend: ExtendSettings) -> None:
+        prefit(validation, extend)
+
+    def fetch_archive(self, url: str, settings: JobSettings) -> ArchiveRef:
+        return fetch_archive(url, settings)
+
+    def extract(self, archive: ArchiveRef, settings: JobSettings) -> ExtractResult:
+        return extract(archive, settings)
+
+    def probe(self, clips: ExtractResult, with_audio: bool, settings: JobSettings) -> ExtractResult:
+        return probe(clips, with_audio, settings)
+
+    def split(self, clips: list[SourceClip], threshold_s: float, settings: JobSettings) -> list[SourceClip]:
+        scenes = split.map(clips, unmapped(threshold_s), unmapped(settings)).result()
+        return [scene for group in scenes for scene in group]
+
+    def fit(self, clips: list[SourceClip], fit_settings: FitSettings, settings: JobSettings) -> list[FitResult]:
+        return fit.map(clips, unmapped(fit_settings), unmapped(settings)).result()
+
+    def build_dataset(
+        self,
+        fitted: list[FitResult],
+        skipped: list[SkippedClip],
+        fit_settings: FitSettings,
+        conditioning_frames: int,
+        trigger_phrase: str,
+        settings: JobSettings,
+    ) -> DatasetManifest:
+        return build_dataset(fitted, skipped, fit_settings, conditioning_frames, trigger_phrase, settings)
+
+    def debug_zip(self, manifest: DatasetManifest, settings: JobSettings) -> str:
+        return debug_zip(manifest, settings)
+
+
+TASKS = TaskStages()

@@ -13,7 +13,7 @@ BELOW_ENTRY = ("ltxcore", "tasks", "flows")
 ENTRY_POINTS = {
     # a served run's start: a deployment's settings are its worker's environment
     "flows/extend_suffix.py": {"JobSettings"},
-    "flows/train_stage.py": {"JobSettings"},
+    "flows/training.py": {"JobSettings"},
     # Prefect's own logging and telemetry defaults, set before Prefect is imported (not settings of the job)
     "flows/__init__.py": {"os.environ"},
     # this machine's tools (ffmpeg, the model cache, S3 credentials) are read where used, through this one accessor:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from media import make_video, make_zip
-
 from ltxcore.intake.audio_check import audio_level
 from ltxcore.job.plan import plan_job
 from ltxcore.job.prepare import prepare
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import JobSettings
+from tests.support.clips import make_video, make_zip
 
 
 def _prepare(tmp_path: Path, clips: dict[str, dict]):

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from media import frame_count, make_image, make_video, make_zip, stream_info
 
 from ltxcore.errors import TOO_SHORT_MESSAGE, RequestRejected
 from ltxcore.intake.build import build_dataset
@@ -20,6 +19,7 @@ from ltxcore.job.prepare import prepare as prepare_plan
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import FittedClip, SkippedClip
+from tests.support.clips import frame_count, make_image, make_video, make_zip, stream_info
 
 SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
 
