@@ -7,7 +7,7 @@ The transformer is built once (random bf16 weights of the real 2.3 shapes, made 
 rank-32 LoRA, and every variant runs on it in turn, each switch applied on top of the one before:
 
     as built        all-ones text mask passed as a bias, torch's SDPA order, peft's fp32 LoRA input cast, foreach
-                    AdamW, all 48 blocks recomputed, eager (the trainer before issue 15)
+                    AdamW, all 48 blocks recomputed, eager (the trainer before its speed settings)
     + no mask, + cuDNN/Flash first, + no LoRA cast, + fused AdamW, + no audio adapters, then K = 24 / 16 / 8
     recomputed blocks, + compile (regional, inductor), K = auto; the int8 base tier (K = 48). With audio (run first,
     while the audio adapters exist): as built, everything with compile and K = auto, one CFG+STG+modality sampling
@@ -53,7 +53,7 @@ TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 @dataclass(frozen=True)
 class Variant:
     name: str
-    text_mask_bias: bool = True  # the all-ones mask handed on as a zero bias (before issue 15)
+    text_mask_bias: bool = True  # the all-ones mask handed on as a zero bias (the trainer before its speed settings)
     sdpa_preference: bool = False
     lora_cast: bool = True
     fused_adamw: bool = False

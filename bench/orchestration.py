@@ -39,13 +39,14 @@ def measure(clips: int = 3) -> dict:
 
     def stages(work: str, call) -> dict[str, float]:  # the intake, timed stage by stage
         times, t = {}, time.perf_counter()
-        ref = call("fetch", dataset.fetch_archive, str(archive), settings)
+        job = settings.model_copy(update={"work_root": work})
+        ref = call("fetch", dataset.fetch_archive, str(archive), job)
         times["fetch"], t = time.perf_counter() - t, time.perf_counter()
-        extracted = call("extract", dataset.extract, ref, work)
+        extracted = call("extract", dataset.extract, ref, job)
         times["extract"], t = time.perf_counter() - t, time.perf_counter()
-        probed = call("probe", dataset.probe, extracted, work, False)
+        probed = call("probe", dataset.probe, extracted, False, job)
         times["probe"], t = time.perf_counter() - t, time.perf_counter()
-        call("fit", dataset.fit, probed.clips, fit, work)
+        call("fit", dataset.fit, probed.clips, fit, job)
         times["fit"] = time.perf_counter() - t
         return times
 

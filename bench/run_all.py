@@ -1,7 +1,7 @@
 """Run every benchmark once and write `bench/results/report.json` + `report.md` (run by hand: `bench/run_all`).
 
     bench/run_all                 small sizes, minutes on a laptop CPU (what the repository's report shows)
-    bench/run_all --full          the issue's sizes; on a GPU also the full-size matrix with random 2.3 weights
+    bench/run_all --full          the full benchmark sizes; on a GPU also the full-size matrix with random 2.3 weights
 
 Each benchmark runs in its own process (its own peak memory), through the existing scripts' own entry points, and
 each figure is reported beside a baseline measured in the same run: fit vs decode-every-frame, batched vs one-clip
@@ -87,7 +87,7 @@ def bench_sample(frames: int, size: int, steps: int) -> list[dict]:
 
 
 def full_size_matrix(gpu: bool) -> list[list[str]]:
-    """The issue's full-size variants on a GPU; one reduced-width variant on a CPU (shapes per head kept)."""
+    """The full-size variants on a GPU; one reduced-width variant on a CPU (shapes per head kept)."""
     if not gpu:
         return [["--heads", "2", "--layers", "2", "--size", "128x128", "--frames", "17", "--steps", "4", "--audio"]]
     matrix = []
@@ -136,7 +136,9 @@ def main() -> None:
     from report import write
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--full", action="store_true", help="the issue's sizes (long; the full-size matrix needs a GPU)")
+    ap.add_argument(
+        "--full", action="store_true", help="the full benchmark sizes (long; the full-size matrix needs a GPU)"
+    )
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     ap.add_argument(
         "--only", nargs="*", help="run only these benchmarks (fit encode train sample full orchestration gpu_probe)"

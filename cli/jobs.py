@@ -77,14 +77,12 @@ def _local_settings(
 
 
 def run_flow(request: ExtendSuffixRequest, settings: JobSettings) -> None:
-    """The flow in this process. It reads its deployment settings from the environment, as on a worker, so the CLI
-    sets them there: this process is the deployment."""
-    os.environ.update(settings.to_env())
+    """The flow in this process, under the settings this verb resolved: this process is the deployment."""
     from prefect.settings import PREFECT_API_URL
 
-    from flows.extend_suffix import extend_suffix
+    from flows.extend_suffix import job_flow
 
-    state = extend_suffix(request, return_state=True)
+    state = job_flow(settings)(request, return_state=True)
     outcome = state.result(raise_on_failure=False)
     run_id = state.state_details.flow_run_id
     hint = (
@@ -235,7 +233,7 @@ def serve(
     from prefect import serve as serve_all
 
     from flows.extend_suffix import extend_suffix
-    from flows.train_stage import train_lora_stage
+    from flows.training import train_lora_flow
     from ltxcore.job.settings import JobSettings
 
     train_name = f"{name}-train"
@@ -255,7 +253,7 @@ def serve(
         )
     if serve_training or only_training:
         deployments.append(
-            train_lora_stage.to_deployment(
+            train_lora_flow.to_deployment(
                 name=train_name,
                 tags=["extend-suffix", "gpu"],
                 concurrency_limit=limit,

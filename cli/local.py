@@ -26,7 +26,7 @@ from ltxcore.sample.command import ExtendOptions, model_spec
 
 if TYPE_CHECKING:
     from ltxcore.job.request import ExtendSuffixRequest
-    from ltxcore.job.settings import JobSettings
+    from ltxcore.job.workload import Workload
 
 GPU_KEYS = ("h100", "h100-pcie", "h200", "a100-80", "l40s", "rtx4090", "rtx5090")  # ltxcore.job.estimate.GPUS
 
@@ -75,17 +75,16 @@ def prepare(
             bucket_override=bucket_size(bucket),
         )
         plan = plan_job(request, settings)
-        manifest = prepare_dataset(plan, settings)
+        manifest = prepare_dataset(plan)
     report = summary(manifest)
     if encode:
-        from ltxcore.job.stages import encode_stage
-        from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
+        from ltxcore.job.model_stages import encode_stage
 
         # the training cache as the flow encodes it (validation texts are a stage of their own), so both share it
-        cache = encode_stage(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [], progress=lambda *_: None)
+        cache = encode_stage(manifest, settings, progress=lambda *_: None)
         report["latent_cache"] = str(Path(cache.root) / "latent_cache.json")
     if estimate:
-        report["estimate"] = _estimate(request, settings, gpu, price_per_hour, len(manifest.clips))
+        report["estimate"] = _estimate(request, plan.workload, gpu, price_per_hour, len(manifest.clips))
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -99,19 +98,19 @@ def usable_work_dir(path: Path) -> None:
         raise RequestRejected.one(("--work-dir",), f"{path}: not writable")
 
 
-def _estimate(request: ExtendSuffixRequest, settings: JobSettings, gpu: str, price: float | None, clips: int) -> dict:
-    """The pre-flight estimate as JSON for the report; its table goes to stderr for a person to read."""
-    from ltxcore.job.estimate import Workload
+def _estimate(request: ExtendSuffixRequest, work: Workload, gpu: str, price: float | None, clips: int) -> dict:
+    """The pre-flight estimate of the plan's workload on `clips` windows as JSON for the report; its table goes to
+    stderr for a person to read."""
     from ltxcore.job.estimate import estimate as estimate_run
     from ltxcore.job.fits import ensure_fits
 
     if gpu not in GPU_KEYS:
         reject(RequestRejected.one(("--gpu",), f"unknown GPU {gpu!r}; known: {', '.join(GPU_KEYS)}"))
-    result = estimate_run(Workload.of(request, settings, clips), gpu, price)
+    result = estimate_run(work.model_copy(update={"clips": clips}), gpu, price)
     out = result.model_dump(mode="json")
     if result.chosen is None:  # what the deployment's check would answer on this GPU: which field to lower
         try:
-            ensure_fits(request, settings.model_copy(update={"gpu": gpu}))
+            ensure_fits(request, work, gpu)
         except RequestRejected as exc:
             out["advice"] = exc.details[0].msg
     for line in [*result.lines(), *([f"  {out['advice']}"] if "advice" in out else [])]:

@@ -23,6 +23,13 @@ def flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
+def negative_flag(name: str) -> str:
+    """A switch's off form as people say it: `--without-audio` for `with_audio`, else `--no-<name>`."""
+    if name.startswith("with_"):
+        return flag(name).replace("--with-", "--without-", 1)
+    return f"--no-{name.replace('_', '-')}"
+
+
 def _cli_type(annotation: Any) -> Any:
     """The type typer parses; a Literal is read as text and checked by the model."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -36,7 +43,7 @@ def _cli_type(annotation: Any) -> Any:
 def _option(name: str, field: Any) -> inspect.Parameter:
     kind = _cli_type(field.annotation)
     is_flag = kind is bool or kind == (bool | None)
-    decls = [f"{flag(name)}/--no-{name.replace('_', '-')}"] if is_flag else [flag(name)]
+    decls = [f"{flag(name)}/{negative_flag(name)}"] if is_flag else [flag(name)]
     return inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,

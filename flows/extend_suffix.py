@@ -10,7 +10,7 @@ as its result artifact and 0 billable units.
 
 from typing import Any
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import Flow, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.states import Failed, State
@@ -20,11 +20,11 @@ from flows.rejections import quiet_rejection_tracebacks
 from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
 from ltxcore.job.plan import output_prefix, plan_job
+from ltxcore.job.recipe import run_intake
 from ltxcore.job.rejection import rejection_markdown, rejection_message
 from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
-from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
@@ -38,16 +38,33 @@ quiet_rejection_tracebacks()  # a served run's engine re-raises a rejection afte
 # "Validate parameters" switched off, an API client that skips it) would otherwise end in a ParameterTypeError
 # traceback before the flow starts. The flow validates the request itself, so every mistake ends as the same 422.
 # The parameter schema (the UI form, the server's 409) still comes from the annotation.
+# A served deployment's settings are its worker's environment, read here at the run's start and nowhere below.
+FLOW_OPTIONS: dict[str, Any] = {"name": "extend-suffix", "log_prints": True, "persist_result": True}
+
+
 @flow(
-    name="extend-suffix",
-    log_prints=True,
-    persist_result=True,
+    **FLOW_OPTIONS,
     validate_parameters=False,
     task_runner=task_runner(JobSettings().task_runner),
 )
 def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
     """Train a backward-extension LoRA for LTX-2.3 from a zip of videos."""
-    settings = JobSettings()
+    return run_job(request, JobSettings())
+
+
+def job_flow(settings: JobSettings) -> Flow[[ExtendSuffixRequest], ExtendSuffixResult | State]:
+    """The same job as a flow run in this process, under settings its caller resolved (the CLI's `run` and `demo`:
+    this process is the deployment). The settings are bound here, not passed as a flow parameter, so they are never
+    stored with the run or shown in its parameters."""
+
+    def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
+        return run_job(request, settings)
+
+    return flow(**FLOW_OPTIONS, task_runner=task_runner(settings.task_runner))(extend_suffix)
+
+
+def run_job(request: ExtendSuffixRequest | Any, settings: JobSettings) -> ExtendSuffixResult | State:
+    """The flow's body under resolved settings: the result, or a Failed state carrying the 422."""
     try:
         return _run(_request(request), settings)
     except RequestRejected as exc:
@@ -66,28 +83,16 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     # 1. the contract: cross-field rules and where inputs may come from (the schema already held the field limits),
     # then every stage's settings
     plan = plan_job(request, settings)
-    work = settings.work_root
-    # 2. intake: validation clips first (small, and a bad one must fail before the heavy work)
-    validation = dataset.validation_clips(plan.validation, settings)
-    if plan.extend:
-        model.prefit(validation, plan.extend)
-    archive = dataset.fetch_archive(plan.training_data_url, settings)
-    probed = dataset.probe(dataset.extract(archive, work), work, plan.with_audio)
-    sources = probed.clips
-    if plan.scene_threshold_s is not None:
-        scenes = dataset.split.map(sources, unmapped(plan.scene_threshold_s), unmapped(work)).result()
-        sources = [scene for group in scenes for scene in group]
-    fitted = dataset.fit.map(sources, unmapped(plan.fit), unmapped(work)).result()
-    # the trigger phrase goes into the captions there, after fitting, so changing it re-runs no ffmpeg
-    manifest = dataset.dataset(fitted, probed.skipped, plan.fit, plan.conditioning_frames, plan.trigger_phrase, work)
+    # 2. intake (ltxcore.job.recipe): validation clips, fetch, extract, probe, split, fit, build the dataset
+    intake = run_intake(plan, dataset.TASKS)
+    validation, manifest = intake.validation, intake.dataset
     dataset.dataset_report(manifest, plan.workload, settings.gpu)  # here, not in the task: a Cached stage shows it too
     for warning in manifest.warnings:
         get_run_logger().warning(warning)
-    debug_zip = dataset.debug_zip(manifest, work) if plan.debug_dataset else None
     # 3. model: encode once, then train (resuming from the newest checkpoint if a run was cut short)
     # (the training cache holds only what training reads; the validation texts are embedded apart, so changing
     # them re-encodes no clip and retrains nothing)
-    cache = model.encode(manifest, settings, DEFAULT_NEGATIVE_PROMPT, [])
+    cache = model.encode(manifest, settings)
     texts = model.encode_texts(cache, settings, plan.negative_prompt, plan.prompts) if plan.extend else None
     run = _train(cache, plan.train, settings, validation, plan.extend, texts)
     assert run.lora_path and run.config_path, "a finished training run names its LoRA and config"
@@ -100,14 +105,15 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     # 5. publish under a prefix unique to this request
     prefix = output_prefix(settings, request, run)
     best = run.best_by("held_out_loss")
-    receipt = collect_receipt()  # what every stage so far used (publish itself writes it)
+    receipt = collect_receipt(settings)  # what every stage so far used (publish itself writes it)
     return publish.publish(
+        settings,
         prefix,
         run.lora_path,
         run.config_path,
         plan.billable_units,
         video,
-        debug_zip,
+        intake.debug_zip,
         best.lora_path if best else None,
         best.step if best else None,
         receipt,

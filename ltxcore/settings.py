@@ -1,10 +1,10 @@
 """Every `EXTEND_SUFFIX_*` variable, declared once with pydantic-settings.
 
-`ToolSettings` are where this machine's tools and stores are (ffmpeg, the model cache, the S3 endpoint): the media,
-store and model layers read them when they need them. `ltxcore.job.settings.JobSettings` extends them with what a
-deployment may do (work and output roots, model, allow-lists, trainer settings); the flow and the CLI read those
-once at their entry and pass them down. Neither comes from the request, so a person filling the request form in the
-Prefect UI can never widen what the job may read.
+`ToolSettings` are where this machine's tools and stores are (ffmpeg, the model cache, the S3 endpoint): properties
+of the machine, not of a job, read through `tools()` by the media, store and model layers when they need them.
+`ltxcore.job.settings.JobSettings` extends them with what a deployment may do (work and output roots, model,
+allow-lists, trainer settings); those are resolved once where a job enters and handed down in its plan. Neither
+comes from the request, so a person filling the request form in the Prefect UI can never widen what the job may read.
 """
 
 from __future__ import annotations
@@ -33,3 +33,10 @@ class ToolSettings(BaseSettings):
     )
     aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
     aws_secret_access_key: str | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY", repr=False)
+
+
+def tools() -> ToolSettings:
+    """This machine's tool settings, read when asked: a worker process (a Dask worker, a GPU pool's machine) has its
+    own ffmpeg and its own credentials, which a plan resolved on another machine could not know. The one place the
+    layers below the entry points read the environment (tests/test_entry_settings.py)."""
+    return ToolSettings()

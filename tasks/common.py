@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import socket
 import sys
 import time
@@ -34,35 +35,37 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def stage_key(stage: Stage, *inputs: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
+def stage_key(stage: Stage, *inputs: str, **renamed: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
     """A Prefect cache key fn from the stage's declaration: `<name>-<key>@<work root id>`, the key over the task
-    parameters that are its inputs (`archive.sha256` picks one field, hashed under its own name). Where those are the
-    parts the library keys the stage's directory by, `<key>` is the directory's own name; a task whose result also
-    depends on a check (probe's audio rule, fetch's allow-lists) adds that input. No run id and no unrelated setting,
-    so a new run of the same request, or a retry of a failed one, finds every finished stage `Cached`."""
+    parameters that are its inputs (`archive.sha256` picks one field, hashed under its own name; `settings="fit"`
+    hashes the `fit` parameter as the key's `settings` part). Where those are the parts the library keys the stage's
+    directory by, `<key>` is the directory's own name; a task whose result also depends on a check (probe's audio
+    rule, fetch's allow-lists) adds that input. No run id and no unrelated setting, so a new run of the same request,
+    or a retry of a failed one, finds every finished stage `Cached`."""
 
     def key(_ctx: TaskRunContext, parameters: dict[str, Any]) -> str:
         parts = {}
         for name in inputs:
             head, _, attr = name.partition(".")
             parts[attr or head] = getattr(parameters[head], attr) if attr else parameters[head]
-        return f"{stage.name}-{stage.key(**parts)}@{work_root_id(parameters)}"
+        parts |= {part: parameters[param] for part, param in renamed.items()}
+        return f"{stage.name}-{stage.key(**parts)}@{work_root_id(parameters['settings'].work_root)}"
 
     return key
 
 
-def work_root_id(parameters: dict[str, Any]) -> str:
+def work_root_id(work_root: str | Path) -> str:
     """Which stage store a cached result's files live in: a result names files under its own work root, so a run on
     another work root (another deployment's store) computes its own instead of pointing at files it cannot read."""
-    root = parameters["work_root"] if "work_root" in parameters else parameters["settings"].work_root
-    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]
+    return hashlib.sha256(str(Path(work_root).resolve()).encode()).hexdigest()[:8]
 
 
 def locked_stage_policy(stage: Stage, *inputs: str) -> CachePolicy:
     """The stage key with SERIALIZABLE isolation: of two identical submissions at once, one computes and the other
-    waits for the lock and then reads the first one's result as `Cached`. The kernel drops a killed process's lock
-    (see tasks.locks); across machines use prefect-redis's RedisLockManager instead."""
-    locks = Path(JobSettings().lock_dir or Path(PREFECT_HOME.value()) / "locks")
+    waits for the lock and then reads the first one's result as `Cached`. The lock files live in Prefect's own home
+    (PREFECT_HOME/locks), which every run on one host shares; the kernel drops a killed process's lock (see
+    tasks.locks). Across machines use prefect-redis's RedisLockManager instead."""
+    locks = Path(PREFECT_HOME.value()) / "locks"
     return CachePolicy.from_cache_key_fn(stage_key(stage, *inputs)).configure(
         isolation_level="SERIALIZABLE", lock_manager=KernelLockManager(locks)
     )
@@ -87,13 +90,21 @@ IO_RETRIES: dict[str, Any] = {
 }
 
 
+def job_settings(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> JobSettings:
+    """The deployment settings a stage task was handed: every stage task takes them as its `settings` parameter, so
+    a task run in another process (a Dask worker) has the plan's settings, not that process's environment."""
+    settings = inspect.signature(fn).bind(*args, **kwargs).arguments["settings"]
+    assert isinstance(settings, JobSettings), f"{fn.__name__}: `settings` must be the job's JobSettings"
+    return settings
+
+
 def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
-    """Fetch the files a stage's arguments name before it runs, and mirror the files its result names after
-    (EXTEND_SUFFIX_STAGE_MIRROR; read here because a task may run in a Dask worker's own process)."""
+    """Fetch the files a stage's arguments name before it runs, and mirror the files its result names after (the
+    settings' stage_mirror)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        settings = JobSettings()
+        settings = job_settings(fn, args, kwargs)
         mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
         if mirror is not None:
             mirror.pull([args, kwargs])
@@ -108,14 +119,16 @@ def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
 class ProgressForwarder:
     """Turns ltxcore progress callbacks into a Prefect progress artifact and throttled log lines."""
 
-    def __init__(self, key: str, description: str, log_every_s: float = 10.0, update_every_s: float = 2.0) -> None:
+    def __init__(
+        self, key: str, description: str, bar: bool, log_every_s: float = 10.0, update_every_s: float = 2.0
+    ) -> None:
         self.logger = get_run_logger()
         self.artifact_id = progress_artifact(key, description)  # updated in place, one per stage, retries too
         self.log_every_s = log_every_s
         self.update_every_s = update_every_s  # one API call per step would slow a fast loop down
         self._last_log = self._last_update = 0.0
-        # The CLI asks for a terminal progress bar too; a served deployment has no terminal to draw it on.
-        self.bar = tqdm(desc=description, unit="step", file=sys.stderr) if JobSettings().progress_bar else None
+        # The CLI asks for a terminal progress bar too (`bar`); a served deployment has no terminal to draw it on.
+        self.bar = tqdm(desc=description, unit="step", file=sys.stderr) if bar else None
 
     def __call__(self, done: int, total: int, message: str) -> None:
         now = time.monotonic()
@@ -134,7 +147,7 @@ class ProgressForwarder:
             self.logger.info("%s/%s %s", done, total, message)
 
 
-# --- the receipt (issue 16): each task run's measurement, gathered per flow run ----------------------------------
+# --- the receipt: each task run's measurement, gathered per flow run ---------------------------------------------
 
 
 def metered(fn: Callable[P, R]) -> Callable[P, R]:
@@ -145,7 +158,7 @@ def metered(fn: Callable[P, R]) -> Callable[P, R]:
         ctx = TaskRunContext.get()
         if ctx is None:  # called as a plain function (a test): nothing to file it under
             return fn(*args, **kwargs)
-        settings = JobSettings()
+        settings = job_settings(fn, args, kwargs)
         with Meter([args, kwargs], Path(settings.work_root).resolve()) as meter:
             result = fn(*args, **kwargs)
         usage = meter.usage(result, stage=ctx.task.name, task_run=str(ctx.task_run.id))
@@ -156,19 +169,21 @@ def metered(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def record_cached(task: Task, task_run: TaskRun, state: State) -> None:
-    """on_completion hook: a Cached task run never runs its body, so it is filed here, with nothing used."""
+    """on_completion hook: a Cached task run never runs its body, so it is filed here, with nothing used (hooks run
+    inside the task run's context, which holds its parameters)."""
     if state.name == "Cached" and task_run.flow_run_id is not None:
+        settings = TaskRunContext.get().parameters["settings"]
         usage = StageUsage(stage=task.name, task_run=str(task_run.id), cached=True)
-        write_usage(usage_dir(JobSettings().work_root, str(task_run.flow_run_id)), usage)
+        write_usage(usage_dir(settings.work_root, str(task_run.flow_run_id)), usage)
 
 
 record_cached.log_on_run = False  # type: ignore[attr-defined]  # Prefect: no "Running hook" lines on every task
 RECEIPT: dict[str, Any] = {"on_completion": [record_cached]}
 
 
-def collect_receipt() -> Receipt:
+def collect_receipt(settings: JobSettings) -> Receipt:
     """The receipt of the running flow run so far, also shown as the `receipt` artifact."""
     flow_run = FlowRunContext.get().flow_run
-    found = receipt(read_usages(usage_dir(JobSettings().work_root, str(flow_run.id))))
+    found = receipt(read_usages(usage_dir(settings.work_root, str(flow_run.id))))
     create_markdown_artifact(found.markdown(), key="receipt", description=f"{found.gpu_hours:.4f} GPU-hours")
     return found

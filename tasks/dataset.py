@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
+from prefect import task, unmapped
 from prefect.artifacts import create_table_artifact
 
 from ltxcore.intake import build
@@ -13,8 +13,9 @@ from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
 from ltxcore.intake.validation import ValidationSpec, check_validation_clips
-from ltxcore.job.estimate import Workload, deployment_markdown
+from ltxcore.job.estimate import deployment_markdown
 from ltxcore.job.settings import JobSettings
+from ltxcore.job.workload import Workload
 from ltxcore.manifests import (
     ArchiveRef,
     DatasetManifest,
@@ -24,8 +25,10 @@ from ltxcore.manifests import (
     SourceClip,
     ValidationClip,
 )
+from ltxcore.sample.extend import ExtendSettings
 from ltxcore.store import stages
 from tasks.common import CACHE_FOR, IO_RETRIES, RECEIPT, metered, mirrored, stage_key
+from tasks.model import prefit
 
 ALLOWED = ("settings.allow_local_inputs", "settings.allow_private_hosts")
 
@@ -75,8 +78,8 @@ def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
 )
 @metered
 @mirrored
-def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
-    return build.extract_stage(archive, Path(work_root))
+def extract(archive: ArchiveRef, settings: JobSettings) -> ExtractResult:
+    return build.extract_stage(archive, Path(settings.work_root))
 
 
 @task(
@@ -87,8 +90,8 @@ def extract(archive: ArchiveRef, work_root: str) -> ExtractResult:
 )
 @metered
 @mirrored
-def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResult:
-    return build.probe_stage(clips, Path(work_root), with_audio=with_audio)
+def probe(clips: ExtractResult, with_audio: bool, settings: JobSettings) -> ExtractResult:
+    return build.probe_stage(clips, Path(settings.work_root), with_audio=with_audio)
 
 
 @task(
@@ -100,40 +103,43 @@ def probe(clips: ExtractResult, work_root: str, with_audio: bool) -> ExtractResu
 )
 @metered
 @mirrored
-def split(clip: SourceClip, threshold_s: float, work_root: str) -> list[SourceClip]:
-    return build.split_stage(clip, threshold_s, Path(work_root))
+def split(clip: SourceClip, threshold_s: float, settings: JobSettings) -> list[SourceClip]:
+    return build.split_stage(clip, threshold_s, Path(settings.work_root))
 
 
 @task(
     name="fit-clip",
     task_run_name="fit-{clip.id}",
-    cache_key_fn=stage_key(stages.FIT, "clip", "settings"),
+    cache_key_fn=stage_key(stages.FIT, "clip", settings="fit_settings"),
     cache_expiration=CACHE_FOR,
     **RECEIPT,
 )
 @metered
 @mirrored
-def fit(clip: SourceClip, settings: FitSettings, work_root: str) -> FitResult:
-    return build.fit_stage(clip, settings, Path(work_root))
+def fit(clip: SourceClip, fit_settings: FitSettings, settings: JobSettings) -> FitResult:
+    return build.fit_stage(clip, fit_settings, Path(settings.work_root))
 
 
 @task(
     name="build-dataset",
-    cache_key_fn=stage_key(stages.DATASET, "fitted", "skipped", "settings", "conditioning_frames", "trigger_phrase"),
+    cache_key_fn=stage_key(
+        stages.DATASET, "fitted", "skipped", "conditioning_frames", "trigger_phrase", settings="fit_settings"
+    ),
     cache_expiration=CACHE_FOR,
     **RECEIPT,
 )
 @metered
 @mirrored
-def dataset(
+def build_dataset(
     fitted: list[FitResult],
     skipped: list[SkippedClip],
-    settings: FitSettings,
+    fit_settings: FitSettings,
     conditioning_frames: int,
     trigger_phrase: str,
-    work_root: str,
+    settings: JobSettings,
 ) -> DatasetManifest:
-    return build.dataset_stage(fitted, skipped, settings, conditioning_frames, Path(work_root), trigger_phrase)
+    work = Path(settings.work_root)
+    return build.dataset_stage(fitted, skipped, fit_settings, conditioning_frames, work, trigger_phrase)
 
 
 def dataset_report(manifest: DatasetManifest, workload: Workload, gpu: str | None) -> None:
@@ -162,5 +168,48 @@ def dataset_report(manifest: DatasetManifest, workload: Workload, gpu: str | Non
 )
 @metered
 @mirrored
-def debug_zip(manifest: DatasetManifest, work_root: str) -> str:
-    return str(debug_zip_stage(manifest, Path(work_root)))
+def debug_zip(manifest: DatasetManifest, settings: JobSettings) -> str:
+    return str(debug_zip_stage(manifest, Path(settings.work_root)))
+
+
+class TaskStages:
+    """The intake recipe's stages as this module's Prefect tasks; split and fit are mapped over the task runner."""
+
+    def validation_clips(self, spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
+        return validation_clips(spec, settings)
+
+    def prefit(self, validation: list[ValidationClip], extend: ExtendSettings) -> None:
+        prefit(validation, extend)
+
+    def fetch_archive(self, url: str, settings: JobSettings) -> ArchiveRef:
+        return fetch_archive(url, settings)
+
+    def extract(self, archive: ArchiveRef, settings: JobSettings) -> ExtractResult:
+        return extract(archive, settings)
+
+    def probe(self, clips: ExtractResult, with_audio: bool, settings: JobSettings) -> ExtractResult:
+        return probe(clips, with_audio, settings)
+
+    def split(self, clips: list[SourceClip], threshold_s: float, settings: JobSettings) -> list[SourceClip]:
+        scenes = split.map(clips, unmapped(threshold_s), unmapped(settings)).result()
+        return [scene for group in scenes for scene in group]
+
+    def fit(self, clips: list[SourceClip], fit_settings: FitSettings, settings: JobSettings) -> list[FitResult]:
+        return fit.map(clips, unmapped(fit_settings), unmapped(settings)).result()
+
+    def build_dataset(
+        self,
+        fitted: list[FitResult],
+        skipped: list[SkippedClip],
+        fit_settings: FitSettings,
+        conditioning_frames: int,
+        trigger_phrase: str,
+        settings: JobSettings,
+    ) -> DatasetManifest:
+        return build_dataset(fitted, skipped, fit_settings, conditioning_frames, trigger_phrase, settings)
+
+    def debug_zip(self, manifest: DatasetManifest, settings: JobSettings) -> str:
+        return debug_zip(manifest, settings)
+
+
+TASKS = TaskStages()

@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from ltxcore.job.model_stages import encode_stage, render_stage, texts_stage, train_stage
 from ltxcore.job.settings import JobSettings
-from ltxcore.job.stages import encode_stage, render_stage, texts_stage, train_stage
 from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.prefit import prefit_validation
@@ -30,15 +30,15 @@ def prefit(validation: list[ValidationClip], extend: ExtendSettings) -> None:
 
 @task(
     name="encode-dataset",
-    cache_policy=locked_stage_policy(stages.ENCODE, "dataset", "negative_prompt", "prompts", *MODEL),
+    cache_policy=locked_stage_policy(stages.ENCODE, "dataset", *MODEL),
     cache_expiration=CACHE_FOR,
     **RECEIPT,
 )
 @metered
 @mirrored
-def encode(dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
-    progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips")
-    return encode_stage(dataset, settings, negative_prompt, prompts, progress)
+def encode(dataset: DatasetManifest, settings: JobSettings) -> LatentCache:
+    progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips", settings.progress_bar)
+    return encode_stage(dataset, settings, progress)
 
 
 @task(
@@ -71,7 +71,7 @@ def train(
 ) -> LoraRun:
     """Train (or resume) the LoRA. `texts` (the validation prompts' embeddings, for previews) is not in the key."""
     logger = get_run_logger()
-    bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps")
+    bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps", settings.progress_bar)
     table = PreviewTable(config.steps)
     held_out: list[float] = []  # the newest held-out loss, for the preview table
 
@@ -131,10 +131,10 @@ def training_report(run: LoraRun) -> None:
 @metered
 @mirrored
 def render(
-    run: LoraRun, cache: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings
+    run: LoraRun, texts: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings
 ) -> ValidationReel:
-    """Extend every validation clip backward with the trained LoRA."""
-    return render_stage(run, cache, validation, extend, settings)
+    """Extend every validation clip backward with the trained LoRA; the prompts' embeddings come from `texts`."""
+    return render_stage(run, texts, validation, extend, settings)
 
 
 def reel_report(reel: ValidationReel) -> None:

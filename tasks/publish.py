@@ -18,6 +18,7 @@ from tasks.common import IO_RETRIES, mirrored
 @task(name="publish", **IO_RETRIES)
 @mirrored
 def publish(
+    settings: JobSettings,
     output_prefix: str,
     lora_file: str,
     config_file: str,
@@ -39,7 +40,7 @@ def publish(
         best_lora_step=best_lora_step,
         receipt=receipt,
     )
-    output_artifacts(result, JobSettings())  # presigned links for s3://, a plain location for a worker's disk
+    output_artifacts(result, settings)  # presigned links for s3://, a plain location for a worker's disk
     create_markdown_artifact(
         f"```json\n{result.model_dump_json(indent=2)}\n```",
         key="extend-suffix-result",

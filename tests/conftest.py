@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_guard import guard_cli_tracebacks  # noqa: F401  (autouse: a CLI traceback for user input fails the test)
-from loopback import free_port
+
+from tests.support.cli_guard import guard_cli_tracebacks  # noqa: F401  (autouse: a CLI traceback for user input fails the test)
+from tests.support.loopback import free_port
 
 # Every test session gets its own Prefect home (database, results, settings) and no telemetry; set before any test
 # module imports Prefect.

@@ -21,12 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore import geometry
 from ltxcore.job.measured import BENCH_REPORT, bench_rows, measured_row
-from ltxcore.job.request import ExtendSuffixRequest
-from ltxcore.job.settings import JobSettings
+from ltxcore.job.workload import Workload
 from ltxcore.model import info
 from ltxcore.model.gpus import GPUS, Gpu
 from ltxcore.model.lora import ATTENTION_TARGETS, attach_lora
-from ltxcore.train.data import holdout_count
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 GIB = 2**30
@@ -98,78 +96,6 @@ class RunTime(BaseModel):
     previews: Figure
     reel: Figure
     total: Figure
-
-
-class Workload(BaseModel):
-    """What a request asks of the GPU, in the numbers the estimate needs."""
-
-    model_config = _FROZEN
-
-    width: int
-    height: int
-    frames: int
-    fps: float
-    rank: int
-    steps: int
-    with_audio: bool
-    validation_clips: int = Field(description="Closing clips rendered by each preview and the reel.")
-    val_width: int
-    val_height: int
-    val_frames: int
-    val_fps: float
-    sample_passes: int = Field(description="Transformer passes per denoising step (cond, CFG, STG, modality).")
-    sample_steps: int
-    validate_every: int
-    preview_every: int | None
-    holdout_setting: int | None = Field(description="The trainer's holdout_clips (None: a tenth of the dataset).")
-    clips: int | None = Field(default=None, description="Training windows in the dataset, once it is built.")
-    validation_sigmas: int
-
-    @property
-    def video_tokens(self) -> int:
-        return geometry.video_tokens(self.width, self.height, self.frames)
-
-    @property
-    def audio_tokens(self) -> int:
-        return geometry.audio_steps(self.frames / self.fps) if self.with_audio else 0
-
-    @property
-    def holdout_clips(self) -> int:
-        """Clips the held-out loss runs over, each at every validation sigma (the first training clip when none is
-        held out); before the dataset is built, the setting or one."""
-        if self.clips is None:
-            return max(self.holdout_setting or 1, 1)
-        return max(holdout_count(self.clips, self.holdout_setting), 1)
-
-    @classmethod
-    def of(cls, request: ExtendSuffixRequest, settings: JobSettings, clips: int | None = None) -> Workload:
-        """The request at its own bucket (a deployment's bucket override is for the tiny model and is ignored).
-        `clips`: training windows in the dataset, when known (`model_copy(update={"clips": n})` adds them later)."""
-        trainer = settings.trainer
-        width, height = request.size
-        val_width, val_height = request.validation_size
-        passes = 2 + (request.stg_scale > 0) + request.with_audio  # cond + CFG, STG, modality guidance
-        return cls(
-            width=width,
-            height=height,
-            frames=request.number_of_frames,
-            fps=request.frame_rate,
-            rank=request.rank,
-            steps=request.number_of_steps,
-            with_audio=request.with_audio,
-            validation_clips=len(request.validation),
-            val_width=val_width,
-            val_height=val_height,
-            val_frames=request.validation_number_of_frames,
-            val_fps=request.validation_frame_rate,
-            sample_passes=passes,
-            sample_steps=settings.sample_steps,
-            validate_every=trainer.validate_every,
-            preview_every=trainer.preview_every,
-            holdout_setting=trainer.holdout_clips,
-            clips=clips,
-            validation_sigmas=len(trainer.validation_sigmas),
-        )
 
 
 class Estimate(BaseModel):

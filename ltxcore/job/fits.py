@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from ltxcore.errors import RequestRejected
 from ltxcore.geometry import BUCKETS
-from ltxcore.job.estimate import GIB, OVERHEAD_BYTES, TIERS, MemoryTier, Workload, peak_bytes, usable_bytes
+from ltxcore.job.estimate import GIB, OVERHEAD_BYTES, TIERS, MemoryTier, peak_bytes, usable_bytes
 from ltxcore.job.request import ExtendSuffixRequest
-from ltxcore.job.settings import JobSettings
+from ltxcore.job.workload import Workload
 from ltxcore.model import info
-from ltxcore.model.gpus import GPUS, Gpu
+from ltxcore.model.gpus import GPUS, Gpu, GpuName
 
 
-def ensure_fits(request: ExtendSuffixRequest, settings: JobSettings) -> None:
+def ensure_fits(request: ExtendSuffixRequest, work: Workload, gpu: GpuName | None) -> None:
     """With the deployment's GPU named (EXTEND_SUFFIX_GPU), refuse a request that no memory tier fits: a 422 naming
     the request field to lower and what would fit, raised before anything is fetched or encoded (0 units)."""
-    if settings.gpu is None:
+    if gpu is None:
         return
-    card = GPUS[settings.gpu]
-    work = Workload.of(request, settings)
+    card = GPUS[gpu]
     lean = TIERS[-1]
     need = peak_bytes(work, lean)
     if need <= usable_bytes(card):

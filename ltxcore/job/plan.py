@@ -1,5 +1,6 @@
-"""The one place a request becomes stage settings: `plan_job(request, settings)` gives every stage what it needs,
-so no stage below this module ever sees the request."""
+"""The one place a request and a deployment become a job: `plan_job(request, settings)` is called once where a job
+enters (the flow's start, the CLI's verbs) and gives every stage, `prepare` and the estimate what they need, so no
+stage below this module ever sees the request or reads a setting from the environment."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.validation import ValidationEntry, ValidationSpec
-from ltxcore.job.estimate import Workload
 from ltxcore.job.fits import ensure_fits
 from ltxcore.job.request import ExtendSuffixRequest, billable_units, validate_request
 from ltxcore.job.settings import JobSettings
+from ltxcore.job.workload import Workload
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.store.stages import OUTPUTS
 from ltxcore.train.config import LoraRun, TrainConfig
@@ -21,6 +22,7 @@ class JobPlan(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    settings: JobSettings = Field(description="The deployment the job runs on, as its entry point resolved it.")
     training_data_url: str
     validation: ValidationSpec
     with_audio: bool = Field(description="Every training clip must have an audio track.")
@@ -41,7 +43,10 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
     """Check the request's cross-field rules and input sources (RequestRejected, before anything is written), then
     derive every stage's settings."""
     validate_request(request, allow_local=settings.allow_local_inputs)
-    ensure_fits(request, settings)  # issue 16: no memory tier fits the deployment's GPU -> 422 before any work
+    train = train_config(request, settings)
+    # the estimate's input from the training config the run will use, so it counts the same previews
+    workload = Workload.of(request, train, settings.sample_steps)
+    ensure_fits(request, workload, settings.gpu)  # no memory tier fits the deployment's GPU: 422 before any work
     width, height = settings.bucket_override or request.size
     fit = FitSettings(
         num_frames=request.number_of_frames,
@@ -54,6 +59,7 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         audio_preserve_pitch=request.audio_preserve_pitch,
     )
     return JobPlan(
+        settings=settings,
         training_data_url=request.training_data_url,
         validation=validation_spec(request),
         with_audio=request.with_audio,
@@ -64,10 +70,10 @@ def plan_job(request: ExtendSuffixRequest, settings: JobSettings) -> JobPlan:
         debug_dataset=request.debug_dataset,
         negative_prompt=request.validation_negative_prompt,
         prompts=[v.prompt for v in request.validation],
-        train=train_config(request, settings),
+        train=train,
         extend=extend_settings(request, settings) if request.validation else None,
         billable_units=billable_units(request.number_of_steps, True),
-        workload=Workload.of(request, settings),
+        workload=workload,
     )
 
 

@@ -1,5 +1,6 @@
 """Deployment settings: where a job runs and what it may touch. Every `EXTEND_SUFFIX_*` variable is a field here
-(the tool settings it extends included), read once where a job enters (the flow, the CLI) and passed down."""
+(the tool settings it extends included). They are resolved once where a job enters (the CLI's verbs, a served flow's
+start, the queue API) and handed down inside the job's plan; nothing below those entry points builds them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ltxcore.model.gpus import GpuName
 from ltxcore.settings import PREFIX, ToolSettings
@@ -58,7 +59,6 @@ class JobSettings(ToolSettings):
     sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
     trainer: TrainerSettings = Field(default_factory=TrainerSettings, description="Trainer settings (JSON).")
     task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
-    lock_dir: str | None = Field(default=None, description="Prefect lock files; default $PREFECT_HOME/locks.")
     progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
     gpu: GpuName | None = Field(
         default=None,
@@ -91,29 +91,15 @@ class JobSettings(ToolSettings):
         return self
 
     def to_env(self) -> dict[str, str]:
-        """The deployment settings as environment variables (for a subprocess or a deployment's job variables)."""
-        env = {
-            f"{PREFIX}WORK_ROOT": self.work_root,
-            f"{PREFIX}OUTPUT_ROOT": self.output_root,
-            f"{PREFIX}MODEL": self.model,
-            f"{PREFIX}ALLOW_LOCAL": str(self.allow_local_inputs).lower(),
-            f"{PREFIX}ALLOW_PRIVATE_HOSTS": str(self.allow_private_hosts).lower(),
-            f"{PREFIX}DEVICE": self.device,
-            f"{PREFIX}TRAINER": self.trainer.model_dump_json(exclude_defaults=True),
-            f"{PREFIX}SAMPLE_STEPS": str(self.sample_steps),
-            f"{PREFIX}TASK_RUNNER": self.task_runner,
-            f"{PREFIX}PROGRESS_BAR": str(self.progress_bar).lower(),
-            f"{PREFIX}LINK_EXPIRY_DAYS": f"{self.link_expiry_days:g}",
-            f"{PREFIX}PREVIEWS": str(self.previews),
-        }
-        optional = {
-            "TRAIN_DEPLOYMENT": self.train_deployment,
-            "STAGE_MIRROR": self.stage_mirror,
-            "LOCK_DIR": self.lock_dir,
-            "BUCKET_OVERRIDE": "{}x{}".format(*self.bucket_override) if self.bucket_override else None,
-            "GPU": self.gpu,
-        }
-        env.update({f"{PREFIX}{k}": v for k, v in optional.items() if v})
+        """The deployment settings as the environment a worker reads them from (a deployment's job variables, a
+        subprocess): every field this class declares, unset ones left out, under the name `JobSettings()` reads."""
+        env = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if name in ToolSettings.model_fields or value is None:
+                continue  # the machine's own tools and credentials stay the worker's
+            key = field.validation_alias if isinstance(field.validation_alias, str) else f"{PREFIX}{name.upper()}"
+            env[key] = _env_text(value)
         return env
 
     def torch_device(self) -> str:
@@ -122,3 +108,16 @@ class JobSettings(ToolSettings):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _env_text(value: object) -> str:
+    """A field's value as pydantic-settings parses it back: JSON for models, lower-case booleans, WxH for a size."""
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(exclude_defaults=True)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "{}x{}".format(*value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -21,7 +21,7 @@ from typing import Any
 
 import ffmpeg as ffmpeg_python
 
-from ltxcore.settings import ToolSettings
+from ltxcore.settings import tools
 
 # superfast keeps CABAC and deblocking (ultrafast drops both and blocks show); crf 16 is visually transparent.
 # Encoding is a third of the cost of fitting a 1080p clip, so the preset matters (see bench/fit.py).
@@ -100,7 +100,7 @@ def _works(path: str) -> bool:
 
 @functools.cache
 def _find(name: str) -> str:
-    override = getattr(ToolSettings(), name)
+    override = getattr(tools(), name)
     if override:
         if not _works(override):
             raise FFmpegMissing(f"EXTEND_SUFFIX_{name.upper()}={override} does not run")

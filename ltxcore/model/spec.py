@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from ltxcore.settings import ToolSettings
+from ltxcore.settings import tools
 from ltxcore.store.fs import filesystem, is_remote
 
 TINY = "tiny"
@@ -24,7 +24,7 @@ PRESETS = (TINY, TOY)
 
 def cache_root() -> Path:
     """Where built presets and synced model copies live: $EXTEND_SUFFIX_CACHE or ~/.cache/extend-suffix."""
-    return ToolSettings().cache
+    return tools().cache
 
 
 class ModelSpec(BaseModel):

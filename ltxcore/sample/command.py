@@ -44,7 +44,7 @@ def lora_metadata(path: Path) -> dict[str, object]:
         raise RequestRejected.one(
             ("--lora",),
             f"{path.name}: its metadata says with_audio = {meta['with_audio']!r}, not true or false; give "
-            "--with-audio or --no-with-audio",
+            "--with-audio or --without-audio",
             "lora_metadata",
         )
     return meta

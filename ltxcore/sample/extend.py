@@ -327,7 +327,7 @@ def silent_closing(info: ProbeInfo, with_audio: bool, loc: Loc) -> ErrorDetail |
         type="missing_audio",
         msg="the video has no audio track, but the extension generates audio (the LoRA was trained "
         "with audio, always with the closing clip's own sound); give a clip with sound, or extend "
-        "without audio (--no-audio)",
+        "without audio (--without-audio)",
     )
 
 

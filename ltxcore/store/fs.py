@@ -11,17 +11,17 @@ from typing import Any
 import fsspec
 from fsspec import AbstractFileSystem
 
-from ltxcore.settings import ToolSettings
+from ltxcore.settings import tools
 
 
 def s3_options() -> dict[str, Any]:
     """s3fs options from the tool settings (no region: it breaks bucket creation on S3-protocol servers)."""
-    tools = ToolSettings()
+    machine = tools()
     opts: dict[str, Any] = {}
-    if tools.s3_endpoint:
-        opts["client_kwargs"] = {"endpoint_url": tools.s3_endpoint}
-    if tools.aws_access_key_id and tools.aws_secret_access_key:
-        opts["key"], opts["secret"] = tools.aws_access_key_id, tools.aws_secret_access_key
+    if machine.s3_endpoint:
+        opts["client_kwargs"] = {"endpoint_url": machine.s3_endpoint}
+    if machine.aws_access_key_id and machine.aws_secret_access_key:
+        opts["key"], opts["secret"] = machine.aws_access_key_id, machine.aws_secret_access_key
     return opts
 
 

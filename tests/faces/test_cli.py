@@ -167,7 +167,7 @@ def test_extend_options_come_from_its_settings_model_and_refuse_bad_values_by_fl
     help_text = runner.invoke(app, ["extend", "--help"], env={"COLUMNS": "240"}).stdout
     for name in ExtendOptions.model_fields:
         assert f"--{name.replace('_', '-')}" in help_text, name
-    assert "--with-audio" in help_text and "--no-with-audio" in help_text
+    assert "--with-audio" in help_text and "--without-audio" in help_text
     lora, video = tmp_path / "l.safetensors", tmp_path / "v.mp4"
     lora.write_bytes(b"x")
     video.write_bytes(b"x")

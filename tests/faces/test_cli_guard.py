@@ -1,4 +1,4 @@
-"""The suite's CLI traceback guard (tests/cli_guard.py) really fails a test, and lets a clean 422 through."""
+"""The suite's CLI traceback guard (tests/support/cli_guard.py) really fails a test, and lets a clean 422 through."""
 
 from __future__ import annotations
 

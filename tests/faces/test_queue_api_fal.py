@@ -20,9 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from loopback import free_port
 from safetensors.torch import load as load_safetensors
-from test_queue_api_http import (
+
+from ltxcore.errors import TOO_SHORT_MESSAGE
+from ltxcore.job.settings import JobSettings
+from ltxcore.media.synth import make_demo_archive
+from queue_api.auth import key_digest, owner_tag
+from tests.faces.test_queue_api_http import (
     APP,
     ENDPOINT,
     EXE,
@@ -32,11 +36,7 @@ from test_queue_api_http import (
     prefect_run,
     self_signed_cert,
 )
-
-from ltxcore.errors import TOO_SHORT_MESSAGE
-from ltxcore.job.settings import JobSettings
-from ltxcore.media.synth import make_demo_archive
-from queue_api.auth import key_digest, owner_tag
+from tests.support.loopback import free_port
 
 pytestmark = pytest.mark.slow
 

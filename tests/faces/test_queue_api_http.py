@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from loopback import free_port
 
 from queue_api.auth import key_digest, owner_tag
 from queue_api.urls import FileSigner
+from tests.support.loopback import free_port
 
 EXE = Path(sys.executable).with_name("extend-suffix")
 APP = "fal-ai/ltx23-trainer-v2"

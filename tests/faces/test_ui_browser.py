@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from loopback import free_port
 
 from ltxcore.media.synth import make_demo_archive
 from ltxcore.store.fs import filesystem
+from tests.support.loopback import free_port
 
 EXE = Path(sys.executable).with_name("extend-suffix")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

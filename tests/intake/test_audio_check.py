@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from media import make_video, make_zip
-
 from ltxcore.intake.audio_check import audio_level
 from ltxcore.job.plan import plan_job
 from ltxcore.job.prepare import prepare
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import JobSettings
+from tests.support.clips import make_video, make_zip
 
 
 def _prepare(tmp_path: Path, clips: dict[str, dict]):
@@ -31,7 +30,7 @@ def _prepare(tmp_path: Path, clips: dict[str, dict]):
     settings = JobSettings(
         work_root=str(tmp_path / "w"), allow_local_inputs=True, device="cpu", bucket_override=(64, 64)
     )
-    return prepare(plan_job(request, settings), settings)
+    return prepare(plan_job(request, settings))
 
 
 def test_a_silent_clip_is_skipped_and_a_near_silent_minority_is_kept_with_a_warning(tmp_path: Path):

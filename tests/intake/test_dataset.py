@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from media import frame_count, make_image, make_video, make_zip, stream_info
 
 from ltxcore.errors import TOO_SHORT_MESSAGE, RequestRejected
 from ltxcore.intake.build import build_dataset
@@ -20,6 +19,7 @@ from ltxcore.job.prepare import prepare as prepare_plan
 from ltxcore.job.request import ExtendSuffixRequest
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import FittedClip, SkippedClip
+from tests.support.clips import frame_count, make_image, make_video, make_zip, stream_info
 
 SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
 
@@ -34,7 +34,7 @@ def request(url: str | Path, **kw: object) -> ExtendSuffixRequest:
 def prepare(req: ExtendSuffixRequest, work: Path, allow_local: bool = True):
     """The CLI's prepare: the plan for a CLI deployment on this work dir, then every intake stage."""
     settings = JobSettings(work_root=str(work), allow_local_inputs=allow_local, device="cpu")
-    return prepare_plan(plan_job(req, settings), settings)
+    return prepare_plan(plan_job(req, settings))
 
 
 def skip(file: str, type: str) -> SkippedClip:

@@ -8,11 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from media import add_symlink, make_bomb, make_image, make_overlap_bomb, make_video, make_zip, patch_entry
 
 from ltxcore.errors import RequestRejected
 from ltxcore.intake.extract import ExtractLimits, extract_archive
 from ltxcore.manifests import ArchiveRef
+from tests.support.clips import add_symlink, make_bomb, make_image, make_overlap_bomb, make_video, make_zip, patch_entry
 
 
 @pytest.fixture(scope="module")

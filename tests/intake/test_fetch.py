@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loopback import free_port
 
 from ltxcore.errors import RequestRejected
 from ltxcore.intake import fetch as fetch_mod
-from ltxcore.intake.fetch import fetch, forbidden_address, vet_host
+from ltxcore.intake.fetch import fetch
+from ltxcore.intake.hosts import forbidden_address, vet_host
 from ltxcore.store.fs import filesystem
+from tests.support.loopback import free_port
 
 LOC = ("body", "training_data_url")
 BODY = bytes(range(256)) * 4096  # 1 MiB

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from media import frame_count, frame_indices, gray_frames, make_video, stream_info
 
 from ltxcore.intake.fit import FitSettings, fit_clip, plan_windows
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
 from ltxcore.media.probe import probe
+from tests.support.clips import frame_count, frame_indices, gray_frames, make_video, stream_info
 
 SMALL = FitSettings(num_frames=17, fps=24, width=64, height=64)
 

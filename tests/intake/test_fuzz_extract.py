@@ -19,11 +19,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from media import make_video, patch_entry
 
 from ltxcore.errors import RequestRejected
 from ltxcore.intake.extract import VIDEO_EXTENSIONS, ExtractLimits, extract_archive
 from ltxcore.manifests import ArchiveRef, ExtractResult
+from tests.support.clips import make_video, patch_entry
 
 LIMITS = ExtractLimits(max_entries=40, max_file_bytes=2 << 20, max_total_bytes=4 << 20, max_caption_bytes=2048)
 FUZZ = settings(

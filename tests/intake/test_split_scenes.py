@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import make_video
 
 from ltxcore.intake.scenes import split_scenes
 from ltxcore.manifests import SourceClip
 from ltxcore.media.probe import probe
+from tests.support.clips import make_video
 
 
 def clip_of(path: Path) -> SourceClip:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import _ffmpeg, make_video
 
 from ltxcore.errors import RequestRejected
 from ltxcore.intake.validation import ValidationEntry, ValidationSpec, check_validation_clips
 from ltxcore.media.probe import probe
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.prefit import prefit_validation
+from tests.support.clips import _ffmpeg, make_video
 
 REEL = ExtendSettings(num_frames=17, fps=24, width=64, height=64, conditioning_frames=8)
 

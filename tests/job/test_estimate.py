@@ -12,18 +12,25 @@ from typer.testing import CliRunner
 from cli.local import GPU_KEYS
 from cli.main import app
 from ltxcore.errors import RequestRejected
-from ltxcore.job.estimate import GIB, GPUS, TIERS, Workload, counted_flops, estimate, model_params, peak_bytes
+from ltxcore.job.estimate import GIB, GPUS, TIERS, counted_flops, estimate, model_params, peak_bytes
 from ltxcore.job.plan import plan_job
 from ltxcore.job.request import parse_request
 from ltxcore.job.settings import JobSettings
+from ltxcore.job.workload import Workload
 from ltxcore.model import info
 
 URL = "https://example.com/clips.zip"
+CLIP = {"video_url": "https://example.com/a.mp4"}
 runner = CliRunner()
 
 
 def _request(**fields):
     return parse_request({"training_data_url": URL, **fields})
+
+
+def _workload(settings: JobSettings | None = None, **fields) -> Workload:
+    """The workload as the job plans it: the estimate's input is always the plan's."""
+    return plan_job(_request(**fields), settings or JobSettings(device="cpu")).workload
 
 
 def test_extrapolated_counts_equal_model_info_on_the_whole_model():
@@ -37,7 +44,7 @@ def test_extrapolated_counts_equal_model_info_on_the_whole_model():
 
 
 def test_default_request_fits_an_h100_with_checkpointing_and_no_tier_fits_an_rtx4090(tmp_path: Path):
-    work = Workload.of(_request(), JobSettings(), clips=20)
+    work = _workload().model_copy(update={"clips": 20})
     assert (work.video_tokens, work.audio_tokens) == (6912, 0)
     h100 = estimate(work, "h100", price_per_hour=3.0, bench_report=tmp_path / "none.json")
     peaks = {t.tier.name: t.peak_memory.value for t in h100.tiers}
@@ -60,9 +67,9 @@ def test_default_request_fits_an_h100_with_checkpointing_and_no_tier_fits_an_rtx
 
 
 def test_previews_and_the_reel_add_sampling_time_per_clip_and_pass():
-    settings = JobSettings(trainer={"preview_every": 500})
-    one = Workload.of(_request(validation=[{"video_url": "https://example.com/a.mp4"}]), settings)
-    two = Workload.of(_request(validation=[{"video_url": "https://example.com/a.mp4"}] * 2, with_audio=True), settings)
+    settings = JobSettings(device="cpu", trainer={"preview_every": 500})
+    one = _workload(settings, validation=[{"video_url": "https://example.com/a.mp4"}])
+    two = _workload(settings, validation=[{"video_url": "https://example.com/a.mp4"}] * 2, with_audio=True)
     assert (one.sample_passes, two.sample_passes) == (3, 4)  # cond, CFG, STG (+ modality guidance with audio)
     a, b = estimate(one, "h200").run, estimate(two, "h200").run
     assert a.previews.value == pytest.approx(3 * a.reel.value)  # previews at 500, 1000, 1500 of 2000 steps
@@ -89,7 +96,7 @@ def test_a_measured_bench_row_replaces_the_estimate_on_that_gpu_only(tmp_path: P
     }
     report = tmp_path / "report.json"
     report.write_text(json.dumps({"meta": {"machine": "x86_64, NVIDIA H100 80GB HBM3"}, "full_size": [row]}))
-    work = Workload.of(_request(), JobSettings())
+    work = _workload()
     tier = estimate(work, "h100", bench_report=report).tiers[1]
     assert (tier.step_time.value, tier.step_time.source) == (2.5, "measured")
     assert (tier.peak_memory.value, tier.peak_memory.source) == (40.0, "measured")
@@ -105,7 +112,7 @@ def test_deployment_gpu_too_small_is_a_422_naming_the_field_to_lower(tmp_path: P
     assert detail.loc == ("body", "number_of_frames") and detail.type == "gpu_memory"
     assert "27.9 GiB" in detail.msg and "22.8 GiB usable" in detail.msg
     assert detail.msg.endswith("lower number_of_frames to 17 or fewer")
-    work = Workload.of(_request(number_of_frames=17), small)
+    work = _workload(small, number_of_frames=17)
     assert peak_bytes(work, TIERS[-1]) / GIB < 22.8
     plan_job(_request(number_of_frames=17), small)  # the suggested change fits: no error
     plan_job(_request(), JobSettings(gpu="h100"))
@@ -165,3 +172,20 @@ def test_the_planned_workload_counts_held_out_clips_as_the_trainer_splits_them(t
     )
     assert small.run.validation_losses.value > 0
     assert large.run.validation_losses.value == pytest.approx(12 * small.run.validation_losses.value)
+
+
+def test_the_estimate_counts_the_previews_the_plan_schedules(tmp_path: Path):
+    # The default request with one validation clip: the deployment's default 8 previews, one every 223 of 2000 steps.
+    # The estimate reads the cadence from the plan's training config, so it cannot leave them out.
+    work = _workload(validation=[CLIP])
+    assert (work.steps, work.preview_every) == (2000, 223)
+    none = tmp_path / "none.json"
+    run = estimate(work, "h100", bench_report=none).run
+    assert run.previews.value == pytest.approx(8 * run.reel.value)
+    assert round(run.previews.value) == 647 and round(run.total.value / 3600, 2) == 1.13  # seconds, hours
+    unpreviewed = estimate(work.model_copy(update={"preview_every": None}), "h100", bench_report=none).run
+    assert unpreviewed.previews.value == 0 and round(unpreviewed.total.value / 3600, 2) == 0.95
+    assert (
+        _workload(JobSettings(device="cpu", previews=0), validation=work.validation_clips * [CLIP]).preview_every
+        is None
+    )

@@ -42,13 +42,12 @@ def test_a_seeded_tiny_run_keeps_its_loss_trace(tmp_path: Path, tiny_text: objec
 
 
 def test_the_dataset_report_of_a_fixed_archive_is_unchanged(tmp_path: Path) -> None:
-    from media import make_video, make_zip
-
     from ltxcore.intake.report import summary
     from ltxcore.job.plan import plan_job
     from ltxcore.job.prepare import prepare
     from ltxcore.job.request import parse_request
     from ltxcore.job.settings import JobSettings
+    from tests.support.clips import make_video, make_zip
 
     d = tmp_path / "media"
     archive = make_zip(
@@ -70,7 +69,7 @@ def test_the_dataset_report_of_a_fixed_archive_is_unchanged(tmp_path: Path) -> N
         }
     )
     settings = JobSettings(work_root=str(tmp_path / "work"), allow_local_inputs=True, device="cpu")
-    report = summary(prepare(plan_job(request, settings), settings))
+    report = summary(prepare(plan_job(request, settings)))
     golden = matches_golden("dataset_report.json", report)
     assert report == golden
     assert report["counts"]["kept_clips"] == 3 and report["counts"]["skipped"] == 1

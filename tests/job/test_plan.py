@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ltxcore.job.plan import plan_job
@@ -92,3 +94,28 @@ def test_job_settings_read_every_variable_once_from_the_environment(monkeypatch:
         JobSettings()
     with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
         parse_size("64")
+
+
+def test_a_deployment_s_environment_reads_back_as_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # to_env is derived from the fields, so a field added later travels to a worker without a hand-kept list
+    given = JobSettings(
+        work_root="/w",
+        model="s3://models/ltx",
+        allow_local_inputs=True,
+        bucket_override=(64, 32),
+        trainer={"checkpoint_every": 5},
+        gpu="h100",
+        previews=3,
+        link_expiry_days=2.5,
+        stage_mirror="s3://m/stages",
+    )
+    env = given.to_env()
+    assert env["EXTEND_SUFFIX_ALLOW_LOCAL"] == "true" and env["EXTEND_SUFFIX_BUCKET_OVERRIDE"] == "64x32"
+    assert env["EXTEND_SUFFIX_TRAINER"] == '{"checkpoint_every":5}' and "EXTEND_SUFFIX_TRAIN_DEPLOYMENT" not in env
+    assert not any(k.startswith("AWS_") or k == "EXTEND_SUFFIX_CACHE" for k in env)  # the machine's, not the job's
+    for key in [k for k in os.environ if k.startswith("EXTEND_SUFFIX_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert JobSettings().model_dump(exclude={"cache"}) == given.model_dump(exclude={"cache"})
+    assert len(env) == 15  # every JobSettings field but train_deployment, unset here

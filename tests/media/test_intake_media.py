@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media import cut_with_edit_list, frame_indices, gray_frames, make_sparse_vfr, make_video, stream_info
 
 from ltxcore.intake.fit import FitSettings, fit_clip
 from ltxcore.manifests import FittedClip, SkippedClip, SourceClip
 from ltxcore.media.probe import presented_frames, probe
+from tests.support.clips import cut_with_edit_list, frame_indices, gray_frames, make_sparse_vfr, make_video, stream_info
 
 WINDOW = FitSettings(num_frames=25, fps=24, width=64, height=64)
 

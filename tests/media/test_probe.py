@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from media import hls_playlist_as_video, make_video, truncate
 
 from ltxcore.manifests import ExtractResult, SourceClip
 from ltxcore.media import ffmpeg_bin
 from ltxcore.media.probe import INPUT_GUARD, ProbeError, probe, probe_clips
+from tests.support.clips import hls_playlist_as_video, make_video, truncate
 
 
 def test_constant_rate_mp4_with_audio(tmp_path: Path) -> None:

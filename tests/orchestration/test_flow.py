@@ -84,7 +84,7 @@ def test_whole_job_then_a_resubmission_finds_every_stage_cached(demo: tuple[Path
     # any cache key: before stage keys came from the stage registry, every task hashed all settings and missed.
     os.environ["EXTEND_SUFFIX_SAMPLE_STEPS"] = "7"
     second = extend_suffix(request, return_state=True)
-    # the same outputs; only the receipt differs (issue 16: the resubmission's stages are all Cached)
+    # the same outputs; only the receipt differs (the resubmission's stages are all Cached, so it used nothing)
     assert second.is_completed() and second.result().model_copy(update={"receipt": None}) == result.model_copy(
         update={"receipt": None}
     )

@@ -114,7 +114,9 @@ def test_the_receipt_of_a_tiny_job_and_of_its_cached_resubmission(tmp_path: Path
         "encode-dataset",
         "train-lora",
     ]
-    assert all(s.cached == 0 and s.wall_s > 0 for s in lines.values())
+    assert all(s.cached == 0 for s in lines.values())
+    # every stage that did work took time; with no validation clips their check has nothing to do (under 0.5 ms)
+    assert all(s.wall_s > 0 for s in lines.values() if s.stage != "check-validation-clips")
     extracted = sum(p.stat().st_size for p in (Path(job_env.work_root) / "extract").rglob("*.mp4"))
     assert lines["fit-clip"].runs == 3 and lines["fit-clip"].bytes_read == extracted  # the three source clips
     assert lines["fit-clip"].bytes_written > 0 and lines["encode-dataset"].bytes_written > 0

@@ -53,9 +53,10 @@ def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:
     fit = FitSettings(num_frames=25, fps=24, width=64, height=64)
 
     def intake(work: str):  # the flow's intake stages, with `fit` mapped as in flows/extend_suffix.py
-        ref = dataset.fetch_archive(str(archive), settings)
-        clips = dataset.probe(dataset.extract(ref, work), work, False).clips
-        return dataset.fit.map(clips, unmapped(fit), unmapped(work)).result()
+        job = settings.model_copy(update={"work_root": work})
+        ref = dataset.fetch_archive(str(archive), job)
+        clips = dataset.probe(dataset.extract(ref, job), False, job).clips
+        return dataset.fit.map(clips, unmapped(fit), unmapped(job)).result()
 
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,

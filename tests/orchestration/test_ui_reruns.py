@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_flow import task_states
 
 from ltxcore.job.request import parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
+from tests.orchestration.test_flow import task_states
 
 pytestmark = pytest.mark.usefixtures("prefect_api", "one_torch_thread")
 

@@ -16,12 +16,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_deployment import EXE, create_run, flow_run_process, result_artifact, serve_process, wait_final
 
 from ltxcore.job.request import URL_PATTERN, ExtendSuffixRequest
 from ltxcore.job.serving import deployment_description
 from ltxcore.job.settings import JobSettings
 from ltxcore.media.synth import make_demo_archive
+from tests.orchestration.test_deployment import (
+    EXE,
+    create_run,
+    flow_run_process,
+    result_artifact,
+    serve_process,
+    wait_final,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

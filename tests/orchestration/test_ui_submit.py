@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_deployment import EXE, serve_process
 
 from ltxcore.media.synth import make_demo_archive
+from tests.orchestration.test_deployment import EXE, serve_process
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from parity.oracle import CONFIG, Case, official_twin, seeded_diffusers_transformer, suffix_case
+from tests.parity.oracle import CONFIG, Case, official_twin, seeded_diffusers_transformer, suffix_case
 
 
 @dataclass(frozen=True)

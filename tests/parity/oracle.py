@@ -28,7 +28,7 @@ from ltx_core.types import AudioLatentShape, VideoLatentShape
 
 from ltxcore.model.forward import AUDIO_MEL_BINS, TextBatch, VideoGeometry
 from ltxcore.model.tiny import TRANSFORMER
-from parity.names import official_state_dict
+from tests.parity.names import official_state_dict
 
 AUDIO_CHANNELS = 8
 # The tiny preset's transformer: 2.3's switches (gated attention, prompt AdaLN, split RoPE, no caption projection,

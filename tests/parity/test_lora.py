@@ -15,8 +15,8 @@ from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
 from ltxcore.model.forward import predict_velocity
 from ltxcore.model.lora import ATTENTION_TARGETS, DIFFUSERS_ONLY_MODULES, FF_TARGETS, check_portable_targets
 from ltxcore.train.adapters import attach_lora, lora_parameters, save_lora_file
-from parity.names import DIFFUSERS_TO_OFFICIAL, official_state_dict
-from parity.oracle import (
+from tests.parity.names import DIFFUSERS_TO_OFFICIAL, official_state_dict
+from tests.parity.oracle import (
     CONFIG,
     Case,
     official_velocity,

@@ -22,7 +22,7 @@ from ltxcore.model.tiny import SCHEDULER
 from ltxcore.sample.guidance import Guidance, Noisy, guided_x0
 from ltxcore.sample.sampler import Placed, sample
 from ltxcore.sample.schedule import ltx2_scheduler
-from parity.oracle import Case, official_velocity
+from tests.parity.oracle import Case, official_velocity
 
 GUIDANCE = Guidance(cfg=3.0, audio_cfg=7.0, stg_scale=1.0, rescale=0.7, modality=3.0, stg_blocks=(1,))
 

@@ -14,8 +14,8 @@ from ltx_core.guidance.perturbations import (
 )
 
 from ltxcore.model.forward import predict_velocity
-from parity.names import DIFFUSERS_TO_OFFICIAL, to_diffusers, to_official
-from parity.oracle import CONFIG, Case, official_velocity, seeded_diffusers_transformer
+from tests.parity.names import DIFFUSERS_TO_OFFICIAL, to_diffusers, to_official
+from tests.parity.oracle import CONFIG, Case, official_velocity, seeded_diffusers_transformer
 
 EXACT = 1e-5  # fp32 on CPU: the measured differences are 0.0; this leaves room for another BLAS
 

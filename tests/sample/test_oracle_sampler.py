@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
-from oracle_standin import ExactVelocity, Targets
 
 from ltxcore.model.forward import TextBatch, VideoGeometry, pack_video, unpack_audio, unpack_video
 from ltxcore.model.tiny import SCHEDULER
 from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
+from tests.support.oracle_standin import ExactVelocity, Targets
 
 GEO = VideoGeometry(frames=4, height=2, width=3, fps=24.0)  # 24 video tokens, the last latent frame the suffix
 AUDIO_STEPS = 11

@@ -1,4 +1,4 @@
-"""The recipe gaps the official-implementation comparison showed (issue 17): a silent closing clip for an audio
+"""The recipe gaps the official-implementation comparison showed: a silent closing clip for an audio
 extension, the negative prompt's audio terms, distilled schedules and timestep-conditioned VAE decoding. (Custom LoRA
 targets under diffusers-only names: tests/parity/test_lora.py, against the official loader.)"""
 
@@ -12,7 +12,6 @@ import pytest
 import safetensors.torch
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
-from oracle_standin import ExactVelocity, Targets
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -30,6 +29,7 @@ from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_video_suffix, sample
 from ltxcore.sample.schedule import is_distilled, ltx2_scheduler
 from ltxcore.train.adapters import METADATA_KEY
+from tests.support.oracle_standin import ExactVelocity, Targets
 
 FPS = 24
 SETTINGS = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, with_audio=True, steps=2)
@@ -66,7 +66,7 @@ def test_a_silent_closing_clip_is_refused_for_an_audio_extension(tmp_path: Path)
         extend_in_memory(components, silent, "a white square", SETTINGS)
     (detail,) = err.value.body()["detail"]
     assert (detail["loc"], detail["type"], err.value.status) == (["video"], "missing_audio", 422)
-    assert "no audio track" in detail["msg"] and "--no-audio" in detail["msg"]
+    assert "no audio track" in detail["msg"] and "--without-audio" in detail["msg"]
     assert components.loaded() == []  # refused before any part was loaded
     # Too short AND silent: both mistakes in one answer.
     short = _clip(tmp_path / "short.mp4", 5 / FPS, audio=False)

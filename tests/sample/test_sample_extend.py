@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from media import frame_count, stream_info
 
 from ltxcore.errors import RequestRejected
 from ltxcore.media.synth import moving_square_clip
@@ -23,6 +22,7 @@ from ltxcore.sample.decode import decode_video
 from ltxcore.sample.extend import ExtendSettings, extend_clip, extend_in_memory, sample_parts, write_extension
 from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
+from tests.support.clips import frame_count, stream_info
 
 FPS = 24
 SETTINGS = ExtendSettings(num_frames=17, fps=FPS, width=64, height=64, conditioning_frames=8, steps=2, seed=7)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from media import frame_count, stream_info
 
 from ltxcore.errors import RequestRejected
 from ltxcore.job.plan import extend_settings
@@ -20,6 +19,7 @@ from ltxcore.media.synth import moving_square_clip
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.reel import render_validation
+from tests.support.clips import frame_count, stream_info
 
 FPS = 24
 

@@ -11,9 +11,10 @@ from ltxcore.model.forward import TextBatch
 from ltxcore.model.spec import ModelSpec
 from ltxcore.store.fs import filesystem
 from ltxcore.store.mirror import CheckpointMirror, StageMirror
-from ltxcore.train import TrainConfig, train_lora
+from ltxcore.train import train_lora
 from ltxcore.train.checkpoint import load_latest
 from ltxcore.train.synthetic import GlidingBlobs
+from tests.support.configs import tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = ModelSpec.parse("tiny")
@@ -24,20 +25,7 @@ def test_a_run_resumes_on_another_worker_from_the_mirrored_checkpoint(
     tmp_path: Path, s3_bucket: str, tiny_text: TextBatch
 ) -> None:
     source = GlidingBlobs(4, tiny_text)
-    cfg = TrainConfig(
-        rank=4,
-        steps=6,
-        learning_rate=2e-3,
-        conditioning_frames=8,
-        frame_rate=24,
-        with_audio=True,
-        warmup=1,
-        checkpoint_every=2,
-        keep_checkpoints=2,
-        validate_every=3,
-        plot_every=100,
-        holdout_clips=1,
-    )
+    cfg = tiny_train_config(steps=6, warmup=1, checkpoint_every=2, keep_checkpoints=2, validate_every=3)
     straight = train_lora(source, cfg, tmp_path / "straight", spec=TINY, device="cpu")
     remote = f"{s3_bucket}/stages"
 

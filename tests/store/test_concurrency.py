@@ -138,7 +138,7 @@ def test_two_identical_submissions_at_once_train_once(prefect_api: None, tmp_pat
             }
         )
     )
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "EXTEND_SUFFIX_LOCK_DIR": str(tmp_path / "locks")}
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # one PREFECT_HOME: one lock directory
     cmd = [str(EXE), "run", str(request), "--work-dir", str(tmp_path / "work"), "--bucket", "64x64"]
     t0 = datetime.now(UTC)
     logs = [tmp_path / f"stderr-{i}.log" for i in range(2)]

@@ -15,27 +15,15 @@ import torch
 from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts
-from ltxcore.train import TrainConfig, train_lora
+from ltxcore.train import train_lora
 from ltxcore.train.checkpoint import load_latest
 from ltxcore.train.parallel import DataParallel
 from ltxcore.train.synthetic import GlidingBlobs
+from tests.support.configs import tiny_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ModelSpec.parse("tiny")
-CONFIG = TrainConfig(
-    rank=4,
-    steps=4,
-    learning_rate=2e-3,
-    conditioning_frames=8,
-    frame_rate=24,
-    with_audio=True,
-    grad_accum=2,
-    warmup=1,
-    checkpoint_every=100,
-    validate_every=2,
-    plot_every=100,
-    holdout_clips=1,
-)
+CONFIG = tiny_train_config(steps=4, grad_accum=2, warmup=1, validate_every=2)
 CLIPS = 5
 
 

@@ -1,16 +1,16 @@
 """Sign oracles for training: the target is noise - x0, consistent with the noised input, and a model that predicts
-the exact velocity (the stand-in in oracle_standin.py, the sampler's own convention) has zero loss."""
+the exact velocity (the stand-in in tests/support/oracle_standin.py, the sampler's own convention) has zero loss."""
 
 from __future__ import annotations
 
 import torch
-from oracle_standin import ExactVelocity, Targets
 
 from ltxcore.model.forward import TextBatch, pack_audio, pack_video
 from ltxcore.train.data import Batch
 from ltxcore.train.objective import noise_with_suffix, video_suffix_mask
 from ltxcore.train.rng import generator
 from ltxcore.train.step import SuffixPlan, batch_losses, prepare_batch
+from tests.support.oracle_standin import ExactVelocity, Targets
 
 
 def _batch() -> Batch:

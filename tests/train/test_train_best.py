@@ -14,10 +14,11 @@ from ltxcore.job.publish import publish
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.lora import read_metadata
 from ltxcore.model.spec import ModelSpec
-from ltxcore.train import TrainConfig, train_lora
+from ltxcore.train import train_lora
 from ltxcore.train.adapters import export_key
 from ltxcore.train.best import BestTracker, header_note, seam_score
 from ltxcore.train.synthetic import GlidingBlobs
+from tests.support.configs import tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,20 +51,14 @@ def test_seam_score_is_symmetric_in_log_ratio():
 def test_tiny_run_ships_the_step_with_the_lowest_held_out_loss(tmp_path: Path, tiny_text: TextBatch):
     # A learning rate far too high, held constant: the held-out loss jumps after the first step, so the best step is
     # not the last one and the test tells "best" from "last".
-    cfg = TrainConfig(
-        rank=4,
+    cfg = tiny_train_config(
         steps=3,
         learning_rate=3.0,
         final_lr_ratio=1.0,
-        conditioning_frames=8,
-        frame_rate=24,
         with_audio=False,
-        warmup=0,
         checkpoint_every=1,
         keep_checkpoints=20,
         validate_every=1,
-        plot_every=100,
-        holdout_clips=1,
     )
     out = tmp_path / "run"
     run = train_lora(GlidingBlobs(4, tiny_text), cfg, out, spec=ModelSpec.parse("tiny"), device="cpu")

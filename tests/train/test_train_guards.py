@@ -19,26 +19,14 @@ from ltxcore.train.files import RunFiles
 from ltxcore.train.guards import NonFiniteTraining, audio_trend
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs
+from tests.support.configs import tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = ModelSpec.parse("tiny")
 
 
 def _config(**overrides) -> TrainConfig:
-    values = dict(
-        rank=4,
-        steps=8,
-        learning_rate=3e-2,
-        conditioning_frames=8,
-        frame_rate=24,
-        with_audio=True,
-        warmup=0,
-        checkpoint_every=2,
-        validate_every=100,
-        plot_every=100,
-        holdout_clips=1,
-    )
-    return TrainConfig(**{**values, **overrides})
+    return tiny_train_config(**{"steps": 8, "learning_rate": 3e-2, "checkpoint_every": 2} | overrides)
 
 
 def _session(tmp_path: Path, text: TextBatch, *, freeze_audio: bool) -> Session:

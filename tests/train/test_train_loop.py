@@ -24,6 +24,7 @@ from ltxcore.train.checkpoint import load_latest
 from ltxcore.train.files import RunFiles
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs
+from tests.support.configs import tiny_train_config
 
 TINY = ModelSpec.parse("tiny")
 
@@ -37,21 +38,9 @@ def text(tiny_text: TextBatch) -> TextBatch:
 
 
 def _config(**overrides) -> TrainConfig:
-    values = dict(
-        rank=4,
-        steps=6,
-        learning_rate=2e-3,
-        conditioning_frames=8,
-        frame_rate=24,
-        with_audio=True,
-        grad_accum=2,
-        warmup=2,
-        checkpoint_every=100,
-        validate_every=3,
-        plot_every=2,
-        holdout_clips=1,
+    return tiny_train_config(
+        **{"steps": 6, "grad_accum": 2, "warmup": 2, "validate_every": 3, "plot_every": 2} | overrides
     )
-    return TrainConfig(**{**values, **overrides})
 
 
 def _step_losses(run_dir: Path) -> list[tuple[int, float]]:
@@ -107,7 +96,7 @@ def _tensors(optimizer_state: dict) -> list[torch.Tensor]:
 def test_video_only_run_trains_no_audio_and_loads_in_diffusers(tmp_path: Path, text):
     cfg = _config(with_audio=False, steps=3, grad_accum=1)
     session = Session.build(GlidingBlobs(4, text), cfg, RunFiles.under(tmp_path), spec=TINY, device=torch.device("cpu"))
-    # A video-only run keeps no audio adapters at all (issue 15; the file is the same as when they were frozen).
+    # A video-only run keeps no audio adapters at all: nothing would train them (the file is as when they were frozen).
     assert not [n for n, _ in session.model.named_parameters() if "lora_" in n and is_audio_module(n)]
     video = {n: p.detach().clone() for n, p in session.params.items()}
     assert video

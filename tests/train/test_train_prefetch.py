@@ -10,11 +10,11 @@ import torch
 
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.spec import ModelSpec
-from ltxcore.train import TrainConfig
 from ltxcore.train.files import RunFiles
 from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.session import Session
 from ltxcore.train.synthetic import GlidingBlobs
+from tests.support.configs import tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,20 +50,7 @@ def test_an_error_while_prefetching_reaches_the_training_loop() -> None:
 
 
 def test_training_with_prefetch_equals_training_without_it_bitwise(tmp_path: Path, tiny_text: TextBatch) -> None:
-    cfg = TrainConfig(
-        rank=4,
-        steps=3,
-        learning_rate=2e-3,
-        conditioning_frames=8,
-        frame_rate=24,
-        with_audio=True,
-        grad_accum=2,
-        warmup=1,
-        checkpoint_every=100,
-        validate_every=100,
-        plot_every=100,
-        holdout_clips=1,
-    )
+    cfg = tiny_train_config(steps=3, grad_accum=2, warmup=1)
     params, losses = [], []
     for prefetch in (False, True):
         session = Session.build(

@@ -13,7 +13,7 @@ from tasks import model
 
 
 @flow(name="train-lora", persist_result=True)
-def train_lora_stage(
+def train_lora_flow(
     cache: LatentCache,
     config: TrainConfig,
     validation: list[ValidationClip],

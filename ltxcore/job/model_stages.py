@@ -24,9 +24,9 @@ from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from ltxcore.train.loop import train_lora
 
 
-def encode_stage(
-    dataset: DatasetManifest, settings: JobSettings, negative_prompt: str, prompts: Sequence[str], progress: Progress
-) -> LatentCache:
+def encode_stage(dataset: DatasetManifest, settings: JobSettings, progress: Progress) -> LatentCache:
+    """The training cache: every clip and caption, the built-in negative prompt and the empty prompt. The validation
+    texts are embedded apart (`texts_stage`), so changing them re-encodes no clip."""
     device = settings.torch_device()
     return encode_dataset(
         dataset,
@@ -34,8 +34,6 @@ def encode_stage(
         Path(settings.work_root),
         device=device,
         dtype=default_dtype(device),
-        negative_prompt=negative_prompt,
-        extra_prompts=list(prompts),
         progress=progress,
     )
 
@@ -100,13 +98,13 @@ def train_stage(
 
 def render_stage(
     run: LoraRun,
-    cache: LatentCache,
+    texts: LatentCache,
     validation: Sequence[ValidationClip],
     extend: ExtendSettings,
     settings: JobSettings,
 ) -> ValidationReel:
-    """Extend every validation clip backward with the trained LoRA. The prompts' embeddings come from the latent
-    cache, so the text encoder is not loaded."""
+    """Extend every validation clip backward with the trained LoRA. The prompts' embeddings come from `texts` (the
+    cache with the validation texts), so the text encoder is not loaded."""
     assert run.lora_path, "render after training finished"
     return render_validation(
         validation,
@@ -115,6 +113,6 @@ def render_stage(
         REEL.dir(settings.work_root, run=run, validation=validation, extend=extend),
         spec=ModelSpec.parse(settings.model),
         device=settings.torch_device(),
-        texts=cached_validation_texts(cache, validation, extend.negative_prompt),
+        texts=cached_validation_texts(texts, validation, extend.negative_prompt),
         title_note=f"({header_note(run.best)})" if run.best else "",
     )
