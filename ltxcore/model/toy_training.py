@@ -3,9 +3,9 @@
     python -m ltxcore.model.toy_training vae --out DIR [--steps N]
     python -m ltxcore.model.toy_training transformer --out DIR --vae DIR/vae.safetensors [--steps N]
 
-Both run on 2 CPU cores. The VAE trains on 64x64 crops of the world's 128x128 frames (it is fully convolutional, and
-a crop costs a quarter of a frame), 9 frames at a time (the first latent frame and one 8-frame latent frame); its
-held-out PSNR is measured on whole 128x128 clips of 25 frames. The transformer is pretrained as a plain text-to-video
+Both run on 2 CPU cores. The VAE trains on whole 128x128 frames (crops teach a decoder nothing about the cells that
+hold no square), first single frames, then 9 frames at a time (the first latent frame and one 8-frame latent frame);
+its held-out PSNR is measured on clips of 25 frames. The transformer is pretrained as a plain text-to-video
 generator of the world: every token of a clip is noised at one sigma, nothing stays clean, so the base has never
 seen a clean suffix and the LoRA the product trains has a real job. Each run writes its weights and a JSON log of its
 losses; `ltxcore/model/toy_weights/training.json` records the runs that made the shipped weights.
@@ -26,7 +26,6 @@ from safetensors.torch import load_file, save_file
 
 from ltxcore.media import world
 
-CROP = 64
 VAE_FRAMES = 9
 SQUARE_WEIGHT = 10.0  # the square is 1.6% of a frame: weigh its pixels up so the decoder does not settle for grey
 # Noise added to the encoder's mean in training, relative to the latents' spread (which starts near zero): the decoder
@@ -44,16 +43,15 @@ def world_clips(rng: random.Random, count: int, frames: int) -> np.ndarray:
     return np.stack([world.render_frames(world.states(world.random_square(rng), frames)) for _ in range(count)])
 
 
-def crops(rng: random.Random, count: int, frames: int) -> np.ndarray:
-    """uint8 [count, frames, 64, 64, 3]: 64x64 windows (on the 32 px latent grid) of whole-world clips, each placed
-    over the square's middle position (a random window would hold no square most of the time)."""
+def square_crops(rng: random.Random, count: int) -> np.ndarray:
+    """uint8 [count, 1, 64, 64, 3]: single frames cut to a 64x64 window (on the 32 px latent grid) over the square."""
     out = []
     for _ in range(count):
-        path = world.states(world.random_square(rng), frames)
-        cx, cy = path[frames // 2].centre
-        x0 = min(max(0, 32 * round((cx - CROP / 2) / 32)), world.SIZE - CROP)
-        y0 = min(max(0, 32 * round((cy - CROP / 2) / 32)), world.SIZE - CROP)
-        out.append(world.render_frames(path)[:, y0 : y0 + CROP, x0 : x0 + CROP])
+        square = world.random_square(rng)
+        cx, cy = square.centre
+        x0 = min(max(0, 32 * round((cx - 32) / 32)), world.SIZE - 64)
+        y0 = min(max(0, 32 * round((cy - 32) / 32)), world.SIZE - 64)
+        out.append(world.render_frames([square])[:, y0 : y0 + 64, x0 : x0 + 64])
     return np.stack(out)
 
 
@@ -82,12 +80,21 @@ def held_out_psnr(vae: torch.nn.Module, clips: torch.Tensor) -> float:
 
 
 def train_vae(
-    out: Path, steps: int, batch: int, lr: float, seed: int, start: Path | None = None, image_steps: int = 0
+    out: Path,
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    start: Path | None = None,
+    image_steps: int = 0,
+    crop_steps: int = 0,
+    decoder_only: bool = True,
 ) -> dict:
     """Train the whole VAE, or with `start` (an earlier run's weights) the decoder alone: the encoder, and so the
-    latent space the transformer is trained in, stays as it was. The first `image_steps` train on single frames
-    (twice the batch): the encoder's output hardly depends on its input at initialisation, and single frames, at a
-    ninth of a clip's cost, are the cheap way through that slow start to a spatial code; clips then add motion."""
+    latent space the transformer is trained in, stays as it was. A curriculum, because the encoder's output hardly
+    depends on its input at initialisation and a square that is 1.6% of a frame gives it little to go on: the first
+    `crop_steps` train on 64x64 windows over the square (four times the batch), the next `image_steps` on whole
+    single frames (twice the batch: the cells without a square), the rest on 9-frame clips (motion)."""
     from diffusers import AutoencoderKLLTX2Video
 
     torch.manual_seed(seed)
@@ -96,23 +103,29 @@ def train_vae(
     params = list(vae.parameters())
     if start is not None:
         vae.load_state_dict(load_file(str(start)))
+    if start is not None and decoder_only:
         vae.encoder.requires_grad_(False)
         params = list(vae.decoder.parameters())
     held_out = to_pixels(world_clips(random.Random(seed + 1), 2, 25))  # [2, 3, 25, 128, 128]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    log: dict = {"seed": seed, "steps": steps, "image_steps": image_steps, "batch": batch, "lr": lr}
+    log: dict = {"seed": seed, "steps": steps, "crop_steps": crop_steps, "image_steps": image_steps}
+    log |= {"batch": batch, "lr": lr}
     log |= {"loss": [], "psnr": []}
     background = torch.tensor(world.BACKGROUND).view(1, 3, 1, 1, 1) / 127.5 - 1
     began = time.time()
     for step in range(1, steps + 1):
-        images = step <= image_steps
-        x = to_pixels(crops(rng, 2 * batch if images else batch, 1 if images else VAE_FRAMES))  # [B, 3, F, 64, 64]
-        with torch.set_grad_enabled(start is None):
-            mean = vae.encode(x).latent_dist.mode()  # [B, 128, F', 2, 2]
+        if step <= crop_steps:
+            x = to_pixels(square_crops(rng, 4 * batch))  # [4B, 3, 1, 64, 64]
+        elif step <= crop_steps + image_steps:
+            x = to_pixels(world_clips(rng, 2 * batch, 1))  # [2B, 3, 1, 128, 128]
+        else:
+            x = to_pixels(world_clips(rng, batch, VAE_FRAMES))  # [B, 3, 9, 128, 128]
+        with torch.set_grad_enabled(not (start is not None and decoder_only)):
+            mean = vae.encode(x).latent_dist.mode()  # [B, 128, F', 4, 4]
         z = mean + LATENT_NOISE * mean.detach().std() * torch.randn_like(mean)
-        y = vae.decode(z, return_dict=False)[0]  # [B, 3, F, 64, 64]
-        square = ((x - background).abs().amax(dim=1, keepdim=True) > 0.2).float()  # [B, 1, F, 64, 64]
+        y = vae.decode(z, return_dict=False)[0]  # [B, 3, F, H, W]
+        square = ((x - background).abs().amax(dim=1, keepdim=True) > 0.2).float()  # [B, 1, F, H, W]
         weight = 1.0 + SQUARE_WEIGHT * square
         loss = (weight * (y - x).square()).mean() + 1e-3 * mean.square().mean()
         loss.backward()
@@ -142,13 +155,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image-steps", type=int, default=0, help="vae: steps on single frames first")
+    parser.add_argument("--resume", action="store_true", help="vae: with --vae, train the whole VAE on from there")
+    parser.add_argument("--crop-steps", type=int, default=0, help="vae: steps on 64x64 windows over the square first")
+    parser.add_argument("--image-steps", type=int, default=0, help="vae: then steps on whole single frames")
     parser.add_argument("--vae", type=Path, help="vae: train its decoder alone; transformer: the VAE to use")
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "vae":
-        train_vae(args.out, args.steps, args.batch, args.lr, args.seed, args.vae, args.image_steps)
+        train_vae(
+            args.out,
+            args.steps,
+            args.batch,
+            args.lr,
+            args.seed,
+            args.vae,
+            args.image_steps,
+            args.crop_steps,
+            decoder_only=not args.resume,
+        )
     else:
         from ltxcore.model.toy_pretrain import train_transformer
 

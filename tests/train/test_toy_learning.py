@@ -21,7 +21,7 @@ from ltxcore.job.plan import plan_job
 from ltxcore.job.prepare import prepare
 from ltxcore.job.request import parse_request
 from ltxcore.job.settings import JobSettings
-from ltxcore.job.stages import encode_stage, texts_stage
+from ltxcore.job.model_stages import encode_stage, texts_stage
 from ltxcore.media.world import make_world_archive
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.reel import cached_validation_texts, render_validation
@@ -59,8 +59,8 @@ def reel(tmp_path_factory: pytest.TempPathFactory):
         trainer=TrainerSettings(checkpoint_every=STEPS, validate_every=STEPS),
     )
     plan = plan_job(request, settings)
-    dataset = prepare(plan, settings)
-    cache = encode_stage(dataset, settings, plan.negative_prompt, [], progress=lambda *_: None)
+    dataset = prepare(plan)
+    cache = encode_stage(dataset, settings, progress=lambda *_: None)
     texts = texts_stage(cache, settings, plan.negative_prompt, plan.prompts)
     run = train_lora(cache, plan.train, work / "train", spec=ModelSpec.parse("toy"), device="cpu")
     clips = check_validation_clips(plan.validation, work / "run", allow_local=True, allow_private_hosts=False)
