@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from ltxcore.intake.validation import check_validation_clips
+from ltxcore.job.model_stages import encode_stage, texts_stage
 from ltxcore.job.plan import plan_job
 from ltxcore.job.prepare import prepare
 from ltxcore.job.request import parse_request
 from ltxcore.job.settings import JobSettings
-from ltxcore.job.model_stages import encode_stage, texts_stage
 from ltxcore.media.world import make_world_archive
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.reel import cached_validation_texts, render_validation
