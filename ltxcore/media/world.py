@@ -128,17 +128,21 @@ def write_clip(path: Path, squares: list[Square], *, audio: bool = True) -> Path
 def track(frames: np.ndarray) -> np.ndarray:
     """The square's centre (x, y) in px in each frame [F, H, W, 3] -> float [F, 2]; NaN where no square is seen.
 
-    A pixel is the square's when it is far from the background colour (any channel off by more than 60 of 255); the
-    centre is the mean of those pixels. Decoded frames blur a little, so the threshold sits well above VAE noise.
+    Each pixel weighs by how far its colour is from the background beyond a margin (the largest channel difference
+    minus 30 of 255), and the centre is the weighted mean of the pixel centres: a blurred or faded square decoded by
+    a VAE still has its centre found. A frame whose weights add up to less than a fifth of a clean square's has none.
     """
     diff = np.abs(frames.astype(np.int16) - np.array(BACKGROUND, dtype=np.int16)).max(axis=-1)  # [F, H, W]
-    mask = diff > 60  # [F, H, W]
+    weight = np.clip(diff.astype(np.float64) - 30.0, 0.0, None)  # [F, H, W]
     ys, xs = np.mgrid[0 : frames.shape[1], 0 : frames.shape[2]]  # [H, W] each
-    count = mask.sum(axis=(1, 2)).astype(np.float64)  # [F]
+    total = weight.sum(axis=(1, 2))  # [F]
+    seen = total >= 0.2 * SIDE * SIDE * (215 - 30)  # 215: a saturated channel's distance from the background
     with np.errstate(invalid="ignore", divide="ignore"):
-        cx = (mask * xs).sum(axis=(1, 2)) / count  # [F]; +0.5: a pixel's centre
-        cy = (mask * ys).sum(axis=(1, 2)) / count  # [F]
-    return np.stack([cx + 0.5, cy + 0.5], axis=1)  # [F, 2]
+        cx = (weight * (xs + 0.5)).sum(axis=(1, 2)) / total  # [F]
+        cy = (weight * (ys + 0.5)).sum(axis=(1, 2)) / total  # [F]
+    centres = np.stack([cx, cy], axis=1)  # [F, 2]
+    centres[~seen] = np.nan
+    return centres
 
 
 def make_world_archive(

@@ -138,6 +138,7 @@ def render_validation(
         components = load_components(spec, parts, device=dev, dtype=dtype)
     if texts is None:
         texts = validation_texts(components, validation_clips, settings.negative_prompt)
+    closings = {} if closings is None else closings
     for clip in validation_clips:
         if clip.index not in closings:
             loc = ("body", "validation", clip.index, "video_url")
