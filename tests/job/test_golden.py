@@ -1,5 +1,5 @@
 """Golden files that catch silent drift: a seeded tiny-preset loss trace and a dataset report. A change that moves
-either on purpose regenerates them with `UPDATE_GOLDEN=1 ./dev.sh test tests/test_golden.py` and says why."""
+either on purpose regenerates them with `UPDATE_GOLDEN=1 ./dev.sh test tests/job/test_golden.py` and says why."""
 
 from __future__ import annotations
 
