@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ def parse_size(text: str) -> tuple[int, int]:
             f"e.g. 64x64 (got {text!r})"
         )
     return w, h
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset narrows), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class JobSettings(ToolSettings):
@@ -58,6 +64,12 @@ class JobSettings(ToolSettings):
     sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
     trainer: TrainerSettings = Field(default_factory=TrainerSettings, description="Trainer settings (JSON).")
     task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
+    max_parallel: int = Field(
+        default_factory=available_cores,
+        ge=1,
+        description="Mapped tasks (scene split, fit) at once, for threads and local Dask workers; default: the cores "
+        "this process may use.",
+    )
     lock_dir: str | None = Field(default=None, description="Prefect lock files; default $PREFECT_HOME/locks.")
     progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
     gpu: GpuName | None = Field(
@@ -102,6 +114,7 @@ class JobSettings(ToolSettings):
             f"{PREFIX}TRAINER": self.trainer.model_dump_json(exclude_defaults=True),
             f"{PREFIX}SAMPLE_STEPS": str(self.sample_steps),
             f"{PREFIX}TASK_RUNNER": self.task_runner,
+            f"{PREFIX}MAX_PARALLEL": str(self.max_parallel),
             f"{PREFIX}PROGRESS_BAR": str(self.progress_bar).lower(),
             f"{PREFIX}LINK_EXPIRY_DAYS": f"{self.link_expiry_days:g}",
             f"{PREFIX}PREVIEWS": str(self.previews),
