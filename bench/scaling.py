@@ -154,10 +154,8 @@ def long_source(tmp: Path, minutes: float, cuts: int) -> dict:
     listing = tmp / "long" / "list.txt"
     listing.write_text("".join(f"file '{p}'\n" for p in parts))
     source = tmp / "long" / "source.mp4"
-    subprocess.run(
-        [ffmpeg_bin.ffmpeg(), "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(source)],
-        check=True,
-    )
+    concat = ["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(source)]
+    subprocess.run([ffmpeg_bin.ffmpeg(), "-v", "error", *concat], check=True)
     archive = tmp / "long.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(source, "clips/source.mp4")
