@@ -29,6 +29,14 @@ from pathlib import Path
 CLI = Path(sys.executable).with_name("extend-suffix")
 SAMPLE = re.compile(rb"(\d+)/(\d+) .*?ETA (>=)?(\d+)s")
 REEL_DONE = re.compile(rb"render-validation.*Finished in state")
+# Where the time outside the stages goes: the first lines of the demo, of the flow run and of its first task
+MARKS = {
+    "dataset_synthesised": re.compile(rb"==> request:"),
+    "flow_run_started": re.compile(rb"Beginning flow run"),
+    "first_task_started": re.compile(rb"Task run .* - "),
+    "reel_done": REEL_DONE,
+    "flow_run_finished": re.compile(rb"Finished in state Completed"),
+}
 
 
 def run_demo(steps: int, work: Path) -> tuple[float, float, list[tuple[float, bytes]], str]:
@@ -83,6 +91,16 @@ def eta_errors(pieces: list[tuple[float, bytes]], steps: int) -> dict:
     }
 
 
+def marks(pieces: list[tuple[float, bytes]]) -> dict[str, float]:
+    """Seconds from the start to the first line of each mark (the flow's own 'Finished' is its last such line)."""
+    found: dict[str, float] = {}
+    for name, pattern in MARKS.items():
+        times = [t for t, p in pieces if pattern.search(p)]
+        if times:
+            found[name] = round(times[-1] if name == "flow_run_finished" else times[0], 2)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
@@ -99,6 +117,7 @@ def main() -> None:
         "stages_s": stage_s,
         "fixed_overhead_s": round(wall - stage_s, 2) if stage_s is not None else None,
         "stages": {s["stage"]: s.get("elapsed_s", s.get("wall_s")) for s in receipt.get("stages", [])},
+        "marks_s": marks(pieces),
         "eta": eta_errors(pieces, args.steps),
     }
     print(json.dumps(report, indent=2))

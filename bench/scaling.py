@@ -83,23 +83,26 @@ def tree_rss_mb(root: int) -> float:
 def run(args: list[str]) -> tuple[float, float, str]:
     """(wall s, peak tree RSS MiB, stdout) of one CLI process."""
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    start = time.perf_counter()
-    proc = subprocess.Popen([str(CLI), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    peak = [0.0]
-    done = threading.Event()
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen([str(CLI), *args], stdout=subprocess.PIPE, stderr=log, env=env, text=True)
+        peak = [0.0]
+        done = threading.Event()
 
-    def sample() -> None:
-        while not done.wait(0.2):
-            peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate()
-    wall = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    if proc.returncode:
-        raise RuntimeError(f"{args} exited {proc.returncode}")
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        out, _ = proc.communicate()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        if proc.returncode:
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-1500:]
+            raise RuntimeError(f"{args} exited {proc.returncode}:\n{tail}\n{out[-500:]}")
     return wall, peak[0], out
 
 
@@ -182,7 +185,12 @@ def main() -> None:
     args = parser.parse_args()
     out: dict = {"cores": len(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory() as d:
-        out["jobs"] = [job(Path(d), n) for n in args.clips]
+        out["jobs"] = []
+        for n in args.clips:
+            try:
+                out["jobs"].append(job(Path(d), n))
+            except RuntimeError as exc:  # reported, and the other sizes still measured
+                out["jobs"].append({"clips": n, "failed": str(exc)[-800:]})
         if args.long_minutes > 0:
             out["long_source"] = long_source(Path(d), args.long_minutes, args.cuts)
     print(json.dumps(out, indent=2))
