@@ -82,7 +82,12 @@ def tree_rss_mb(root: int) -> float:
 
 def run(args: list[str]) -> tuple[float, float, str]:
     """(wall s, peak tree RSS MiB, stdout) of one CLI process."""
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # a busy machine can take longer than Prefect's default 20 s to start the embedded server
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    }
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
         proc = subprocess.Popen([str(CLI), *args], stdout=subprocess.PIPE, stderr=log, env=env, text=True)
