@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point for people and CI:  ./dev.sh demo | ./dev.sh test | ./dev.sh setup | ./dev.sh lint
+# One entry point for people and CI:  ./dev.sh demo | ./dev.sh test | ./dev.sh test-quick | ./dev.sh setup | ./dev.sh lint
 # Each command creates or updates the project's own .venv first, so both work from a fresh clone and are safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -42,13 +42,17 @@ case "${1:-help}" in
         setup
         shift
         exec "$VENV/bin/extend-suffix" demo "$@" ;;
-    test)
+    test|test-quick)
+        # The suite runs on one pytest-xdist worker per core (TEST_WORKERS overrides; 0 runs it in this process), each
+        # test file on one worker so its module fixtures are built once. test-quick leaves out the tests marked slow
+        # (the job through Prefect, the browser, the queue API servers, the oracle): the edit-test loop.
         setup
-        browser
+        quick=()
+        if [ "$1" = test-quick ]; then quick=(-m "not slow"); else browser; fi
         shift
         export PREFECT_SERVER_ANALYTICS_ENABLED=false
         set +e
-        "$VENV/bin/python" -m pytest "$@"
+        "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "${quick[@]}" "$@"
         rc=$?
         # pytest exits 5 when it collected nothing; that is a broken suite, never a pass.
         [ $rc -eq 5 ] && echo "no tests were collected" >&2
@@ -58,6 +62,6 @@ case "${1:-help}" in
         "$VENV/bin/ruff" check .
         exec "$VENV/bin/ruff" format --check . ;;
     *)
-        echo "usage: ./dev.sh demo|test|setup|lint" >&2
+        echo "usage: ./dev.sh demo|test|test-quick|setup|lint" >&2
         exit 2 ;;
 esac

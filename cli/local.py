@@ -22,7 +22,7 @@ from cli.common import (
     rejections,
 )
 from ltxcore.errors import RequestRejected
-from ltxcore.sample.command import ExtendOptions, model_spec
+from ltxcore.sample.options import ExtendOptions
 
 if TYPE_CHECKING:
     from ltxcore.job.request import ExtendSuffixRequest
@@ -59,6 +59,7 @@ def prepare(
     from ltxcore.job.prepare import prepare as prepare_dataset
     from ltxcore.job.request import parse_request
     from ltxcore.job.settings import JobSettings
+    from ltxcore.sample.command import model_spec
 
     with rejections():
         request = parse_request(read_source(source), allow_local=True)

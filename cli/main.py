@@ -1,6 +1,9 @@
 """The `extend-suffix` command line. Each verb calls the same functions the flow and the tests call.
 
 Exit codes: 0 success, 2 the request was rejected (the 422 body is printed on stdout), 1 anything else.
+
+Start-up stays light: this module and the verbs' modules import only typer, pydantic and the request model; torch,
+diffusers and Prefect load inside the verbs that use them (tests/faces/test_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import typer
 
 from cli import jobs, local
 from cli.options import options_from
-from ltxcore.sample.command import ExtendOptions
+from ltxcore.sample.options import ExtendOptions
 
 app = typer.Typer(
     name="extend-suffix",

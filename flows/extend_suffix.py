@@ -33,7 +33,8 @@ from tasks.common import collect_receipt
 quiet_rejection_tracebacks()  # a served run's engine re-raises a rejection after the run ended Failed
 
 
-# The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER; see flows/runners.py).
+# The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER, at most
+# EXTEND_SUFFIX_MAX_PARALLEL at once; see flows/runners.py).
 # Prefect's own parameter validation is off: a run created without the server checking its parameters (the UI's
 # "Validate parameters" switched off, an API client that skips it) would otherwise end in a ParameterTypeError
 # traceback before the flow starts. The flow validates the request itself, so every mistake ends as the same 422.
@@ -45,7 +46,7 @@ FLOW_OPTIONS: dict[str, Any] = {"name": "extend-suffix", "log_prints": True, "pe
 @flow(
     **FLOW_OPTIONS,
     validate_parameters=False,
-    task_runner=task_runner(JobSettings().task_runner),
+    task_runner=task_runner(JobSettings().task_runner, JobSettings().max_parallel),
 )
 def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
     """Train a backward-extension LoRA for LTX-2.3 from a zip of videos."""

@@ -117,18 +117,33 @@ def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 class ProgressForwarder:
-    """Turns ltxcore progress callbacks into a Prefect progress artifact and throttled log lines."""
+    """Turns ltxcore progress callbacks into a Prefect progress artifact and throttled log lines.
+
+    With `eta`, the caller's message carries the time left (the trainer's, which counts previews, validations and
+    checkpoints): the artifact's description shows it, and the terminal bar shows it instead of tqdm's own estimate,
+    which knows only the rate of steps."""
 
     def __init__(
-        self, key: str, description: str, bar: bool, log_every_s: float = 10.0, update_every_s: float = 2.0
+        self,
+        key: str,
+        description: str,
+        bar: bool,
+        log_every_s: float = 10.0,
+        update_every_s: float = 2.0,
+        eta: bool = False,
     ) -> None:
         self.logger = get_run_logger()
+        self.description = description
+        self.eta = eta
         self.artifact_id = progress_artifact(key, description)  # updated in place, one per stage, retries too
         self.log_every_s = log_every_s
         self.update_every_s = update_every_s  # one API call per step would slow a fast loop down
         self._last_log = self._last_update = 0.0
         # The CLI asks for a terminal progress bar too (`bar`); a served deployment has no terminal to draw it on.
-        self.bar = tqdm(desc=description, unit="step", file=sys.stderr) if bar else None
+        self.bar = None
+        if bar:
+            fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if eta else None
+            self.bar = tqdm(desc=description, unit="step", file=sys.stderr, bar_format=fmt)
 
     def __call__(self, done: int, total: int, message: str) -> None:
         now = time.monotonic()
@@ -141,7 +156,8 @@ class ProgressForwarder:
                 self.bar.close()
         if now - self._last_update >= self.update_every_s or last:
             self._last_update = now
-            update_progress_artifact(self.artifact_id, progress=100.0 * done / max(total, 1))
+            described = f"{self.description}: {message}" if self.eta else None
+            update_progress_artifact(self.artifact_id, progress=100.0 * done / max(total, 1), description=described)
         if now - self._last_log >= self.log_every_s or last:
             self._last_log = now
             self.logger.info("%s/%s %s", done, total, message)

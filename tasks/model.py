@@ -71,7 +71,9 @@ def train(
 ) -> LoraRun:
     """Train (or resume) the LoRA. `texts` (the validation prompts' embeddings, for previews) is not in the key."""
     logger = get_run_logger()
-    bar = ProgressForwarder("training-progress", f"LoRA training, {config.steps} steps", settings.progress_bar)
+    bar = ProgressForwarder(
+        "training-progress", f"LoRA training, {config.steps} steps", settings.progress_bar, eta=True
+    )
     table = PreviewTable(config.steps)
     held_out: list[float] = []  # the newest held-out loss, for the preview table
 

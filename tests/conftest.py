@@ -19,13 +19,26 @@ from tests.support.loopback import free_port
 
 # Every test session gets its own Prefect home (database, results, settings) and no telemetry; set before any test
 # module imports Prefect.
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="extend-suffix-prefect-")
+# Under pytest-xdist each worker is a session of its own: its own home, database, API server and ports.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"extend-suffix-prefect-{WORKER}-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltxcore,diffusers")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # The tiny preset is built once per test session, here, and every test (and every subprocess a test starts) reads it.
-os.environ["EXTEND_SUFFIX_CACHE"] = tempfile.mkdtemp(prefix="extend-suffix-cache-")
+os.environ["EXTEND_SUFFIX_CACHE"] = tempfile.mkdtemp(prefix=f"extend-suffix-cache-{WORKER}-")
+
+# What the quick subset (`./dev.sh test-quick`, `-m "not slow"`) leaves out besides the tests marked slow by hand: the
+# job through a Prefect API, the browser, the queue API's servers and the official LTX-2 code as an oracle.
+SLOW_FIXTURES = {"prefect_api"}
+SLOW_PATHS = ("tests/parity/", "tests/faces/test_ui_browser.py", "tests/faces/test_queue_api_")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

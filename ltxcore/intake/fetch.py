@@ -28,7 +28,7 @@ import httpx
 from ltxcore.errors import RequestRejected
 from ltxcore.intake import content_encoding
 from ltxcore.intake.hosts import Loc, vet_host
-from ltxcore.intake.urls import url_problem
+from ltxcore.intake.urls import is_local_url, url_problem
 from ltxcore.manifests import ArchiveRef
 from ltxcore.store.fs import filesystem
 from ltxcore.store.stages import FETCH
@@ -47,15 +47,6 @@ _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 class _Transient(Exception):
     """A failure worth another attempt; its message is what the user sees if every attempt fails."""
-
-
-def is_local_url(url: str) -> bool:
-    """True for a plain path or a file:// URL: inputs only some deployments may read."""
-    try:
-        scheme = urlparse(url).scheme.lower()
-    except ValueError:  # e.g. an unclosed IPv6 bracket: not a path either
-        return False
-    return scheme in ("", "file") or len(scheme) == 1  # a one-letter scheme is a Windows drive
 
 
 def fetch(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlparse, urlsplit
 
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -97,3 +97,12 @@ def _s3_problem(parts: SplitResult) -> str | None:
     if not key or key.endswith("/"):
         return f"names no object in bucket {bucket!r}; give the key of the file (s3://{bucket}/path/data.zip)"
     return None
+
+
+def is_local_url(url: str) -> bool:
+    """True for a plain path or a file:// URL: inputs only some deployments may read."""
+    try:
+        scheme = urlparse(url).scheme.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a path either
+        return False
+    return scheme in ("", "file") or len(scheme) == 1  # a one-letter scheme is a Windows drive

@@ -1,13 +1,16 @@
 """The receipt of a job: what each stage used, so a user sees where the time (and the GPU) went.
 
-Per stage: wall time, CPU and GPU seconds, peak memory, bytes read and written, and whether it was `Cached`; plus
-the job's total GPU-hours. Definitions (each a plain measurement of one task run, summed over a stage's runs):
-- wall_s: seconds the stage's body ran (0 when Cached: nothing ran);
-- cpu_s: CPU seconds of this process (every thread) and of the child processes (ffmpeg) that finished meanwhile; the
-  mapped stages run in parallel threads, so their runs overlap and their sum can exceed the elapsed time;
-- gpu_s: the wall time of a run that allocated CUDA memory (a GPU is held, and paid for, while the stage runs);
-- peak_rss_mb: the highest resident memory of the process sampled during the run; peak_gpu_mb: torch's peak CUDA
-  allocation during the run;
+Per stage: elapsed time and summed task time, CPU and GPU seconds, peak memory, bytes read and written, and how many
+runs were `Cached`; plus the job's total GPU-hours. Definitions (each a plain measurement of one task run):
+- elapsed_s: seconds of the clock during which at least one of the stage's runs was working: the runs of a mapped
+  stage run at once, so this is how long a user waited for the stage (0 when every run was Cached);
+- task_s: the runs' own durations added up; for a mapped stage it exceeds elapsed_s by about the number of runs at
+  once (it is what the work would take one run at a time, not how long it took);
+- cpu_s: CPU seconds of this process (every thread) and of the child processes (ffmpeg) that finished meanwhile,
+  summed over the runs; like task_s, overlapping runs each count the process's CPU while they run;
+- gpu_s: the duration of each run that allocated CUDA memory (a GPU is held, and paid for, while the stage runs);
+- peak_rss_mb: the highest resident memory of the process sampled during the runs; peak_gpu_mb: torch's peak CUDA
+  allocation;
 - bytes_read / bytes_written: sizes of the files the stage's inputs name, and of the files its result names that it
   wrote (under the work root; a fetched archive counts as written).
 `billable_units` is the contract's and does not depend on the receipt.
@@ -26,7 +29,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.store.atomic import atomic_write_text
-from ltxcore.store.mirror import paths_in
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 MIB = 2**20
@@ -41,7 +43,8 @@ class StageUsage(BaseModel):
     stage: str
     task_run: str
     cached: bool
-    wall_s: float = 0.0
+    started_s: float | None = Field(default=None, description="Unix time the body started (None: Cached).")
+    wall_s: float = Field(default=0.0, description="How long the body ran.")
     cpu_s: float = 0.0
     gpu_s: float = 0.0
     peak_rss_mb: float = 0.0
@@ -58,7 +61,8 @@ class StageLine(BaseModel):
     stage: str
     runs: int
     cached: int = Field(description="Of `runs`, how many were Cached.")
-    wall_s: float
+    elapsed_s: float = Field(description="Seconds during which at least one run of the stage was working.")
+    task_s: float = Field(description="The runs' durations added up (exceeds elapsed_s when runs overlapped).")
     cpu_s: float
     gpu_s: float
     peak_rss_mb: float
@@ -71,22 +75,26 @@ class Receipt(BaseModel):
     model_config = _FROZEN
 
     stages: list[StageLine]
-    wall_s: float
+    elapsed_s: float = Field(description="Seconds during which at least one stage was working (overlaps once).")
+    task_s: float = Field(description="Every run's duration added up.")
     cpu_s: float
     gpu_hours: float
 
     def markdown(self) -> str:
         lines = [
-            f"**Receipt**: {self.wall_s:.1f} s of stage time, {self.cpu_s:.1f} CPU s, {self.gpu_hours:.4f} GPU-hours",
+            f"**Receipt**: {self.elapsed_s:.1f} s elapsed in stages ({self.task_s:.1f} s of task time summed over "
+            f"runs that overlap), {self.cpu_s:.1f} CPU s, {self.gpu_hours:.4f} GPU-hours",
             "",
-            "| stage | runs | cached | wall s | CPU s | GPU s | peak RSS MiB | peak GPU MiB | read MiB | written MiB |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| stage | runs | cached | elapsed s | summed task s | CPU s | GPU s | peak RSS MiB | peak GPU MiB "
+            "| read MiB | written MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in self.stages:
             gpu = "" if s.peak_gpu_mb is None else f"{s.peak_gpu_mb:.0f}"
             lines.append(
-                f"| {s.stage} | {s.runs} | {s.cached} | {s.wall_s:.2f} | {s.cpu_s:.2f} | {s.gpu_s:.2f} | "
-                f"{s.peak_rss_mb:.0f} | {gpu} | {s.bytes_read / MIB:.2f} | {s.bytes_written / MIB:.2f} |"
+                f"| {s.stage} | {s.runs} | {s.cached} | {s.elapsed_s:.2f} | {s.task_s:.2f} | {s.cpu_s:.2f} | "
+                f"{s.gpu_s:.2f} | {s.peak_rss_mb:.0f} | {gpu} | "
+                f"{s.bytes_read / MIB:.2f} | {s.bytes_written / MIB:.2f} |"
             )
         return "\n".join(lines) + "\n"
 
@@ -103,7 +111,8 @@ def receipt(usages: list[StageUsage]) -> Receipt:
                 stage=stage,
                 runs=len(runs),
                 cached=sum(u.cached for u in runs),
-                wall_s=round(sum(u.wall_s for u in runs), 3),
+                elapsed_s=round(elapsed(runs), 3),
+                task_s=round(sum(u.wall_s for u in runs), 3),
                 cpu_s=round(sum(u.cpu_s for u in runs), 3),
                 gpu_s=round(sum(u.gpu_s for u in runs), 3),
                 peak_rss_mb=max(u.peak_rss_mb for u in runs),
@@ -114,10 +123,22 @@ def receipt(usages: list[StageUsage]) -> Receipt:
         )
     return Receipt(
         stages=lines,
-        wall_s=round(sum(s.wall_s for s in lines), 3),
+        elapsed_s=round(elapsed(usages), 3),
+        task_s=round(sum(s.task_s for s in lines), 3),
         cpu_s=round(sum(s.cpu_s for s in lines), 3),
         gpu_hours=sum(s.gpu_s for s in lines) / 3600,
     )
+
+
+def elapsed(usages: list[StageUsage]) -> float:
+    """Seconds covered by the union of the runs' [start, start + wall] intervals (Cached runs cover none)."""
+    spans = sorted((u.started_s, u.started_s + u.wall_s) for u in usages if u.started_s is not None and u.wall_s > 0)
+    total, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
 
 
 # --- measuring one run -----------------------------------------------------------------------------------------
@@ -147,6 +168,8 @@ def _cuda():
 
 def _files(value: Any, root: Path) -> dict[Path, tuple[int, int]]:
     """Every file under `root` that `value` names -> (mtime_ns, size)."""
+    from ltxcore.store.mirror import paths_in  # fsspec: not for the request model, which names Receipt
+
     found = {}
     for path in set(paths_in(value, root)):
         if path.is_file():
@@ -176,6 +199,7 @@ class Meter:
         self.peak_rss = _rss_mb()
         self._sampler = threading.Thread(target=self._sample, name="receipt-rss", daemon=True)
         self._sampler.start()
+        self.started_s = time.time()
         self.started_ns = time.time_ns() - _MTIME_SLACK_NS
         self._t0, self._cpu0 = time.perf_counter(), _cpu_seconds()
         return self
@@ -195,6 +219,7 @@ class Meter:
             stage=stage,
             task_run=task_run,
             cached=False,
+            started_s=self.started_s,
             wall_s=round(self.wall, 4),
             cpu_s=round(self.cpu, 4),
             gpu_s=round(self.wall, 4) if used_gpu else 0.0,

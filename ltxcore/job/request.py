@@ -15,8 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ltxcore.errors import ErrorDetail, RequestRejected
 from ltxcore.geometry import AspectRatio, Resolution, bucket, snap_frames
 from ltxcore.intake.captions import code_points, control_characters
-from ltxcore.intake.fetch import is_local_url
-from ltxcore.intake.urls import url_problem
+from ltxcore.intake.urls import is_local_url, url_problem
 from ltxcore.job.receipt import Receipt
 from ltxcore.job.untrusted_json import load_json, value_errors
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT

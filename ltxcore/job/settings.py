@@ -4,6 +4,7 @@ start, the queue API) and handed down inside the job's plan; nothing below those
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ def parse_size(text: str) -> tuple[int, int]:
             f"e.g. 64x64 (got {text!r})"
         )
     return w, h
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset narrows), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class JobSettings(ToolSettings):
@@ -59,6 +65,12 @@ class JobSettings(ToolSettings):
     sample_steps: int = Field(default=30, ge=2, description="Denoising steps of validation previews.")
     trainer: TrainerSettings = Field(default_factory=TrainerSettings, description="Trainer settings (JSON).")
     task_runner: str = Field(default="threads", description="threads[:N], dask[:N] or tcp://scheduler:8786.")
+    max_parallel: int = Field(
+        default_factory=available_cores,
+        ge=1,
+        description="Mapped tasks (scene split, fit) at once, for threads and local Dask workers; default: the cores "
+        "this process may use.",
+    )
     progress_bar: bool = Field(default=False, description="Draw a terminal progress bar (the CLI sets it).")
     gpu: GpuName | None = Field(
         default=None,

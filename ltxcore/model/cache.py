@@ -15,8 +15,8 @@ import safetensors.torch
 import torch
 
 from ltxcore import geometry
-from ltxcore.manifests import DatasetManifest, FittedClip, LatentCache, LatentClip
-from ltxcore.model.encode import audio_clip_bytes, batch_size_for, encode_audio, encode_video, video_clip_bytes
+from ltxcore.manifests import DatasetManifest, LatentCache, LatentClip
+from ltxcore.model.encode import batch_size_for, encode_audio, encode_video
 from ltxcore.model.forward import TextBatch
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.spec import ModelSpec
@@ -67,8 +67,8 @@ def encode_dataset(
     """Encode every clip (video, audio when `with_audio`) and every unique prompt once; return the cache manifest.
 
     Prompts encoded: each caption, `negative_prompt`, the empty prompt and `extra_prompts` (e.g. validation prompts),
-    so the sampler finds all it needs here. Batches are sized so that their estimated peak stays in the budget.
-    `progress(done, total, message)` is called after every batch of clips (encoding a large dataset takes a while).
+    so the sampler finds all it needs here. Prompts are encoded in batches sized so that their estimated peak stays in
+    `memory_budget_bytes`; clips one at a time. `progress(done, total, message)` is called after every clip.
     """
     if not manifest.clips:
         raise ValueError("the dataset has no clips to encode")
@@ -104,7 +104,7 @@ def _encode(
     texts = _encode_texts(components, prompts, root / "texts", memory_budget_bytes)
     for part in ("text_encoder", "connectors", "tokenizer"):
         components.release(part)
-    clips = _encode_clips(components, manifest, root / "clips", memory_budget_bytes, progress)
+    clips = _encode_clips(components, manifest, root / "clips", progress)
     shapes, dtypes = _describe(clips[0], next(iter(texts.values())))
     cache = LatentCache(
         root=str(root),
@@ -146,35 +146,27 @@ def _encode_texts(components: Components, prompts: list[str], out_dir: Path, bud
 
 
 def _encode_clips(
-    components: Components, manifest: DatasetManifest, out_dir: Path, budget: int, progress: Progress | None
+    components: Components, manifest: DatasetManifest, out_dir: Path, progress: Progress | None
 ) -> list[LatentClip]:
+    """One clip at a time, each written before the next is read: memory stays that of one clip whatever the dataset's
+    size (batching clips bought nothing measurable on the CPU, and at training sizes one clip fills a GPU's budget)."""
     seconds = manifest.num_frames / manifest.fps
-    per_clip = video_clip_bytes(components, manifest.num_frames, manifest.height, manifest.width)
-    if manifest.with_audio:
-        per_clip = max(per_clip, audio_clip_bytes(components, seconds))
     entries = [
         LatentClip(id=c.id, path=str(out_dir / f"{c.id}.safetensors"), text_key=text_key(c.caption))
         for c in manifest.clips
     ]
-    todo: list[tuple[FittedClip, LatentClip]] = [
-        (c, e) for c, e in zip(manifest.clips, entries, strict=True) if not Path(e.path).is_file()
-    ]
-    step = batch_size_for(budget, per_clip, max(len(todo), 1))
-    for i in range(0, len(todo), step):
-        chunk = todo[i : i + step]
-        for clip, _ in chunk:
-            if (clip.num_frames, clip.width, clip.height) != (manifest.num_frames, manifest.width, manifest.height):
-                raise ValueError(f"clip {clip.id} is {clip.width}x{clip.height}x{clip.num_frames}, not the dataset's")
-        video = encode_video(components, [c.video_path for c, _ in chunk])  # [b, 128, F', H', W']
-        audio = encode_audio(components, [c.audio_path for c, _ in chunk], seconds) if manifest.with_audio else None
-        for j, (clip, entry) in enumerate(chunk):
-            tensors = {"video_latents": video[j]}
-            if audio is not None:
-                tensors["audio_latents"] = audio[j]  # [8, T, 16]
-            _save(Path(entry.path), tensors, {"clip_id": clip.id, "text_key": entry.text_key})
+    for done, (clip, entry) in enumerate(zip(manifest.clips, entries, strict=True), start=1):
+        if Path(entry.path).is_file():  # a crashed run resumes file by file
+            continue
+        if (clip.num_frames, clip.width, clip.height) != (manifest.num_frames, manifest.width, manifest.height):
+            raise ValueError(f"clip {clip.id} is {clip.width}x{clip.height}x{clip.num_frames}, not the dataset's")
+        tensors = {"video_latents": encode_video(components, clip.video_path)}  # [128, F', H', W']
+        if manifest.with_audio:
+            assert clip.audio_path is not None
+            tensors["audio_latents"] = encode_audio(components, clip.audio_path, seconds)  # [8, T, 16]
+        _save(Path(entry.path), tensors, {"clip_id": clip.id, "text_key": entry.text_key})
         if progress is not None:
-            done = len(entries) - len(todo) + i + len(chunk)
-            progress(done, len(entries), f"clips encoded ({len(chunk)} per batch)")
+            progress(done, len(entries), "clips encoded")
     return entries
 
 

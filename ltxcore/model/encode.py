@@ -21,20 +21,6 @@ from ltxcore.model.vae_tiling import vae_tiling
 Frames = np.ndarray | str | Path  # uint8 [F, H, W, 3] or a video file
 
 
-def video_clip_bytes(components: Components, frames: int, height: int, width: int) -> int:
-    """Peak-memory estimate for encoding one clip: a few full-resolution activations of the VAE's first block."""
-    channels = components.vae.config.block_out_channels[0]
-    itemsize = torch.finfo(components.dtype).bits // 8
-    return 6 * frames * height * width * max(channels, 3) * itemsize
-
-
-def audio_clip_bytes(components: Components, seconds: float) -> int:
-    """Peak-memory estimate for one clip's audio: a few mel-resolution activations of the first block."""
-    channels = components.audio_vae.config.base_channels
-    itemsize = torch.finfo(components.dtype).bits // 8
-    return 6 * (int(100 * seconds) + 1) * 64 * 2 * channels * itemsize
-
-
 def batch_size_for(budget_bytes: int, per_item_bytes: int, items: int) -> int:
     """How many items fit the memory budget at once: at least one, at most all."""
     assert per_item_bytes > 0

@@ -101,7 +101,13 @@ class TrainProgress(BaseModel):
     lr: float
     step_time_s: float
     tokens_per_s: float
-    eta_s: float = Field(description="Seconds left at the mean step time since this (re)start.")
+    eta_s: float = Field(
+        description="Seconds the run has left: steps at their measured wall time, and the validations, previews, "
+        "checkpoints and validation reel still due at theirs (ltxcore.train.eta)."
+    )
+    eta_complete: bool = Field(
+        default=True, description="False while an event still due was never timed (eta_s is then a lower bound)."
+    )
     val_loss: float | None = Field(default=None, description="Set on the steps that ran a validation.")
 
     @property
@@ -111,7 +117,8 @@ class TrainProgress(BaseModel):
     def describe(self) -> str:
         """One line for a progress bar or a log."""
         val = f" val_loss {self.val_loss:.4f}" if self.val_loss is not None else ""
-        return f"loss {self.loss:.4f} lr {self.lr:.2e} {self.tokens_per_s:.0f} tok/s ETA {self.eta_s:.0f}s{val}"
+        eta = f"{'' if self.eta_complete else '>='}{self.eta_s:.0f}s"
+        return f"loss {self.loss:.4f} lr {self.lr:.2e} {self.tokens_per_s:.0f} tok/s ETA {eta}{val}"
 
 
 class ValidationPoint(BaseModel):

@@ -96,23 +96,31 @@ def _loop(
     stop_after: int | None,
     preview: Callable[[int, torch.nn.Module], float | None] | None,
 ) -> LoraRun:
+    clock = session.clock
+    assert clock is not None, "Session.build sets the clock"
+    clock.previews = preview is not None
+    clock.start()
     with _stop_signals() as received:
         for step in range(session.step, config.steps):
             event = session.train_step(step)
             done = step + 1
             if done % config.validate_every == 0 or done == config.steps:
-                event = event.model_copy(update={"val_loss": session.validate(done).loss})
+                with clock.timing("validation"):
+                    event = event.model_copy(update={"val_loss": session.validate(done).loss})
                 session.offer_best("held_out_loss", done, event.val_loss)
             if progress is not None:
-                progress(event)
+                progress(
+                    event.model_copy(update={"eta_s": clock.remaining(done), "eta_complete": clock.complete(done)})
+                )
             every = config.preview_every
             if preview is not None and every and done % every == 0 and done < config.steps:
-                with torch.no_grad():
+                with torch.no_grad(), clock.timing("preview"):
                     seam = preview(done, session.model)
                 if seam is not None:
                     session.offer_best("seam", done, seam)
             if _end_of_step(session, done, received, stop_after):
                 return session.manifest(finished=False)
+            clock.lap()
     return session.finish()
 
 
@@ -121,7 +129,9 @@ def _end_of_step(session: Session, done: int, received: list[int], stop_after: i
     cfg = session.config
     stopping = bool(received) or done == stop_after
     if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
-        session.checkpoint(done)
+        assert session.clock is not None
+        with session.clock.timing("checkpoint"):
+            session.checkpoint(done)
     if stopping or done % cfg.plot_every == 0:
         session.plot()
     if received:

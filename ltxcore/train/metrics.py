@@ -1,4 +1,4 @@
-"""What training reports: a JSONL log (one line per step, one per validation), a loss-curve PNG, and ETA arithmetic.
+"""What training reports: a JSONL log (one line per step, one per validation), a loss-curve PNG.
 
 The log is the record a resumed run continues: on resume, lines after the checkpoint's step are dropped (those steps
 are about to be redone), so the finished log reads exactly like an uninterrupted run's, apart from timings.
@@ -88,9 +88,3 @@ def plot_losses(log: MetricsLog, path: Path, title: str) -> None:
     fig.savefig(buf, format="png")
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def eta_seconds(step_times: list[float], steps_left: int) -> float:
-    """Seconds left at the mean step time since this (re)start, skipping the first step (warm-up, compilation)."""
-    recent = step_times[1:] or step_times
-    return sum(recent) / len(recent) * steps_left if recent else 0.0

@@ -22,9 +22,10 @@ from ltxcore.train.build import load_model, make_optimizer, speed_up
 from ltxcore.train.checkpoint import TrainState, load_latest, save_checkpoint
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress, ValidationPoint
 from ltxcore.train.data import ClipOrder, LatentSource, load_batch, split_holdout
+from ltxcore.train.eta import RunClock
 from ltxcore.train.files import RunFiles
 from ltxcore.train.guards import audio_trend, check_finite, findings, grad_norms
-from ltxcore.train.metrics import MetricsLog, eta_seconds, peak_memory_mb, plot_losses
+from ltxcore.train.metrics import MetricsLog, peak_memory_mb, plot_losses
 from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.rng import capture_rng, generator, restore_rng
 from ltxcore.train.schedule import lr_at, set_lr
@@ -50,7 +51,7 @@ class Session:
     validation_split: str
     metrics: MetricsLog
     step: int = 0  # optimizer steps completed
-    step_times: list[float] = field(default_factory=list)
+    clock: RunClock | None = None  # what each part of the run costs, for the time left (set by `build`)
     parallel: DataParallel | None = None  # set when this process is one rank of a data-parallel run
     prefetch: bool = True  # prepare the next micro-batch on a background thread (changes no number)
     _prefetcher: Prefetcher[Prepared] | None = field(default=None, repr=False)
@@ -99,12 +100,14 @@ class Session:
             validation_split=split,
             metrics=MetricsLog(files.metrics, resume_step=step if state else -1),
             step=step,
+            clock=RunClock(config.steps, config.validate_every, config.checkpoint_every, config.preview_every, False),
             parallel=parallel,
         )
         if parallel is None or parallel.is_main:
             session.best = BestTracker(files.root, resume_step=step if state else -1)
         if step == 0:
-            session.validate(0)  # the base model's number, the baseline every later validation is read against
+            with session.clock.timing("validation"):  # also prices the validations to come before the first one
+                session.validate(0)  # the base model's number, the baseline every later validation is read against
         return session
 
     @property
@@ -144,7 +147,6 @@ class Session:
             audio += a / cfg.grad_accum
         self.step = step + 1
         elapsed = time.perf_counter() - start
-        self.step_times.append(elapsed)
         event = TrainProgress(
             step=self.step,
             total=cfg.steps,
@@ -154,7 +156,8 @@ class Session:
             lr=lr,
             step_time_s=elapsed,
             tokens_per_s=tokens / elapsed,
-            eta_s=eta_seconds(self.step_times, cfg.steps - self.step),
+            # before this step's validation; the loop updates it after
+            eta_s=self.clock.remaining(self.step) if self.clock is not None else 0.0,
         )
         grads = {"grad_norm_video": grad_video, **({"grad_norm_audio": grad_audio} if cfg.with_audio else {})}
         self.metrics.write(

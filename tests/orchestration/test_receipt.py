@@ -46,6 +46,7 @@ def test_receipt_sums_a_stage_runs_and_keeps_the_highest_peak():
             stage="fit-clip",
             task_run="a",
             cached=False,
+            started_s=1000.0,
             wall_s=1.5,
             cpu_s=2.0,
             peak_rss_mb=100,
@@ -57,6 +58,7 @@ def test_receipt_sums_a_stage_runs_and_keeps_the_highest_peak():
             stage="train-lora",
             task_run="c",
             cached=False,
+            started_s=1002.0,
             wall_s=7.2,
             cpu_s=6.0,
             gpu_s=7.2,
@@ -68,17 +70,34 @@ def test_receipt_sums_a_stage_runs_and_keeps_the_highest_peak():
     ]
     got = receipt(runs)
     fit, train = got.stages
-    assert (fit.stage, fit.runs, fit.cached, fit.wall_s, fit.peak_rss_mb, fit.peak_gpu_mb) == (
+    assert (fit.stage, fit.runs, fit.cached, fit.elapsed_s, fit.task_s, fit.peak_rss_mb, fit.peak_gpu_mb) == (
         "fit-clip",
         2,
         1,
+        1.5,
         1.5,
         100,
         None,
     )
     assert (train.gpu_s, train.peak_gpu_mb) == (7.2, 4000.0)
-    assert (got.wall_s, got.cpu_s, got.gpu_hours) == (8.7, 8.0, pytest.approx(7.2 / 3600))
-    assert "| train-lora | 1 | 0 | 7.20 | 6.00 | 7.20 | 900 | 4000 |" in got.markdown()
+    # the job: fit ran 1000-1001.5, training 1002-1009.2; the gap between them is no stage's time
+    assert (got.elapsed_s, got.task_s, got.cpu_s, got.gpu_hours) == (8.7, 8.7, 8.0, pytest.approx(7.2 / 3600))
+    assert "| train-lora | 1 | 0 | 7.20 | 7.20 | 6.00 | 7.20 | 900 | 4000 |" in got.markdown()
+
+
+def test_a_mapped_stage_reports_its_elapsed_time_apart_from_its_runs_summed():
+    # four runs of 10 s two at a time (0-10, 0-10, 10-20, 12-22), and a Cached one: 22 s elapsed, 40 s of task time
+    starts = [0.0, 0.0, 10.0, 12.0]
+    runs = [
+        StageUsage(stage="fit-clip", task_run=str(i), cached=False, started_s=t, wall_s=10.0)
+        for i, t in enumerate(starts)
+    ]
+    runs.append(StageUsage(stage="fit-clip", task_run="c", cached=True))
+    got = receipt(runs)
+    (fit,) = got.stages
+    assert (fit.runs, fit.cached, fit.elapsed_s, fit.task_s) == (5, 1, 22.0, 40.0)
+    assert (got.elapsed_s, got.task_s) == (22.0, 40.0)
+    assert "| fit-clip | 5 | 1 | 22.00 | 40.00 |" in got.markdown()
 
 
 @pytest.fixture()
@@ -116,7 +135,8 @@ def test_the_receipt_of_a_tiny_job_and_of_its_cached_resubmission(tmp_path: Path
     ]
     assert all(s.cached == 0 for s in lines.values())
     # every stage that did work took time; with no validation clips their check has nothing to do (under 0.5 ms)
-    assert all(s.wall_s > 0 for s in lines.values() if s.stage != "check-validation-clips")
+    assert all(0 < s.elapsed_s <= s.task_s for s in lines.values() if s.stage != "check-validation-clips")
+    assert first.receipt.elapsed_s <= first.receipt.task_s
     extracted = sum(p.stat().st_size for p in (Path(job_env.work_root) / "extract").rglob("*.mp4"))
     assert lines["fit-clip"].runs == 3 and lines["fit-clip"].bytes_read == extracted  # the three source clips
     assert lines["fit-clip"].bytes_written > 0 and lines["encode-dataset"].bytes_written > 0
@@ -129,4 +149,4 @@ def test_the_receipt_of_a_tiny_job_and_of_its_cached_resubmission(tmp_path: Path
     assert again.lora_file == first.lora_file and again.billable_units == 100
     cached = {s.stage: s for s in again.receipt.stages}
     assert cached.keys() == lines.keys()
-    assert all(s.cached == s.runs and s.wall_s == 0 and s.bytes_written == 0 for s in cached.values())
+    assert all(s.cached == s.runs and s.elapsed_s == s.task_s == 0 and s.bytes_written == 0 for s in cached.values())

@@ -21,12 +21,49 @@ def test_the_setting_names_the_runner() -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    assert type(task_runner("threads")) is ThreadPoolTaskRunner and task_runner("threads:3")._max_workers == 3
-    assert task_runner("dask:2").cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1}
-    assert isinstance(task_runner("tcp://10.0.0.5:8786"), DaskTaskRunner)
-    assert task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
+    # the bound applies where the setting gives no N of its own
+    assert type(task_runner("threads", 4)) is ThreadPoolTaskRunner and task_runner("threads", 4)._max_workers == 4
+    assert task_runner("threads:3", 4)._max_workers == 3
+    assert task_runner("dask", 4).cluster_kwargs == {"n_workers": 4, "threads_per_worker": 1}
+    assert task_runner("dask:2", 4).cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1}
+    assert isinstance(task_runner("tcp://10.0.0.5:8786", 4), DaskTaskRunner)
+    assert task_runner("tcp://10.0.0.5:8786", 4).address == "tcp://10.0.0.5:8786"
     with pytest.raises(ValueError, match="expected threads"):
-        task_runner("ray")
+        task_runner("ray", 4)
+
+
+def test_mapped_tasks_run_at_most_as_many_at_once_as_the_machine_has_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from prefect import flow, task
+
+    import flows.extend_suffix as module
+
+    assert JobSettings().max_parallel == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("EXTEND_SUFFIX_MAX_PARALLEL", "2")
+    try:
+        assert importlib.reload(module).extend_suffix.task_runner._max_workers == 2
+    finally:
+        monkeypatch.delenv("EXTEND_SUFFIX_MAX_PARALLEL")
+        importlib.reload(module)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    @task
+    def work(i: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # long enough for a pool without a bound to start every task together
+        with lock:
+            running[0] -= 1
+        return i
+
+    bounded = flow(name="bounded-map", task_runner=task_runner("threads", 2))(
+        lambda: work.map(list(range(12))).result()
+    )
+    assert bounded() == list(range(12)) and most[0] == 2
 
 
 def test_the_flow_takes_its_runner_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,13 +99,13 @@ def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        runner = task_runner(cluster.scheduler_address)
+        runner = task_runner(cluster.scheduler_address, 2)
         on_dask = flow(name="intake-on-dask", task_runner=runner)(intake)
         with get_task_stream(client) as stream:
             dask_results = on_dask(str(tmp_path / "work-dask"))
         fit_runs = [t for t in stream.data if t["key"].startswith("fit")]
         addresses = set(client.scheduler_info()["workers"])
-    threaded = flow(name="intake-on-threads", task_runner=task_runner("threads:2"))(intake)(str(tmp_path / "work-t"))
+    threaded = flow(name="intake-on-threads", task_runner=task_runner("threads", 2))(intake)(str(tmp_path / "work-t"))
 
     assert len(fit_runs) == 3  # every mapped fit task ran on the cluster...
     assert len(addresses) == 2 and {t["worker"] for t in fit_runs} <= addresses
