@@ -10,13 +10,14 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 import pytest
-from test_queue_api_http import APP, EXE, KEY_A, KEY_B, api_process, key
+from prefect.states import State
+from test_queue_api_http import APP, EXE, KEY_A, KEY_B, REQUEST, api_process, key
 
 from ltxcore.errors import RequestRejected
 from ltxcore.job.rejection import rejection_body, rejection_markdown, rejection_message
@@ -39,22 +40,30 @@ def records(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield client, root / "out"
 
 
-def ended_run(state: object, artifacts: dict[str, str], logs: list[str] = ()) -> str:
+def ended_run(state: State, artifacts: dict[str, str], logs: tuple[str, ...] = ()) -> str:
     """A run of the deployment tagged as KEY_A's, with these artifacts (key -> data) and log lines, set to `state`."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactCreate, LogCreate
 
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("extend-suffix/queue-records")
-        run = client.create_flow_run_from_deployment(deployment.id, tags=[owner_tag(key_digest(KEY_A))])
+        run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"request": REQUEST}, tags=[owner_tag(key_digest(KEY_A))]
+        )
         for artifact_key, data in artifacts.items():
             kind = "json" if artifact_key.endswith("-data") else "markdown"
             client.create_artifact(ArtifactCreate(key=artifact_key, type=kind, data=data, flow_run_id=run.id))
-        if logs:
-            now = datetime.now(UTC)
-            client.create_logs(
-                [LogCreate(name="flow", level=20, message=m, timestamp=now, flow_run_id=run.id) for m in logs]
-            )
+        # The flow's own last line, as a finished run writes it: the API waits for it before saying COMPLETED.
+        lines = [*logs, f"Finished in state {state.name}()"]
+        now = datetime.now(UTC)
+        client.create_logs(
+            [
+                LogCreate(
+                    name="flow", level=20, message=m, timestamp=now + timedelta(milliseconds=i), flow_run_id=run.id
+                )
+                for i, m in enumerate(lines)
+            ]
+        )
         client.set_flow_run_state(run.id, state, force=True)
         return str(run.id)
 
@@ -78,7 +87,7 @@ def test_a_rejection_naming_a_hostile_entry_reaches_state_logs_and_clients_escap
         logs=[f"skipped {HOSTILE}"],
     )
     status = api.get(f"/{APP}/requests/{rid}/status", params={"logs": 1}, headers=key(KEY_A))
-    assert status.status_code == 200 and status.json()["error_type"] == "request_rejected"
+    assert status.status_code == 200 and status.json().get("error_type") == "request_rejected", status.text
     error = status.json()["error"]
     assert "\x1b" not in error and "\n" not in error and "\\x1b[2J\\nINFO fake line" in error
     assert status.json()["logs"][0]["message"] == "skipped x```json\\x1b[2J\\nINFO fake line.mp4"
