@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from queue_api.errors import Refused
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_S = 5
+BUSY_TRIES = 3
 
 
 def unavailable(detail: str) -> Refused:
@@ -59,20 +61,25 @@ class PrefectGate:
                     del self._in_flight[tag]
 
     def _bounded(self, work: Callable[[], T]) -> T:
-        # Prefect's client retries a failed call up to five times with backoff (over a minute): the client of this
-        # API retries on 503 itself, so one bounded try here.
+        # Prefect's client retries a failed call up to five times with backoff (over a minute, and a hanging server
+        # times out on every try): here a timeout or a refused connection ends the request at once, and only an
+        # answer that says "busy" (a 5xx, 408, 429: a server under load, e.g. its database locked) is tried again,
+        # twice, soon.
         updates = {PREFECT_API_REQUEST_TIMEOUT: self._timeout_s, PREFECT_CLIENT_MAX_RETRIES: 0}
-        try:
-            with temporary_settings(updates=updates):
-                return work()
-        except httpx.TimeoutException:
-            log.warning("the Prefect API did not answer within %.1f s", self._timeout_s)
-            raise unavailable("the job queue is not answering; retry shortly") from None
-        except httpx.TransportError as exc:
-            log.warning("the Prefect API cannot be reached: %s", exc)
-            raise unavailable("the job queue cannot be reached; retry shortly") from None
-        except PrefectHTTPStatusError as exc:
-            if exc.response.status_code < 500 and exc.response.status_code not in (408, 429):
-                raise
-            log.warning("the Prefect API answered %d", exc.response.status_code)
-            raise unavailable("the job queue is unavailable; retry shortly") from None
+        for attempt in range(BUSY_TRIES):
+            try:
+                with temporary_settings(updates=updates):
+                    return work()
+            except httpx.TimeoutException:
+                log.warning("the Prefect API did not answer within %.1f s", self._timeout_s)
+                raise unavailable("the job queue is not answering; retry shortly") from None
+            except httpx.TransportError as exc:
+                log.warning("the Prefect API cannot be reached: %s", exc)
+                raise unavailable("the job queue cannot be reached; retry shortly") from None
+            except PrefectHTTPStatusError as exc:
+                code = exc.response.status_code
+                if code < 500 and code not in (408, 429):
+                    raise
+                log.warning("the Prefect API answered %d (try %d of %d)", code, attempt + 1, BUSY_TRIES)
+                time.sleep(0.5 * 2**attempt)
+        raise unavailable("the job queue is busy; retry shortly")
