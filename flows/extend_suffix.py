@@ -11,7 +11,6 @@ as its result artifact and 0 billable units.
 from typing import Any
 
 from prefect import Flow, flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.states import Failed, State
 from pydantic_core import to_jsonable_python
@@ -21,7 +20,7 @@ from flows.runners import task_runner
 from ltxcore.errors import RequestRejected
 from ltxcore.job.plan import output_prefix, plan_job
 from ltxcore.job.recipe import run_intake
-from ltxcore.job.rejection import rejection_markdown, rejection_message
+from ltxcore.job.rejection import rejection_body, rejection_markdown, rejection_message
 from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_request
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
@@ -29,6 +28,7 @@ from ltxcore.sample.extend import ExtendSettings
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 from tasks.common import collect_receipt
+from tasks.result_record import record_result
 
 quiet_rejection_tracebacks()  # a served run's engine re-raises a rejection after the run ended Failed
 
@@ -144,7 +144,5 @@ def _train(
 def _rejected(exc: RequestRejected) -> State:
     """End the run Failed with the 422 body (pretty-printed, every mistake listed) and 0 units. The state carries the
     exception itself: a Failed state whose data is not an exception makes Prefect log a TypeError traceback."""
-    create_markdown_artifact(
-        rejection_markdown(exc), key="extend-suffix-result", description="Request rejected: 0 billable units"
-    )
+    record_result(rejection_body(exc), rejection_markdown(exc), "Request rejected: 0 billable units")
     return Failed(message=rejection_message(exc), data=exc)

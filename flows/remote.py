@@ -23,8 +23,8 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
 from ltxcore.job.request import ExtendSuffixRequest
+from tasks.result_record import RESULT_DATA_KEY, RESULT_KEY
 
-RESULT_KEY = "extend-suffix-result"
 # A worker sends its log lines in batches (every 2 s by default, the rest as its process exits), so a run's last
 # lines can reach the API after its final state. The flow's own "Finished in state ..." is the last line it writes;
 # a run that ended longer ago than this without one (its process was killed) has sent all it ever will.
@@ -110,14 +110,28 @@ def stage_name(client: SyncPrefectClient, task_run_id: UUID | None, known: dict[
 
 
 def result_artifact(client: SyncPrefectClient, run_id: UUID) -> dict[str, Any] | None:
-    """The run's `extend-suffix-result` artifact (the result, or the 422 body), read over the API: the persisted
-    result may live on a worker's disk that this machine cannot see."""
-    found = client.read_artifacts(
-        artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[RESULT_KEY]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
-        ),
-    )
-    if not found:
-        return None
-    text = str(found[-1].data)
-    return json.loads(text[text.index("```json") + 7 : text.rindex("```")])
+    """The run's result record (the result, or the 422 body), read over the API: the persisted result may live on a
+    worker's disk that this machine cannot see. The JSON data artifact; for a run recorded before there was one, the
+    JSON block that ends its Markdown (json.dumps escapes line breaks, so no line of the block can be a fence)."""
+    for key in (RESULT_DATA_KEY, RESULT_KEY):
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
+            ),
+        )
+        if found:
+            return _record_body(key, str(found[-1].data))
+    return None
+
+
+def _record_body(key: str, text: str) -> dict[str, Any] | None:
+    if key == RESULT_DATA_KEY:
+        body = json.loads(text)
+    else:
+        lines = text.splitlines()
+        opens = [i for i, line in enumerate(lines) if line == "```json"]
+        closes = [i for i, line in enumerate(lines) if line == "```"]
+        if not opens or not closes or closes[-1] < opens[-1]:
+            return None
+        body = json.loads("\n".join(lines[opens[-1] + 1 : closes[-1]]))
+    return body if isinstance(body, dict) else None

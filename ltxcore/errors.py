@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 TOO_SHORT_MESSAGE = "All training videos are too short to be trainable"
 
@@ -23,6 +23,18 @@ class ErrorDetail(BaseModel):
     loc: tuple[str | int, ...]
     msg: str
     type: str
+
+    # A message names what the user sent (a zip entry, a caption, a URL); it reaches the run's state, the serving
+    # console and API clients, so nothing in it may drive a terminal or start a forged line.
+    @field_validator("msg")
+    @classmethod
+    def _msg_visible(cls, msg: str) -> str:
+        return visible(msg)
+
+    @field_validator("loc")
+    @classmethod
+    def _loc_visible(cls, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        return tuple(visible(p) if isinstance(p, str) else p for p in loc)
 
 
 class RequestRejected(Exception):
@@ -47,6 +59,14 @@ class RequestRejected(Exception):
 
     def __reduce__(self):  # picklable, so Prefect can persist a failed state that carries it
         return (type(self), (self.details,))
+
+
+def visible(text: str) -> str:
+    """`text` with every character that is not printable (ESC, line breaks, bidi overrides, ...) written as its
+    escape (`\\x1b`, `\\n`, `\\u202e`), so text a user chose can be shown anywhere as one inert line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _loc_text(loc: Sequence[str | int]) -> str:

@@ -14,21 +14,27 @@ from prefect.client.schemas.filters import (
     FlowRunFilterExpectedStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
     LogFilter,
     LogFilterFlowRunId,
     TaskRunFilter,
     TaskRunFilterId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
 from flows.remote import logs_settled, result_artifact
+from ltxcore.errors import visible
+
+log = logging.getLogger(__name__)
 
 # Prefect states as the queue protocol names them. PAUSED and CANCELLING are still in progress: the run holds its slot.
 WAITING = (StateType.SCHEDULED, StateType.PENDING)
 FINAL = (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
+ACTIVE = tuple(s for s in StateType if s not in FINAL)  # what counts against a key's runs in progress
 MAX_LOG_LINES = 5000  # a status poll never pages through more than this
 PAGE = 200  # the most rows the Prefect API returns at once
 
@@ -53,6 +59,15 @@ def queue_status(client: SyncPrefectClient, run: FlowRun) -> str:
     return "IN_PROGRESS"
 
 
+def runs_in_progress(client: SyncPrefectClient, tag: str) -> int:
+    """How many runs carrying `tag` wait or run."""
+    return client.count_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[tag]), state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(ACTIVE)))
+        )
+    )
+
+
 def queue_position(client: SyncPrefectClient, run: FlowRun) -> int:
     """How many runs of the same deployment wait ahead of this one (0: next to start), whoever submitted them."""
     ahead_or_same = client.count_flow_runs(
@@ -67,7 +82,8 @@ def queue_position(client: SyncPrefectClient, run: FlowRun) -> int:
 
 def run_logs(client: SyncPrefectClient, run_id: UUID) -> list[dict[str, Any]]:
     """The run's Prefect logs (the flow's and every stage's), oldest first, as the protocol's log entries; a stage's
-    lines start with its name (`[train-lora] ...`), since a bare "Finished in state Completed()" says little."""
+    lines start with its name (`[train-lora] ...`), since a bare "Finished in state Completed()" says little. Line
+    breaks and control characters in a message are written as escapes: a line can quote a user's file name."""
     found = []
     while len(found) < MAX_LOG_LINES:
         page = client.read_logs(
@@ -82,7 +98,9 @@ def run_logs(client: SyncPrefectClient, run_id: UUID) -> list[dict[str, Any]]:
     stages = _stage_names(client, {log.task_run_id for log in found if log.task_run_id})
     return [
         {
-            "message": f"[{stages[log.task_run_id]}] {log.message}" if log.task_run_id in stages else log.message,
+            "message": visible(
+                f"[{stages[log.task_run_id]}] {log.message}" if log.task_run_id in stages else log.message
+            ),
             "level": logging.getLevelName(log.level),
             "source": "user",
             "timestamp": log.timestamp.isoformat(),
@@ -125,20 +143,31 @@ def outcome(client: SyncPrefectClient, run: FlowRun) -> Outcome:
     if state.type == StateType.COMPLETED and body is not None:
         return Outcome(200, body)
     if isinstance(body, dict) and body.get("status") == 422:  # the user's mistake: the same 422 body as everywhere
-        msg = "; ".join(str(d.get("msg")) for d in body.get("detail", []))
-        return Outcome(422, body, msg, "request_rejected")
-    msg = f"the job ended {state.name}: {state.message or 'no message'}"
+        details = body.get("detail") if isinstance(body.get("detail"), list) else []
+        msg = visible("; ".join(str(d.get("msg")) if isinstance(d, dict) else "" for d in details))
+        return Outcome(422, body, msg or "the request was rejected", "request_rejected")
+    # The state's message is for operators (it can hold a worker's paths and a traceback's last line): logged here,
+    # and the client gets the run id to quote.
+    log.warning("run %s ended %s: %s", run.id, state.name, visible(state.message or "no message"))
+    msg = f"the job failed ({state.name}); quote request {run.id} to the operator"
     return Outcome(500, {"detail": msg}, msg, "job_failed")
 
 
-def cancel(client: SyncPrefectClient, run: FlowRun) -> bool:
-    """Cancel the run; False if it had already finished. A waiting run is cancelled outright; a running one is set
-    Cancelling, and the process that serves the deployment stops it and marks it Cancelled."""
+def cancel(client: SyncPrefectClient, run: FlowRun) -> bool | None:
+    """Cancel the run: True once Prefect accepted it, False if the run had already finished, None if Prefect
+    refused or put it off. A waiting run is cancelled outright; a running one is set Cancelling, and the process that
+    serves the deployment stops it and marks it Cancelled."""
     state = run.state.type if run.state else StateType.SCHEDULED
     if state in FINAL:
         return False
     if state in WAITING:
-        client.set_flow_run_state(run.id, Cancelled(message="Cancelled through the queue API"), force=True)
+        answer = client.set_flow_run_state(run.id, Cancelled(message="Cancelled through the queue API"), force=True)
     else:
-        client.set_flow_run_state(run.id, Cancelling(message="Cancellation requested through the queue API"))
-    return True
+        answer = client.set_flow_run_state(run.id, Cancelling(message="Cancellation requested through the queue API"))
+    if answer.status == SetStateStatus.ACCEPT:
+        return True
+    now = client.read_flow_run(run.id).state
+    if now is not None and now.type in FINAL:  # it finished in the meantime
+        return False
+    log.warning("Prefect did not accept cancelling run %s: %s", run.id, answer.status.value)
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
 
 from ltxcore.job import publish as publishing
 from ltxcore.job.receipt import Receipt
@@ -13,6 +12,7 @@ from ltxcore.job.request import ExtendSuffixResult
 from ltxcore.job.settings import JobSettings
 from tasks.artifacts import output_artifacts
 from tasks.common import IO_RETRIES, mirrored
+from tasks.result_record import record_result
 
 
 @task(name="publish", **IO_RETRIES)
@@ -41,9 +41,9 @@ def publish(
         receipt=receipt,
     )
     output_artifacts(result, settings)  # presigned links for s3://, a plain location for a worker's disk
-    create_markdown_artifact(
+    record_result(
+        result.model_dump(mode="json"),
         f"```json\n{result.model_dump_json(indent=2)}\n```",
-        key="extend-suffix-result",
-        description=f"Result: {result.billable_units} billable units",
+        f"Result: {result.billable_units} billable units",
     )
     return result

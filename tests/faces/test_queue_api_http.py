@@ -251,7 +251,7 @@ def test_a_download_token_names_one_file_under_the_output_root_until_it_expires(
     import base64
     import json
 
-    from queue_api.urls import download_url
+    from queue_api.urls import _b64, download_url
 
     root = tmp_path / "outputs"
     (root / "k").mkdir(parents=True)
@@ -271,11 +271,11 @@ def test_a_download_token_names_one_file_under_the_output_root_until_it_expires(
         signer.token(root / "k" / ".." / ".." / "secret.txt")  # no token is minted outside the root
     # Even a correctly signed token cannot climb out of the root.
     escape = json.dumps({"p": "../secret.txt", "e": 2000}, separators=(",", ":")).encode()
-    forged = f"{base64.urlsafe_b64encode(escape).rstrip(b'=').decode()}.{signer._mac(escape)}"
+    forged = f"{base64.urlsafe_b64encode(escape).rstrip(b'=').decode()}.{_b64(signer._mac(escape))}"
     assert signer.path(forged, now=1000.0) is None
     url = download_url(lora.as_uri(), "https://h:1/", signer)
     assert url.startswith("https://h:1/files/") and url.endswith("/lora.safetensors")
-    assert download_url(outside.as_uri(), "https://h:1/", signer) == outside.as_uri()  # not ours to serve
+    assert download_url(outside.as_uri(), "https://h:1/", signer) is None  # not ours to serve: no link, no path
 
 
 def test_an_invalid_download_link_is_404(api: httpx.Client) -> None:
