@@ -19,7 +19,9 @@ PATH = re.compile(rf"^(?:{'|'.join(TOP)})/[\w./*-]*$|^[\w.-]+\.(?:sh|txt|toml|md
 MODULE = re.compile(r"^(?:ltxcore|tasks|flows|cli|queue_api)(?:\.\w+)+$")
 LINK = re.compile(r"(?<!!)\[[^\]]+\]\(([^)\s]+)\)")
 CODE = re.compile(r"`([^`\n]+)`")
-DEV_VERBS = set(re.findall(r"^    (\w+)\)", (ROOT / "dev.sh").read_text(), re.M))
+DEV_VERBS = {
+    v for case in re.findall(r"^    ([\w|-]+)\)", (ROOT / "dev.sh").read_text(), re.M) for v in case.split("|")
+}
 
 
 def anchors(page: Path) -> set[str]:
@@ -29,10 +31,10 @@ def anchors(page: Path) -> set[str]:
 
 
 def commands() -> dict[str, set[str]]:
-    """extend-suffix's verbs and each one's options."""
+    """extend-suffix's verbs and each one's options (`--help` too: click adds it to every verb)."""
     group = typer.main.get_command(app)
     return {
-        name: {o for p in cmd.params for o in [*p.opts, *p.secondary_opts] if o.startswith("--")}
+        name: {"--help", *(o for p in cmd.params for o in [*p.opts, *p.secondary_opts] if o.startswith("--"))}
         for name, cmd in group.commands.items()
     }
 

@@ -21,7 +21,7 @@ import torch
 
 TINY_VERSION = 1  # bump when the preset's shape changes: a new cache directory is built
 TEXT_LENGTH = 128
-_WORDS = (  # the tokenizer's training corpus: words test captions use
+WORDS = (  # the tokenizer's training corpus: words test captions use
     "a",
     "the",
     "and",
@@ -232,7 +232,7 @@ class PresetShapes:
     text: dict = field(default_factory=lambda: TEXT)
 
 
-TINY_SHAPES = PresetShapes(video_vae=VIDEO_VAE, transformer=TRANSFORMER, connectors=CONNECTORS, words=_WORDS)
+TINY_SHAPES = PresetShapes(video_vae=VIDEO_VAE, transformer=TRANSFORMER, connectors=CONNECTORS, words=WORDS)
 
 
 def build_tiny(out_dir: Path, seed: int = 0) -> None:
@@ -319,7 +319,7 @@ def _gemma(vocab_size: int, text: dict = TEXT) -> torch.nn.Module:
     return Gemma3ForConditionalGeneration(config).eval()
 
 
-def _train_tokenizer(words: tuple[str, ...] = _WORDS):
+def _train_tokenizer(words: tuple[str, ...] = WORDS):
     """A word-level tokenizer trained on a fixed word list: BOS prepended, left padding, pad token set."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast

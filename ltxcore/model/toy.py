@@ -3,7 +3,7 @@ world (`ltxcore.media.world`), so that learning shows: a LoRA trained by the pro
 
 Everything but the trained parts is built as the tiny preset builds it (the same seeded builder); the trained video
 VAE and transformer weights ship in `toy_weights/` (float16) and are written into a diffusers-layout directory in the
-cache on first use, which the one loader then reads like real weights. `ltxcore.model.toy_training` made them.
+cache on first use, which the one loader then reads like real weights. `ltxcore.train.toy_preset` made them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from pathlib import Path
 
 import torch
 
-from ltxcore.model import tiny
+from ltxcore.model.tiny import CONNECTORS as TINY_CONNECTORS
+from ltxcore.model.tiny import TRANSFORMER as TINY_TRANSFORMER
+from ltxcore.model.tiny import VIDEO_VAE as TINY_VIDEO_VAE
+from ltxcore.model.tiny import WORDS as TINY_WORDS
+from ltxcore.model.tiny import PresetShapes, build_preset
 
 TOY = "toy"
 WEIGHTS = Path(__file__).with_name("toy_weights")
@@ -25,17 +29,17 @@ PARTS = ("vae", "transformer")  # the trained parts; each ships as toy_weights/<
 # The tiny VAE's widths with a wider decoder and only the mid blocks' resnets: the down- and upsamplers' convolutions
 # are enough for one square on a flat background, and half the layers halve the cost of training it on a CPU.
 VIDEO_VAE = dict(
-    tiny.VIDEO_VAE,
+    TINY_VIDEO_VAE,
     decoder_block_out_channels=(16, 32, 64),
     layers_per_block=(0, 0, 0, 0, 1),
     decoder_layers_per_block=(0, 0, 0, 1),
 )
-TRANSFORMER = dict(tiny.TRANSFORMER, num_attention_heads=2, attention_head_dim=32, cross_attention_dim=64, num_layers=4)
+TRANSFORMER = dict(TINY_TRANSFORMER, num_attention_heads=2, attention_head_dim=32, cross_attention_dim=64, num_layers=4)
 CONNECTORS = dict(
-    tiny.CONNECTORS, video_connector_num_attention_heads=2, video_connector_attention_head_dim=32, video_hidden_dim=64
+    TINY_CONNECTORS, video_connector_num_attention_heads=2, video_connector_attention_head_dim=32, video_hidden_dim=64
 )
-WORDS = (*tiny._WORDS, "yellow", "cyan", "magenta", "grey", "square", "bounces", "bouncing", "box", "tone")
-SHAPES = tiny.PresetShapes(video_vae=VIDEO_VAE, transformer=TRANSFORMER, connectors=CONNECTORS, words=WORDS)
+WORDS = (*TINY_WORDS, "yellow", "cyan", "magenta", "grey", "square", "bounces", "bouncing", "box", "tone")
+SHAPES = PresetShapes(video_vae=VIDEO_VAE, transformer=TRANSFORMER, connectors=CONNECTORS, words=WORDS)
 
 
 def weights_id(weights: Path = WEIGHTS) -> str:
@@ -75,4 +79,4 @@ def load_trained(weights: Path = WEIGHTS) -> dict[str, dict[str, torch.Tensor]]:
 def build_toy(out_dir: Path, trained: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
     """Write the toy preset in diffusers layout; parts missing from `trained` keep their seeded random weights (the
     training script builds the directory this way before the transformer is trained)."""
-    tiny.build_preset(out_dir, 0, SHAPES, trained)
+    build_preset(out_dir, 0, SHAPES, trained)

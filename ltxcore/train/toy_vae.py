@@ -1,19 +1,12 @@
-"""How the `toy` preset's weights were made: the video VAE and the text-to-video transformer, trained on the toy world.
+"""Training the toy preset's video VAE on the toy world (run through `python -m ltxcore.train.toy_preset vae`).
 
-    python -m ltxcore.model.toy_training vae --out DIR [--steps N]
-    python -m ltxcore.model.toy_training transformer --out DIR --vae DIR/vae.safetensors [--steps N]
-
-Both run on 2 CPU cores. The VAE trains on whole 128x128 frames (crops teach a decoder nothing about the cells that
-hold no square), first single frames, then 9 frames at a time (the first latent frame and one 8-frame latent frame);
-its held-out PSNR is measured on clips of 25 frames. The transformer is pretrained as a plain text-to-video
-generator of the world: every token of a clip is noised at one sigma, nothing stays clean, so the base has never
-seen a clean suffix and the LoRA the product trains has a real job. Each run writes its weights and a JSON log of its
-losses; `ltxcore/model/toy_weights/training.json` records the runs that made the shipped weights.
+The VAE trains on whole 128x128 frames (crops teach a decoder nothing about the cells that hold no square), after a
+curriculum (windows over the square, whole single frames, then 9-frame clips: the first latent frame and one
+8-frame latent frame); its held-out PSNR is measured on clips of 25 frames.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -145,40 +138,3 @@ def train_vae(
             save_file(vae.state_dict(), str(out / "vae.safetensors"))
             (out / "vae.json").write_text(json.dumps(log))
     return log
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["vae", "transformer"])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="vae: with --vae, train the whole VAE on from there")
-    parser.add_argument("--crop-steps", type=int, default=0, help="vae: steps on 64x64 windows over the square first")
-    parser.add_argument("--image-steps", type=int, default=0, help="vae: then steps on whole single frames")
-    parser.add_argument("--vae", type=Path, help="vae: train its decoder alone; transformer: the VAE to use")
-    args = parser.parse_args()
-    torch.set_num_threads(2)
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.part == "vae":
-        train_vae(
-            args.out,
-            args.steps,
-            args.batch,
-            args.lr,
-            args.seed,
-            args.vae,
-            args.image_steps,
-            args.crop_steps,
-            decoder_only=not args.resume,
-        )
-    else:
-        from ltxcore.model.toy_pretrain import train_transformer
-
-        train_transformer(args.out, load_file(str(args.vae)), args.steps, args.batch, args.lr, args.seed)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,13 +1,20 @@
-"""Pretraining the toy transformer as a plain text-to-video generator of the toy world (no clean suffix anywhere).
+"""How the `toy` preset's weights are made: the video VAE and the text-to-video transformer, on the toy world.
 
-Through the product's own parts: the toy directory is built with the trained VAE, loaded by the one loader, clips are
-encoded by `encode_video` and captions by `encode_prompts`, and the velocity comes from `predict_velocity` with every
-token at the sample's sigma. Clips are 49 frames (7 latent frames) from random states; a batch trains on a prefix of
-4 to 7 latent frames, which by the encoder's causality is exactly the encoding of the first 25 to 49 frames.
+    python -m ltxcore.train.toy_preset vae --out DIR [--steps N --crop-steps N --image-steps N] [--vae W --resume]
+    python -m ltxcore.train.toy_preset transformer --out DIR --vae DIR/vae.safetensors [--steps N]
+
+Both run on 2 CPU cores; `ltxcore/model/toy_weights/training.json` records the runs that made the shipped weights.
+The transformer is pretrained as a plain text-to-video generator of the world through the product's own parts: the
+toy directory is built with the trained VAE, loaded by the one loader, clips are encoded by `encode_video` and
+captions by `encode_prompts`, and the velocity comes from `predict_velocity` with every token at the sample's sigma
+(nothing stays clean, so the base has never seen a clean suffix and the LoRA has a real job). Clips are 49 frames (7
+latent frames) from random states; a batch trains on a prefix of 4 to 7 latent frames, which by the encoder's
+causality is exactly the encoding of the first 25 to 49 frames.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import tempfile
@@ -16,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from ltxcore.media import world
+from ltxcore.train.toy_vae import train_vae
 
 CLIP_FRAMES = 49
 DROP_CAPTION = 0.1  # the share of clips trained on the negative prompt: CFG then has an unconditional to push from
@@ -49,9 +57,9 @@ def train_transformer(
     from ltxcore.model.spec import ModelSpec
     from ltxcore.model.text import encode_prompts
     from ltxcore.model.toy import VIDEO_VAE, build_toy
-    from ltxcore.model.toy_training import to_pixels
     from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
     from ltxcore.train.objective import sample_sigmas
+    from ltxcore.train.toy_vae import to_pixels
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -122,3 +130,38 @@ def save(out: Path, vae_state: dict, transformer_state: dict, log: dict) -> None
         {k: v.detach().half().contiguous() for k, v in transformer_state.items()}, str(out / "transformer.safetensors")
     )
     (out / "transformer.json").write_text(json.dumps(log))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["vae", "transformer"])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="vae: with --vae, train the whole VAE on from there")
+    parser.add_argument("--crop-steps", type=int, default=0, help="vae: steps on 64x64 windows over the square first")
+    parser.add_argument("--image-steps", type=int, default=0, help="vae: then steps on whole single frames")
+    parser.add_argument("--vae", type=Path, help="vae: train its decoder alone; transformer: the VAE to use")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.part == "vae":
+        train_vae(
+            args.out,
+            args.steps,
+            args.batch,
+            args.lr,
+            args.seed,
+            args.vae,
+            args.image_steps,
+            args.crop_steps,
+            decoder_only=not args.resume,
+        )
+    else:
+        train_transformer(args.out, load_file(str(args.vae)), args.steps, args.batch, args.lr, args.seed)
+
+
+if __name__ == "__main__":
+    main()
