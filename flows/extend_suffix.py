@@ -61,7 +61,7 @@ def job_flow(settings: JobSettings) -> Flow[[ExtendSuffixRequest], ExtendSuffixR
     def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
         return run_job(request, settings)
 
-    return flow(**FLOW_OPTIONS, task_runner=task_runner(settings.task_runner))(extend_suffix)
+    return flow(**FLOW_OPTIONS, task_runner=task_runner(settings.task_runner, settings.max_parallel))(extend_suffix)
 
 
 def run_job(request: ExtendSuffixRequest | Any, settings: JobSettings) -> ExtendSuffixResult | State:

@@ -30,14 +30,16 @@ def task_runner(setting: str, max_parallel: int) -> TaskRunner:
     """The task runner a setting names (see the module docstring), running at most `max_parallel` mapped tasks at
     once unless the setting gives its own N; ValueError for a setting it does not know."""
     kind, _, arg = setting.strip().partition(":")
+    if kind in ("tcp", "tls"):  # an existing cluster: its own workers bound it
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=setting.strip())
     workers = int(arg) if arg else max_parallel
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
-    if kind in ("tcp", "tls", "dask"):
+    if kind == "dask":
         from prefect_dask import DaskTaskRunner
 
-        if kind != "dask":  # an existing cluster: its own workers bound it
-            return DaskTaskRunner(address=setting.strip())
         # Single-threaded workers: a fit task's ffmpeg child and PyAV are the parallel part, not Python threads.
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
     raise ValueError(f"{ENV}={setting!r}: expected threads[:N], dask[:N] or a scheduler address tcp://host:port")

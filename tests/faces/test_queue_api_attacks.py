@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from loopback import free_port
-from test_queue_api_http import APP, ENDPOINT, KEY_A, KEY_B, REQUEST, api_process, flow_run_count, key
 
 from queue_api.auth import key_digest
 from queue_api.urls import FileSigner
+from tests.faces.test_queue_api_http import APP, ENDPOINT, KEY_A, KEY_B, REQUEST, api_process, flow_run_count, key
+from tests.support.loopback import free_port
 
 KEY_C = "key-c-" + "3" * 20  # this module's own key: its runs-in-progress count starts at 0
 SECRET = "s" * 40

@@ -17,11 +17,11 @@ from uuid import UUID
 import httpx
 import pytest
 from prefect.states import State
-from test_queue_api_http import APP, EXE, KEY_A, KEY_B, REQUEST, api_process, key
 
 from ltxcore.errors import RequestRejected
 from ltxcore.job.rejection import rejection_body, rejection_markdown, rejection_message
 from queue_api.auth import key_digest, owner_tag
+from tests.faces.test_queue_api_http import APP, EXE, KEY_A, KEY_B, REQUEST, api_process, key
 
 HOSTILE = "x```json\x1b[2J\nINFO fake line.mp4"  # ends a Markdown fence early, clears a terminal, forges a log line
 

@@ -118,4 +118,4 @@ def test_a_deployment_s_environment_reads_back_as_the_same_settings(monkeypatch:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert JobSettings().model_dump(exclude={"cache"}) == given.model_dump(exclude={"cache"})
-    assert len(env) == 15  # every JobSettings field but train_deployment, unset here
+    assert len(env) == 16  # every JobSettings field but train_deployment, unset here
