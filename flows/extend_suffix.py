@@ -25,7 +25,6 @@ from ltxcore.job.request import ExtendSuffixRequest, ExtendSuffixResult, parse_r
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
-from ltxcore.store.keys import mark_store
 from ltxcore.train.config import LoraRun, TrainConfig
 from tasks import dataset, model, publish
 from tasks.common import collect_receipt
@@ -82,7 +81,6 @@ def _request(request: ExtendSuffixRequest | Any) -> ExtendSuffixRequest:
 
 
 def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixResult:
-    mark_store(settings.work_root)  # before any stage's cache key is computed: they name this store's incarnation
     # 1. the contract: cross-field rules and where inputs may come from (the schema already held the field limits),
     # then every stage's settings
     plan = plan_job(request, settings)

@@ -25,7 +25,6 @@ from tqdm import tqdm
 from ltxcore.errors import RequestRejected
 from ltxcore.job.receipt import Meter, Receipt, StageUsage, read_usages, receipt, usage_dir, write_usage
 from ltxcore.job.settings import JobSettings
-from ltxcore.store.keys import store_id
 from ltxcore.store.mirror import StageMirror
 from ltxcore.store.stage import Stage
 from tasks.artifacts import progress_artifact
@@ -57,12 +56,8 @@ def stage_key(stage: Stage, *inputs: str, **renamed: str) -> Callable[[TaskRunCo
 
 def work_root_id(work_root: str | Path) -> str:
     """Which stage store a cached result's files live in: a result names files under its own work root, so a run on
-    another work root (another deployment's store) computes its own instead of pointing at files it cannot read; and
-    a work root deleted and made anew at the same path (its store mark changes, see `mark_store`) does too, instead
-    of taking a result whose files went with the old one."""
-    root = str(Path(work_root).resolve())
-    mark = store_id(root)
-    return hashlib.sha256((f"{root}\n{mark}" if mark else root).encode()).hexdigest()[:8]
+    another work root (another deployment's store) computes its own instead of pointing at files it cannot read."""
+    return hashlib.sha256(str(Path(work_root).resolve()).encode()).hexdigest()[:8]
 
 
 def locked_stage_policy(stage: Stage, *inputs: str) -> CachePolicy:

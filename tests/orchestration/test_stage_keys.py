@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ltxcore.intake.fit import FitSettings
 from ltxcore.job.settings import JobSettings
 from ltxcore.manifests import ArchiveRef, ProbeInfo, SourceClip
 from ltxcore.store import stages
-from ltxcore.store.keys import mark_store
 from ltxcore.store.stage import Stage
 from tasks.common import stage_key, work_root_id
 
@@ -44,16 +42,3 @@ def test_every_stage_is_declared_once_with_a_distinct_name() -> None:
     assert len({s.name for s in declared}) == len(declared)
     # Version 2 since the restructuring; 3 where what the stage writes changed since (VAE tiling, the merged LoRA).
     assert {s.name: s.version for s in declared if s.version != 2} == {"encode": 3, "validation-reel": 3}
-
-
-def test_a_work_root_deleted_and_made_anew_gets_new_cache_keys(tmp_path: Path):
-    root = tmp_path / "runs"
-    unmarked = work_root_id(root)  # a store not yet marked keys by its path alone, as before marks existed
-    first = mark_store(root)
-    assert mark_store(root) == first and len(first) == 32  # marking twice keeps the mark
-    before = work_root_id(root)
-    shutil.rmtree(root)  # `rm -rf runs/demo`: a result cached for the old store names files that are gone
-    mark_store(root)
-    after = work_root_id(root)
-    assert len({unmarked, before, after}) == 3
-    assert sorted(p.name for p in root.iterdir()) == [".store-id"]  # no temporary mark left behind
