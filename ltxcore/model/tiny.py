@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,14 +202,19 @@ def tiny_dir(models_root: Path, seed: int) -> Path:
 
 
 def ensure_tiny(models_root: Path, seed: int = 0) -> Path:
-    """The tiny preset's directory, built on first use (into a temporary directory, then renamed into place)."""
-    final = tiny_dir(models_root, seed)
+    """The tiny preset's directory, built on first use."""
+    return build_once(tiny_dir(models_root, seed), lambda out: build_tiny(out, seed))
+
+
+def build_once(final: Path, build: Callable[[Path], None]) -> Path:
+    """`final` as `build` writes it, on first use: into a temporary directory beside it, then renamed into place, so
+    a reader never sees half a preset and two processes building at once both end with one whole copy."""
     if (final / "model_index.json").is_file():
         return final
-    models_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=models_root))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
-        build_tiny(tmp, seed)
+        build(tmp)
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished first; its copy is identical

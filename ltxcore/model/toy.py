@@ -9,9 +9,6 @@ cache on first use, which the one loader then reads like real weights. `ltxcore.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,7 +17,7 @@ from ltxcore.model.tiny import CONNECTORS as TINY_CONNECTORS
 from ltxcore.model.tiny import TRANSFORMER as TINY_TRANSFORMER
 from ltxcore.model.tiny import VIDEO_VAE as TINY_VIDEO_VAE
 from ltxcore.model.tiny import WORDS as TINY_WORDS
-from ltxcore.model.tiny import PresetShapes, build_preset
+from ltxcore.model.tiny import PresetShapes, build_once, build_preset
 
 TOY = "toy"
 WEIGHTS = Path(__file__).with_name("toy_weights")
@@ -51,22 +48,8 @@ def weights_id(weights: Path = WEIGHTS) -> str:
 
 
 def ensure_toy(models_root: Path, weights: Path = WEIGHTS) -> Path:
-    """The toy preset's directory, written on first use (into a temporary directory, then renamed into place)."""
-    final = models_root / f"toy-{weights_id(weights)}"
-    if (final / "model_index.json").is_file():
-        return final
-    models_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=models_root))
-    try:
-        build_toy(tmp, load_trained(weights))
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process finished first; its copy is identical
-            if not (final / "model_index.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    """The toy preset's directory, written on first use."""
+    return build_once(models_root / f"toy-{weights_id(weights)}", lambda out: build_toy(out, load_trained(weights)))
 
 
 def load_trained(weights: Path = WEIGHTS) -> dict[str, dict[str, torch.Tensor]]:
