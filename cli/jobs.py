@@ -193,7 +193,7 @@ def _demo_request(data: Path, steps: int, model: str) -> tuple[dict, tuple[int, 
         "conditioning_frames": 8,
         "resolution": "low",
         "with_audio": False,
-        "validation": [{"video_url": str(c), "prompt": "sks a square bounces"} for c in closings],
+        "validation": [{"video_url": str(c), "prompt": "sks " + c.with_suffix(".txt").read_text()} for c in closings],
         "validation_number_of_frames": DEMO_FRAMES,
     }
     trainer = TrainerSettings(checkpoint_every=steps, validate_every=max(25, steps // 4), preview_every=steps // 2)

@@ -125,6 +125,9 @@ def write_clip(path: Path, squares: list[Square], *, audio: bool = True) -> Path
     return write_mp4(path, render_frames(squares), FPS, sound, SAMPLE_RATE)
 
 
+MISSING_PX = 64.0  # half the frame: a frame with no square in it is as wrong as a guess can be
+
+
 def track(frames: np.ndarray) -> np.ndarray:
     """The square's centre (x, y) in px in each frame [F, H, W, 3] -> float [F, 2]; NaN where no square is seen.
 
@@ -156,7 +159,8 @@ def make_world_archive(
     closing_frames: int = 16,
 ) -> tuple[Path, list[Path]]:
     """`dataset.zip` (world clips from random states, each with a caption naming its colour) and `closing-<i>.mp4`
-    (held-out closing clips from another draw); returns the zip and the closing clips."""
+    (held-out closing clips from another draw, each with its caption in `closing-<i>.txt`, as a user would describe
+    the clip they extend); returns the zip and the closing clips."""
     import zipfile
 
     rng = random.Random(seed)
@@ -168,10 +172,15 @@ def make_world_archive(
             first = random_square(rng)
             clip = write_clip(src / f"world_{i:03d}.mp4", states(first, frames), audio=audio)
             zf.write(clip, f"clips/{clip.name}")
-            zf.writestr(f"clips/world_{i:03d}.txt", f"a {first.colour} square bounces")
+            zf.writestr(f"clips/world_{i:03d}.txt", caption(first.colour))
     held_out = random.Random(seed + 10_000)
-    paths = [
-        write_clip(out_dir / f"closing-{i}.mp4", states(random_square(held_out), closing_frames), audio=audio)
-        for i in range(closings)
-    ]
+    paths = []
+    for i in range(closings):
+        first = random_square(held_out)
+        paths.append(write_clip(out_dir / f"closing-{i}.mp4", states(first, closing_frames), audio=audio))
+        (out_dir / f"closing-{i}.txt").write_text(caption(first.colour))
     return zip_path, paths
+
+
+def caption(colour: str) -> str:
+    return f"a {colour} square bounces"

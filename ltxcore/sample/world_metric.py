@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ltxcore.media import world
 
-MISSING_PX = 64.0  # half the frame: a lead-in frame with no square in it is as wrong as a guess can be
+MISSING_PX = world.MISSING_PX
 _MATCH_PX = 1.5  # the closing frames' centres must follow the inferred state this closely (codec noise is < 1 px)
 
 

@@ -1,13 +1,14 @@
 """How the `toy` preset's weights are made: the video VAE and the text-to-video transformer, on the toy world.
 
     python -m ltxcore.train.toy_preset vae --out DIR [--steps N --crop-steps N --image-steps N] [--vae W --resume]
-    python -m ltxcore.train.toy_preset transformer --out DIR --vae DIR/vae.safetensors [--steps N]
+    python -m ltxcore.train.toy_preset transformer --out DIR --vae DIR/vae.safetensors [--steps N] [--transformer W]
 
 Both run on 2 CPU cores; `ltxcore/model/toy_weights/training.json` records the runs that made the shipped weights.
 The transformer is pretrained as a plain text-to-video generator of the world through the product's own parts: the
 toy directory is built with the trained VAE, loaded by the one loader, clips are encoded by `encode_video` and
-captions by `encode_prompts`, and the velocity comes from `predict_velocity` with every token at the sample's sigma
-(nothing stays clean, so the base has never seen a clean suffix and the LoRA has a real job). Clips are 49 frames (7
+captions by `encode_prompts`, and the velocity comes from `predict_velocity` with every token at the sample's sigma,
+except that half the batches keep the first latent frame clean (FIRST_FRAME_CLEAN). The base never sees a clean
+ending, so the LoRA has a real job. Clips are 49 frames (7
 latent frames) from random states; a batch trains on a prefix of 4 to 7 latent frames, which by the encoder's
 causality is exactly the encoding of the first 25 to 49 frames.
 """
@@ -30,10 +31,11 @@ from ltxcore.train.toy_vae import train_vae
 
 CLIP_FRAMES = 49
 DROP_CAPTION = 0.1  # the share of clips trained on the negative prompt: CFG then has an unconditional to push from
-
-
-def caption(colour: str) -> str:
-    return f"a {colour} square bounces"
+# The share of batches whose first latent frame stays clean (timestep 0, no loss), as LTX-2 is pretrained for
+# image-to-video: the base learns to read clean tokens at timestep 0 (an adaptation LoRA's attention-only targets
+# could not make), but only a clean FIRST frame, forward in time; leading backward into a clean ending stays the
+# LoRA's job.
+FIRST_FRAME_CLEAN = 0.5
 
 
 @torch.no_grad()
@@ -47,7 +49,14 @@ def latent_statistics(vae: torch.nn.Module, clips: torch.Tensor) -> tuple[torch.
 
 
 def train_transformer(
-    out: Path, vae_state: dict[str, torch.Tensor], steps: int, batch: int, lr: float, seed: int, clips: int = 400
+    out: Path,
+    vae_state: dict[str, torch.Tensor],
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    clips: int = 400,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> dict:
     from diffusers import AutoencoderKLLTX2Video
 
@@ -78,6 +87,8 @@ def train_transformer(
     parts = {"transformer", "vae", "text_encoder", "tokenizer", "connectors"}
     components = load_components(ModelSpec(source=str(root)), parts)
     transformer = components.transformer.train().requires_grad_(True)
+    if start is not None:
+        transformer.load_state_dict({k: v.float() for k, v in start.items()})
 
     # 3. The data: clips encoded once; captions encoded once (six colours and the negative prompt).
     start = time.time()
@@ -87,11 +98,11 @@ def train_transformer(
     )  # [clips, 128, 7, 4, 4]
     print(f"encoded {clips} clips in {time.time() - start:.0f} s; latent std {latents.std().item():.3f}", flush=True)
     names = [*world.COLOURS, None]
-    text = encode_prompts(components, [caption(c) if c else DEFAULT_NEGATIVE_PROMPT for c in names])
+    text = encode_prompts(components, [world.caption(c) if c else DEFAULT_NEGATIVE_PROMPT for c in names])
     colour_index = torch.tensor([names.index(s.colour) for s in squares])  # [clips]
     negative = len(names) - 1
 
-    # 4. Flow matching on every token at the sample's sigma.
+    # 4. Flow matching at the sample's sigma; the loss leaves out a clean first frame.
     opt = torch.optim.AdamW(transformer.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
@@ -105,11 +116,17 @@ def train_transformer(
         noise = torch.randn(x0.shape, generator=gen)  # [B, N, 128]
         s = sigma[:, None, None]
         noisy = (1 - s) * x0 + s * noise  # [B, N, 128]
+        timestep = sigma[:, None].expand(b, n)  # [B, N]
+        generated = torch.ones(b, n, dtype=torch.bool)  # [B, N]
+        if rng.random() < FIRST_FRAME_CLEAN:
+            generated[:, :16] = False  # the first latent frame's 4x4 tokens
+            noisy = torch.where(generated[..., None], noisy, x0)
+            timestep = timestep * generated
         which = torch.where(torch.rand(b, generator=gen) < DROP_CAPTION, negative, colour_index[pick])  # [B]
         batch_text = type(text)(video=text.video[which], audio=text.audio[which], mask=text.mask[which])
         geometry = VideoGeometry(frames=frames, height=4, width=4, fps=world.FPS)
-        pred, _ = predict_velocity(transformer, noisy, sigma[:, None].expand(b, n), sigma, batch_text, geometry)
-        loss = (pred - (noise - x0)).square().mean()
+        pred, _ = predict_velocity(transformer, noisy, timestep, sigma, batch_text, geometry)
+        loss = (pred - (noise - x0))[generated].square().mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
         opt.step()
@@ -143,7 +160,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="vae: with --vae, train the whole VAE on from there")
     parser.add_argument("--crop-steps", type=int, default=0, help="vae: steps on 64x64 windows over the square first")
     parser.add_argument("--image-steps", type=int, default=0, help="vae: then steps on whole single frames")
+    parser.add_argument("--clip-frames", type=int, default=25, help="vae: frames per training clip (8k+1)")
     parser.add_argument("--vae", type=Path, help="vae: train its decoder alone; transformer: the VAE to use")
+    parser.add_argument("--transformer", type=Path, help="transformer: start from these weights")
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -158,9 +177,12 @@ def main() -> None:
             args.image_steps,
             args.crop_steps,
             decoder_only=not args.resume,
+            clip_frames=args.clip_frames,
         )
     else:
-        train_transformer(args.out, load_file(str(args.vae)), args.steps, args.batch, args.lr, args.seed)
+        start = load_file(str(args.transformer)) if args.transformer else None
+        vae = {k: v.float() for k, v in load_file(str(args.vae)).items()}
+        train_transformer(args.out, vae, args.steps, args.batch, args.lr, args.seed, start=start)
 
 
 if __name__ == "__main__":
