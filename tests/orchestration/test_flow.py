@@ -239,7 +239,8 @@ def test_a_work_root_deleted_and_made_again_at_the_same_path_runs_again_and_recr
         return sorted(p.relative_to(work) for p in (work / stage).rglob("*.mp4"))
 
     intake = {stage: videos(stage) for stage in ("validation", "extract", "fit")}
-    assert [len(v) for v in intake.values()] == [1, 4, 4] and len(videos("validation-reel")) == 1
+    assert [len(v) for v in intake.values()] == [1, 4, 4]
+    assert len(videos("validation-reel")) == 2  # the reel and its entry
 
     # `rm -rf runs/demo` and the same command again: nothing outside the work root may claim its stages are done
     shutil.rmtree(work)
@@ -255,5 +256,5 @@ def test_a_work_root_deleted_and_made_again_at_the_same_path_runs_again_and_recr
     ] * 4
     assert states["render-validation"] == "Completed"
     assert {stage: videos(stage) for stage in intake} == intake  # every file made again, in place
-    assert len(videos("validation-reel")) == 1
+    assert len(videos("validation-reel")) == 2  # the reel and its entry
     assert again.result().lora_file.file_size == first.result().lora_file.file_size
