@@ -3,9 +3,9 @@
 validate -> plan -> validation clips (fitted as the reel will) -> fetch archive -> extract -> probe
 -> split (mapped) -> fit (mapped) -> build dataset -> encode -> train -> render validation -> publish
 
-Every stage is content-addressed, so a retried run or a new run of the same request finds the finished stages
-`Cached` and training continues from its newest checkpoint. A user's mistake fails the run at once with the 422 body
-as its result artifact and 0 billable units.
+Every stage is content-addressed in the library's store, so a retried run or a new run of the same request finds the
+finished stages `Cached` (reused from the store) and training continues from its newest checkpoint. A user's mistake
+fails the run at once with the 422 body as its result artifact and 0 billable units.
 """
 
 from typing import Any
@@ -33,23 +33,18 @@ from tasks.result_record import record_result
 quiet_rejection_tracebacks()  # a served run's engine re-raises a rejection after the run ended Failed
 
 
-# The mapped stages run on the task runner the deployment names (EXTEND_SUFFIX_TASK_RUNNER, at most
-# EXTEND_SUFFIX_MAX_PARALLEL at once; see flows/runners.py).
 # Prefect's own parameter validation is off: a run created without the server checking its parameters (the UI's
 # "Validate parameters" switched off, an API client that skips it) would otherwise end in a ParameterTypeError
 # traceback before the flow starts. The flow validates the request itself, so every mistake ends as the same 422.
 # The parameter schema (the UI form, the server's 409) still comes from the annotation.
-# A served deployment's settings are its worker's environment, read here at the run's start and nowhere below.
 FLOW_OPTIONS: dict[str, Any] = {"name": "extend-suffix", "log_prints": True, "persist_result": True}
 
 
-@flow(
-    **FLOW_OPTIONS,
-    validate_parameters=False,
-    task_runner=task_runner(JobSettings().task_runner, JobSettings().max_parallel),
-)
+@flow(**FLOW_OPTIONS, validate_parameters=False)
 def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
     """Train a backward-extension LoRA for LTX-2.3 from a zip of videos."""
+    # A served deployment's settings are its worker's environment, read here at the run's start and nowhere below
+    # (not at import: a module imported once serves many runs).
     return run_job(request, JobSettings())
 
 
@@ -61,7 +56,7 @@ def job_flow(settings: JobSettings) -> Flow[[ExtendSuffixRequest], ExtendSuffixR
     def extend_suffix(request: ExtendSuffixRequest) -> ExtendSuffixResult | State:
         return run_job(request, settings)
 
-    return flow(**FLOW_OPTIONS, task_runner=task_runner(settings.task_runner, settings.max_parallel))(extend_suffix)
+    return flow(**FLOW_OPTIONS)(extend_suffix)
 
 
 def run_job(request: ExtendSuffixRequest | Any, settings: JobSettings) -> ExtendSuffixResult | State:
@@ -84,8 +79,11 @@ def _run(request: ExtendSuffixRequest, settings: JobSettings) -> ExtendSuffixRes
     # 1. the contract: cross-field rules and where inputs may come from (the schema already held the field limits),
     # then every stage's settings
     plan = plan_job(request, settings)
-    # 2. intake (ltxcore.job.recipe): validation clips, fetch, extract, probe, split, fit, build the dataset
-    intake = run_intake(plan, dataset.TASKS)
+    # 2. intake (ltxcore.job.recipe): validation clips, fetch, extract, probe, split, fit, build the dataset; the
+    # mapped stages (split, fit) run on the task runner the settings name (EXTEND_SUFFIX_TASK_RUNNER, at most
+    # EXTEND_SUFFIX_MAX_PARALLEL at once; see flows/runners.py)
+    with task_runner(settings.task_runner, settings.max_parallel) as runner:
+        intake = run_intake(plan, dataset.TaskStages(runner))
     validation, manifest = intake.validation, intake.dataset
     dataset.dataset_report(manifest, plan.workload, settings.gpu)  # here, not in the task: a Cached stage shows it too
     for warning in manifest.warnings:

@@ -12,9 +12,10 @@ EXTEND_SUFFIX_MAX_PARALLEL defaults to the cores this process may use: each mapp
 encoder that keep a core busy, so more at once only adds memory and open files (Prefect's own thread pool has no
 bound and would start every clip's task together).
 
-Only tasks the flow submits or maps go to the runner; the stages it calls directly run in the flow's own process.
-With a remote cluster, the work root must be a filesystem every worker mounts at the same path, and Prefect's
-results must live in shared storage (PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK).
+Only tasks the flow maps go to the runner (the flow enters it when a run starts, from that run's settings); the
+stages it calls directly run in the flow's own process. With a remote cluster, the work root must be a filesystem
+every worker mounts at the same path (or the deployment sets a stage mirror); a mapped task's small manifest comes
+back through the cluster itself, since the stage tasks persist no Prefect results.
 """
 
 from __future__ import annotations

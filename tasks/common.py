@@ -1,91 +1,46 @@
-"""Prefect-only helpers every stage task shares: cache keys from the stage registry, the lock policy, the
-transient-fault retry rule, progress forwarding and the stage mirror around each task."""
+"""Prefect-only helpers every stage task shares: the stage task itself (the library's store decides what is reused;
+Prefect keeps no cache of its own), the retry rule for storage faults, progress forwarding, and the receipt."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import socket
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
 
 from prefect import Task, get_run_logger
 from prefect.artifacts import create_markdown_artifact, update_progress_artifact
-from prefect.cache_policies import CachePolicy
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.settings import PREFECT_HOME
+from prefect.states import Completed
 from tqdm import tqdm
 
-from ltxcore.errors import RequestRejected
 from ltxcore.job.receipt import Meter, Receipt, StageUsage, read_usages, receipt, usage_dir, write_usage
 from ltxcore.job.settings import JobSettings
 from ltxcore.store.mirror import StageMirror
-from ltxcore.store.stage import Stage
+from ltxcore.store.retries import STAGE_IO, is_transient
+from ltxcore.store.stage import StoreSession, store_session
 from tasks.artifacts import progress_artifact
-from tasks.locks import KernelLockManager
 
-CACHE_FOR = timedelta(days=30)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def stage_key(stage: Stage, *inputs: str, **renamed: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
-    """A Prefect cache key fn from the stage's declaration: `<name>-<key>@<work root id>`, the key over the task
-    parameters that are its inputs (`archive.sha256` picks one field, hashed under its own name; `settings="fit"`
-    hashes the `fit` parameter as the key's `settings` part). Where those are the parts the library keys the stage's
-    directory by, `<key>` is the directory's own name; a task whose result also depends on a check (probe's audio
-    rule, fetch's allow-lists) adds that input. No run id and no unrelated setting, so a new run of the same request,
-    or a retry of a failed one, finds every finished stage `Cached`."""
-
-    def key(_ctx: TaskRunContext, parameters: dict[str, Any]) -> str:
-        parts = {}
-        for name in inputs:
-            head, _, attr = name.partition(".")
-            parts[attr or head] = getattr(parameters[head], attr) if attr else parameters[head]
-        parts |= {part: parameters[param] for part, param in renamed.items()}
-        return f"{stage.name}-{stage.key(**parts)}@{work_root_id(parameters['settings'].work_root)}"
-
-    return key
-
-
-def work_root_id(work_root: str | Path) -> str:
-    """Which stage store a cached result's files live in: a result names files under its own work root, so a run on
-    another work root (another deployment's store) computes its own instead of pointing at files it cannot read."""
-    return hashlib.sha256(str(Path(work_root).resolve()).encode()).hexdigest()[:8]
-
-
-def locked_stage_policy(stage: Stage, *inputs: str) -> CachePolicy:
-    """The stage key with SERIALIZABLE isolation: of two identical submissions at once, one computes and the other
-    waits for the lock and then reads the first one's result as `Cached`. The lock files live in Prefect's own home
-    (PREFECT_HOME/locks), which every run on one host shares; the kernel drops a killed process's lock (see
-    tasks.locks). Across machines use prefect-redis's RedisLockManager instead."""
-    locks = Path(PREFECT_HOME.value()) / "locks"
-    return CachePolicy.from_cache_key_fn(stage_key(stage, *inputs)).configure(
-        isolation_level="SERIALIZABLE", lock_manager=KernelLockManager(locks)
-    )
-
-
-# Faults worth another try: the network, storage, a peer that went away. A user's mistake never is.
-_TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.timeout, OSError)
-
-
 def retry_transient(_task: Task, _run: TaskRun, state: State) -> bool:
     """Retry only transient I/O faults; a RequestRejected or a programming error fails at once."""
-    exc = state.result(raise_on_failure=False)
-    final = (RequestRejected, FileNotFoundError, PermissionError, IsADirectoryError)
-    return isinstance(exc, _TRANSIENT) and not isinstance(exc, final)
+    return is_transient(state.result(raise_on_failure=False))
 
 
+# The STAGE_IO rule (ltxcore.store.retries) in Prefect's terms, for the tasks whose work is storage or network I/O.
 IO_RETRIES: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": [2, 10, 30],
-    "retry_jitter_factor": 0.3,
+    "retries": STAGE_IO.attempts - 1,
+    "retry_delay_seconds": list(STAGE_IO.delays_s),
+    "retry_jitter_factor": STAGE_IO.jitter,
     "retry_condition_fn": retry_transient,
 }
 
@@ -98,22 +53,57 @@ def job_settings(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     return settings
 
 
-def mirrored(fn: Callable[P, R]) -> Callable[P, R]:
-    """Fetch the files a stage's arguments name before it runs, and mirror the files its result names after (the
-    settings' stage_mirror)."""
+def fetch_inputs(settings: JobSettings, value: Any) -> None:
+    """Fetch from the stage mirror every file under the work root that `value` names and this worker lacks."""
+    mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
+    if mirror is not None:
+        mirror.pull(value)
 
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        settings = job_settings(fn, args, kwargs)
-        mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
-        if mirror is not None:
-            mirror.pull([args, kwargs])
-        result = fn(*args, **kwargs)
-        if mirror is not None:
-            mirror.push(result)
-        return result
 
-    return wrapper
+class StageTask(Task[P, R]):
+    """A Prefect task around one library stage. The library's store owns reuse (content keys, manifests, locks,
+    the mirror); a run whose stages were all reused ends in a `Cached` state, the name Prefect gives a reused
+    result, so a resubmission reads in the UI as it always has. Called directly it returns the value, as a plain
+    task does (Prefect would hand back the `Cached` state object itself)."""
+
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any) -> Any:
+        state = super().__call__(*args, return_state=True, wait_for=wait_for, **kwargs)
+        return state if return_state else state.result()
+
+
+def stage_task(*, metered: bool = True, **options: Any) -> Callable[[Callable[P, R]], StageTask[P, R]]:
+    """`@stage_task(name=...)`: a StageTask with Prefect's result cache off. With `metered`, each run is measured
+    (ltxcore.job.receipt.Meter) and filed under the flow run's receipt, a reused run as `cached` with nothing used."""
+
+    def decorate(fn: Callable[P, R]) -> StageTask[P, R]:
+        @functools.wraps(fn)
+        def body(*args: P.args, **kwargs: P.kwargs) -> Any:
+            settings = job_settings(fn, args, kwargs)
+            mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
+            with (
+                store_session(mirror, [args, kwargs]) as session,
+                Meter([args, kwargs], Path(settings.work_root).resolve()) as meter,
+            ):
+                result = fn(*args, **kwargs)
+            ctx = TaskRunContext.get()
+            if ctx is None:  # called as a plain function (a test): nothing to file, no state to name
+                return result
+            if metered:
+                _file_usage(ctx, settings, meter, result, session)
+            return Completed(name="Cached", data=result) if session.all_reused else result
+
+        return StageTask(fn=body, cache_policy=NO_CACHE, persist_result=False, **options)
+
+    return decorate
+
+
+def _file_usage(ctx: TaskRunContext, settings: JobSettings, meter: Meter, result: Any, session: StoreSession) -> None:
+    stage, run = ctx.task.name, str(ctx.task_run.id)
+    if session.all_reused:
+        usage = StageUsage(stage=stage, task_run=run, cached=True)
+    else:
+        usage = meter.usage(result, stage=stage, task_run=run)
+    write_usage(usage_dir(settings.work_root, str(ctx.task_run.flow_run_id)), usage)
 
 
 class ProgressForwarder:
@@ -133,19 +123,27 @@ class ProgressForwarder:
         eta: bool = False,
     ) -> None:
         self.logger = get_run_logger()
+        self.key = key
         self.description = description
         self.eta = eta
-        self.artifact_id = progress_artifact(key, description)  # updated in place, one per stage, retries too
         self.log_every_s = log_every_s
         self.update_every_s = update_every_s  # one API call per step would slow a fast loop down
         self._last_log = self._last_update = 0.0
         # The CLI asks for a terminal progress bar too (`bar`); a served deployment has no terminal to draw it on.
-        self.bar = None
-        if bar:
-            fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if eta else None
-            self.bar = tqdm(desc=description, unit="step", file=sys.stderr, bar_format=fmt)
+        self.want_bar = bar
+        # Both made on the first report: a stage the store reuses reports nothing and shows neither.
+        self.artifact_id: UUID | None = None
+        self.bar: tqdm | None = None
+
+    def _start(self) -> None:
+        self.artifact_id = progress_artifact(self.key, self.description)  # updated in place, one per stage, retries too
+        if self.want_bar:
+            fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if self.eta else None
+            self.bar = tqdm(desc=self.description, unit="step", file=sys.stderr, bar_format=fmt)
 
     def __call__(self, done: int, total: int, message: str) -> None:
+        if self.artifact_id is None:
+            self._start()
         now = time.monotonic()
         last = done >= total
         if self.bar is not None:
@@ -161,40 +159,6 @@ class ProgressForwarder:
         if now - self._last_log >= self.log_every_s or last:
             self._last_log = now
             self.logger.info("%s/%s %s", done, total, message)
-
-
-# --- the receipt: each task run's measurement, gathered per flow run ---------------------------------------------
-
-
-def metered(fn: Callable[P, R]) -> Callable[P, R]:
-    """Measure the task body (ltxcore.job.receipt.Meter) and file it under the flow run's receipt directory."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        ctx = TaskRunContext.get()
-        if ctx is None:  # called as a plain function (a test): nothing to file it under
-            return fn(*args, **kwargs)
-        settings = job_settings(fn, args, kwargs)
-        with Meter([args, kwargs], Path(settings.work_root).resolve()) as meter:
-            result = fn(*args, **kwargs)
-        usage = meter.usage(result, stage=ctx.task.name, task_run=str(ctx.task_run.id))
-        write_usage(usage_dir(settings.work_root, str(ctx.task_run.flow_run_id)), usage)
-        return result
-
-    return wrapper
-
-
-def record_cached(task: Task, task_run: TaskRun, state: State) -> None:
-    """on_completion hook: a Cached task run never runs its body, so it is filed here, with nothing used (hooks run
-    inside the task run's context, which holds its parameters)."""
-    if state.name == "Cached" and task_run.flow_run_id is not None:
-        settings = TaskRunContext.get().parameters["settings"]
-        usage = StageUsage(stage=task.name, task_run=str(task_run.id), cached=True)
-        write_usage(usage_dir(settings.work_root, str(task_run.flow_run_id)), usage)
-
-
-record_cached.log_on_run = False  # type: ignore[attr-defined]  # Prefect: no "Running hook" lines on every task
-RECEIPT: dict[str, Any] = {"on_completion": [record_cached]}
 
 
 def collect_receipt(settings: JobSettings) -> Receipt:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task, unmapped
+from prefect import unmapped
 from prefect.artifacts import create_table_artifact
+from prefect.task_runners import TaskRunner
 
 from ltxcore.intake import build
 from ltxcore.intake.debug_zip import debug_zip_stage
-from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
 from ltxcore.intake.report import summary
-from ltxcore.intake.validation import ValidationSpec, check_validation_clips
+from ltxcore.intake.validation import ValidationSpec, validation_stage
 from ltxcore.job.estimate import deployment_markdown
 from ltxcore.job.settings import JobSettings
 from ltxcore.job.workload import Workload
@@ -26,110 +26,45 @@ from ltxcore.manifests import (
     ValidationClip,
 )
 from ltxcore.sample.extend import ExtendSettings
-from ltxcore.store import stages
-from tasks.common import CACHE_FOR, IO_RETRIES, RECEIPT, metered, mirrored, stage_key
+from tasks.common import IO_RETRIES, stage_task
 from tasks.model import prefit
 
-ALLOWED = ("settings.allow_local_inputs", "settings.allow_private_hosts")
 
-
-@task(
-    name="check-validation-clips",
-    cache_key_fn=stage_key(stages.VALIDATION, "spec", *ALLOWED),
-    cache_expiration=CACHE_FOR,
-    **IO_RETRIES,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="check-validation-clips", **IO_RETRIES)
 def validation_clips(spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
-    return check_validation_clips(
-        spec,
-        Path(settings.work_root),
-        allow_local=settings.allow_local_inputs,
-        allow_private_hosts=settings.allow_private_hosts,
-    )
+    return validation_stage(spec, Path(settings.work_root), **_allowed(settings))
 
 
-@task(
-    name="fetch-archive",
-    cache_key_fn=stage_key(stages.FETCH, "url", *ALLOWED),
-    cache_expiration=CACHE_FOR,
-    **IO_RETRIES,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="fetch-archive", **IO_RETRIES)
 def fetch_archive(url: str, settings: JobSettings) -> ArchiveRef:
-    return fetch(
-        url,
-        Path(settings.work_root) / stages.FETCH.name,
-        loc=build.LOC,
-        allow_local=settings.allow_local_inputs,
-        allow_private_hosts=settings.allow_private_hosts,
-    )
+    return build.fetch_stage(url, Path(settings.work_root), **_allowed(settings))
 
 
-@task(
-    name="extract-archive",
-    cache_key_fn=stage_key(stages.EXTRACT, "archive.sha256"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+def _allowed(settings: JobSettings) -> dict[str, bool]:
+    return {"allow_local": settings.allow_local_inputs, "allow_private_hosts": settings.allow_private_hosts}
+
+
+@stage_task(name="extract-archive")
 def extract(archive: ArchiveRef, settings: JobSettings) -> ExtractResult:
     return build.extract_stage(archive, Path(settings.work_root))
 
 
-@task(
-    name="probe-clips",
-    cache_key_fn=stage_key(stages.PROBE, "clips", "with_audio"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="probe-clips")
 def probe(clips: ExtractResult, with_audio: bool, settings: JobSettings) -> ExtractResult:
     return build.probe_stage(clips, Path(settings.work_root), with_audio=with_audio)
 
 
-@task(
-    name="split-scenes",
-    task_run_name="split-{clip.id}",
-    cache_key_fn=stage_key(stages.SPLIT, "clip", "threshold_s"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="split-scenes", task_run_name="split-{clip.id}")
 def split(clip: SourceClip, threshold_s: float, settings: JobSettings) -> list[SourceClip]:
     return build.split_stage(clip, threshold_s, Path(settings.work_root))
 
 
-@task(
-    name="fit-clip",
-    task_run_name="fit-{clip.id}",
-    cache_key_fn=stage_key(stages.FIT, "clip", settings="fit_settings"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="fit-clip", task_run_name="fit-{clip.id}")
 def fit(clip: SourceClip, fit_settings: FitSettings, settings: JobSettings) -> FitResult:
     return build.fit_stage(clip, fit_settings, Path(settings.work_root))
 
 
-@task(
-    name="build-dataset",
-    cache_key_fn=stage_key(
-        stages.DATASET, "fitted", "skipped", "conditioning_frames", "trigger_phrase", settings="fit_settings"
-    ),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="build-dataset")
 def build_dataset(
     fitted: list[FitResult],
     skipped: list[SkippedClip],
@@ -160,20 +95,17 @@ def dataset_report(manifest: DatasetManifest, workload: Workload, gpu: str | Non
     )
 
 
-@task(
-    name="debug-dataset",
-    cache_key_fn=stage_key(stages.DEBUG_DATASET, "manifest"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="debug-dataset")
 def debug_zip(manifest: DatasetManifest, settings: JobSettings) -> str:
     return str(debug_zip_stage(manifest, Path(settings.work_root)))
 
 
 class TaskStages:
-    """The intake recipe's stages as this module's Prefect tasks; split and fit are mapped over the task runner."""
+    """The intake recipe's stages as this module's Prefect tasks; split and fit are mapped over `runner` (the task
+    runner the deployment's settings name, chosen when the run starts, and entered by the caller)."""
+
+    def __init__(self, runner: TaskRunner) -> None:
+        self.runner = runner
 
     def validation_clips(self, spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
         return validation_clips(spec, settings)
@@ -191,11 +123,13 @@ class TaskStages:
         return probe(clips, with_audio, settings)
 
     def split(self, clips: list[SourceClip], threshold_s: float, settings: JobSettings) -> list[SourceClip]:
-        scenes = split.map(clips, unmapped(threshold_s), unmapped(settings)).result()
+        params = {"clip": clips, "threshold_s": unmapped(threshold_s), "settings": unmapped(settings)}
+        scenes = self.runner.map(split, params).result()
         return [scene for group in scenes for scene in group]
 
     def fit(self, clips: list[SourceClip], fit_settings: FitSettings, settings: JobSettings) -> list[FitResult]:
-        return fit.map(clips, unmapped(fit_settings), unmapped(settings)).result()
+        params = {"clip": clips, "fit_settings": unmapped(fit_settings), "settings": unmapped(settings)}
+        return self.runner.map(fit, params).result()
 
     def build_dataset(
         self,
@@ -210,6 +144,3 @@ class TaskStages:
 
     def debug_zip(self, manifest: DatasetManifest, settings: JobSettings) -> str:
         return debug_zip(manifest, settings)
-
-
-TASKS = TaskStages()

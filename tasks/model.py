@@ -13,12 +13,9 @@ from ltxcore.manifests import DatasetManifest, LatentCache, ValidationClip
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.prefit import prefit_validation
 from ltxcore.sample.reel import ValidationReel, report_markdown
-from ltxcore.store import stages
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
 from tasks.artifacts import PreviewTable, image_artifact
-from tasks.common import CACHE_FOR, RECEIPT, ProgressForwarder, locked_stage_policy, metered, mirrored, stage_key
-
-MODEL = ("settings.model", "settings.device")
+from tasks.common import ProgressForwarder, stage_task
 
 
 @task(name="prefit-validation")
@@ -28,39 +25,20 @@ def prefit(validation: list[ValidationClip], extend: ExtendSettings) -> None:
     prefit_validation(validation, extend)
 
 
-@task(
-    name="encode-dataset",
-    cache_policy=locked_stage_policy(stages.ENCODE, "dataset", *MODEL),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="encode-dataset")
 def encode(dataset: DatasetManifest, settings: JobSettings) -> LatentCache:
     progress = ProgressForwarder("encoding-progress", f"Encoding {len(dataset.clips)} clips", settings.progress_bar)
     return encode_stage(dataset, settings, progress)
 
 
-@task(
-    name="encode-validation-texts",
-    cache_key_fn=stage_key(stages.TEXTS, "cache", "negative_prompt", "prompts", *MODEL),
-    cache_expiration=CACHE_FOR,
-)
-@mirrored
+@stage_task(name="encode-validation-texts", metered=False)
 def encode_texts(cache: LatentCache, settings: JobSettings, negative_prompt: str, prompts: list[str]) -> LatentCache:
     """The validation prompts and the negative prompt, embedded apart from the training cache: changing them
     re-encodes no clip and retrains nothing."""
     return texts_stage(cache, settings, negative_prompt, prompts)
 
 
-@task(
-    name="train-lora",
-    cache_policy=locked_stage_policy(stages.TRAIN, "cache", "config"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="train-lora")
 def train(
     cache: LatentCache,
     config: TrainConfig,
@@ -124,14 +102,7 @@ def training_report(run: LoraRun) -> None:
         image_artifact(run.plot_path, key="loss-curve", description="Loss curve (raw and smoothed)")
 
 
-@task(
-    name="render-validation",
-    cache_policy=locked_stage_policy(stages.REEL, "run", "validation", "extend"),
-    cache_expiration=CACHE_FOR,
-    **RECEIPT,
-)
-@metered
-@mirrored
+@stage_task(name="render-validation")
 def render(
     run: LoraRun, texts: LatentCache, validation: list[ValidationClip], extend: ExtendSettings, settings: JobSettings
 ) -> ValidationReel:

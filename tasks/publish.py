@@ -11,12 +11,11 @@ from ltxcore.job.receipt import Receipt
 from ltxcore.job.request import ExtendSuffixResult
 from ltxcore.job.settings import JobSettings
 from tasks.artifacts import output_artifacts
-from tasks.common import IO_RETRIES, mirrored
+from tasks.common import IO_RETRIES, fetch_inputs
 from tasks.result_record import record_result
 
 
 @task(name="publish", **IO_RETRIES)
-@mirrored
 def publish(
     settings: JobSettings,
     output_prefix: str,
@@ -29,6 +28,7 @@ def publish(
     best_lora_step: int | None = None,
     receipt: Receipt | None = None,
 ) -> ExtendSuffixResult:
+    fetch_inputs(settings, [lora_file, config_file, video, debug_dataset, best_lora_file])  # made on another worker
     result = publishing.publish(
         output_prefix,
         lora_file=Path(lora_file),

@@ -12,6 +12,7 @@ from pathlib import Path
 from ltxcore.errors import TOO_SHORT_MESSAGE, ErrorDetail, RequestRejected
 from ltxcore.intake.audio_check import screen_audio
 from ltxcore.intake.extract import extract_archive
+from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings, fit_clip
 from ltxcore.intake.scenes import split_scenes
 from ltxcore.intake.trigger import with_trigger_phrase
@@ -25,8 +26,8 @@ from ltxcore.manifests import (
     SourceClip,
 )
 from ltxcore.media.probe import probe_clips
-from ltxcore.store.stage import compute_once
-from ltxcore.store.stages import DATASET, EXTRACT, FIT, PROBE, SPLIT
+from ltxcore.store.stage import compute_once, reuse
+from ltxcore.store.stages import DATASET, EXTRACT, FETCH, FIT, PROBE, SPLIT
 
 LOC = ("body", "training_data_url")
 RECOMMENDED_CLIPS = 10
@@ -94,6 +95,19 @@ def _no_clips(skipped: Sequence[SkippedClip]) -> RequestRejected:
 # --- one content-addressed step per stage: the CLI's `prepare` and the Prefect tasks both call these ---------------
 
 
+def fetch_stage(url: str, work_dir: Path, *, allow_local: bool, allow_private_hosts: bool) -> ArchiveRef:
+    """The archive at `url`, fetched once per URL into `fetch/<key>/` (a new archive needs a new URL). The
+    deployment's allow-lists are part of the key: a copy fetched where local paths were allowed is never handed to a
+    deployment that refuses them."""
+    parts = {"url": url, "allow_local_inputs": allow_local, "allow_private_hosts": allow_private_hosts}
+    return FETCH.run(
+        work_dir,
+        parts,
+        ArchiveRef,
+        lambda out: fetch(url, out, loc=LOC, allow_local=allow_local, allow_private_hosts=allow_private_hosts),
+    )
+
+
 def extract_stage(archive: ArchiveRef, work_dir: Path) -> ExtractResult:
     return EXTRACT.run(work_dir, {"sha256": archive.sha256}, ExtractResult, lambda out: extract_archive(archive, out))
 
@@ -130,6 +144,17 @@ def dataset_stage(
 ) -> DatasetManifest:
     """Every fitted window and every skipped file into the dataset, written as `dataset/<key>/dataset.json`; the
     trigger phrase goes first in every caption here, after fitting, so a new one re-runs no ffmpeg."""
+    parts = {
+        "fitted": fitted,
+        "skipped": skipped,
+        "settings": settings,
+        "conditioning_frames": conditioning_frames,
+        "trigger_phrase": trigger_phrase,
+    }
+    out = DATASET.dir(work_dir, **parts)
+    done = reuse(out, DatasetManifest, "dataset.json")  # before the audio screen, which reads every window's audio
+    if done is not None:
+        return done
     clips = [c for r in fitted for c in with_trigger_phrase(r, trigger_phrase).clips]
     skips = [*skipped, *(r.skipped for r in fitted if r.skipped)]
     quiet: list[str] = []
@@ -140,11 +165,4 @@ def dataset_stage(
     manifest = build_dataset(clips, skips, settings, conditioning_frames=conditioning_frames)
     if quiet:
         manifest = manifest.model_copy(update={"warnings": [*manifest.warnings, *quiet]})
-    parts = {
-        "fitted": fitted,
-        "skipped": skipped,
-        "settings": settings,
-        "conditioning_frames": conditioning_frames,
-        "trigger_phrase": trigger_phrase,
-    }
-    return compute_once(DATASET.dir(work_dir, **parts), DatasetManifest, lambda _out: manifest, manifest="dataset.json")
+    return compute_once(out, DatasetManifest, lambda _out: manifest, manifest="dataset.json")

@@ -12,10 +12,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from ltxcore.intake.report import summary
 from ltxcore.manifests import DatasetManifest, FittedClip
 from ltxcore.media import ffmpeg_bin
 from ltxcore.store.atomic import replace_atomically
+from ltxcore.store.stage import compute_once
 from ltxcore.store.stages import DEBUG_DATASET
 
 
@@ -79,9 +82,18 @@ def _with_audio(clip: FittedClip, scratch: Path) -> Path:
     return out
 
 
+class DebugDataset(BaseModel):
+    """The debug-dataset stage's manifest."""
+
+    path: str
+
+
 def debug_zip_stage(manifest: DatasetManifest, work_dir: Path) -> Path:
     """The debug dataset of `manifest` under `debug-dataset/<key>/`, written once."""
-    out = DEBUG_DATASET.dir(work_dir, manifest=manifest) / "debug_dataset.zip"
-    if not out.is_file():
-        write_debug_dataset(manifest, out)
-    return out
+
+    def run(out: Path) -> DebugDataset:
+        write_debug_dataset(manifest, out / "debug_dataset.zip")
+        return DebugDataset(path=str(out / "debug_dataset.zip"))
+
+    done = compute_once(DEBUG_DATASET.dir(work_dir, manifest=manifest), DebugDataset, run)
+    return Path(done.path)

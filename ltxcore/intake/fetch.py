@@ -31,11 +31,10 @@ from ltxcore.intake.hosts import Loc, vet_host
 from ltxcore.intake.urls import is_local_url, url_problem
 from ltxcore.manifests import ArchiveRef
 from ltxcore.store.fs import filesystem
+from ltxcore.store.retries import DOWNLOAD
 from ltxcore.store.stages import FETCH
 
 DEFAULT_MAX_BYTES = 20 * 1024**3
-ATTEMPTS = 3  # transient failures (connect errors, timeouts, 429/5xx) are retried this many times in all
-BACKOFF_S = 0.5  # first pause between attempts; doubles each time
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DOWNLOAD_DEADLINE_S = 30 * 60.0  # wall clock for one download, retries included: a trickle never trips TIMEOUT
 MAX_REDIRECTS = 5
@@ -322,16 +321,14 @@ def _pinned_request(client: httpx.Client, url: str, loc: Loc, allow_private_host
 
 
 def _with_retries(url: str, loc: Loc, attempt: Callable[[], ArchiveRef]) -> ArchiveRef:
-    """Retry transient failures with exponential backoff; when they persist, the host counts as unreachable."""
-    pause = BACKOFF_S
-    for i in range(ATTEMPTS):
+    """Retry transient failures (the DOWNLOAD rule); when they persist, the host counts as unreachable."""
+    for i in range(DOWNLOAD.attempts):
         try:
             return attempt()
         except _Transient as exc:
-            if i == ATTEMPTS - 1:
-                raise RequestRejected.one(loc, f"{exc} after {ATTEMPTS} attempts", "unreachable") from None
-            time.sleep(pause)
-            pause *= 2
+            if i == DOWNLOAD.attempts - 1:
+                raise RequestRejected.one(loc, f"{exc} after {DOWNLOAD.attempts} attempts", "unreachable") from None
+            time.sleep(DOWNLOAD.delay_s(i))
     raise AssertionError("unreachable")
 
 

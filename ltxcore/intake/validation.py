@@ -15,6 +15,7 @@ from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import whole_frames
 from ltxcore.manifests import ValidationClip
 from ltxcore.media.probe import ProbeError, probe
+from ltxcore.store.stages import VALIDATION
 
 
 class ValidationEntry(BaseModel):
@@ -33,6 +34,27 @@ class ValidationSpec(BaseModel):
     validation_frame_rate: int
     conditioning_frames: int
     with_audio: bool
+
+
+class ValidationClips(BaseModel):
+    """The validation stage's manifest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clips: list[ValidationClip]
+
+
+def validation_stage(
+    spec: ValidationSpec, work_dir: Path, *, allow_local: bool, allow_private_hosts: bool
+) -> list[ValidationClip]:
+    """`check_validation_clips` once per spec and allow-lists, under `validation/<key>/`."""
+    parts = {"spec": spec, "allow_local_inputs": allow_local, "allow_private_hosts": allow_private_hosts}
+
+    def run(out: Path) -> ValidationClips:
+        found = check_validation_clips(spec, out, allow_local=allow_local, allow_private_hosts=allow_private_hosts)
+        return ValidationClips(clips=found)
+
+    return VALIDATION.run(work_dir, parts, ValidationClips, run).clips
 
 
 def check_validation_clips(

@@ -18,6 +18,7 @@ from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.preview import live_previewer
 from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation
 from ltxcore.store.mirror import CheckpointMirror, StageMirror
+from ltxcore.store.stage import compute_once
 from ltxcore.store.stages import REEL, TRAIN
 from ltxcore.train.best import header_note, seam_score
 from ltxcore.train.config import LoraRun, TrainConfig, TrainProgress
@@ -67,7 +68,26 @@ def train_stage(
     """Train (or resume) under `train/<key>/`. With a stage mirror, checkpoints fetched from it first (a worker that
     died left them there) and pushed as they are written; with validation clips, previews with the live LoRA, whose
     prompts' embeddings come from `texts` (the cache with the validation texts; not part of the training key)."""
-    out = TRAIN.dir(settings.work_root, cache=cache, config=config)
+
+    def run(out: Path) -> LoraRun:
+        return _train(out, cache, config, settings, validation, extend, progress, on_preview, log, texts)
+
+    # `run.json`, written when the run finished, is what a rerun reuses without loading the model
+    return compute_once(TRAIN.dir(settings.work_root, cache=cache, config=config), LoraRun, run, manifest="run.json")
+
+
+def _train(
+    out: Path,
+    cache: LatentCache,
+    config: TrainConfig,
+    settings: JobSettings,
+    validation: Sequence[ValidationClip],
+    extend: ExtendSettings | None,
+    progress: Callable[[TrainProgress], None],
+    on_preview: Callable[[int, ValidationReel], None],
+    log: Callable[[str], None],
+    texts: LatentCache | None,
+) -> LoraRun:
     mirror = StageMirror.maybe(settings.work_root, settings.stage_mirror)
     checkpoints = CheckpointMirror(mirror, out.resolve()) if mirror else None
     if checkpoints and (restored := checkpoints.restore()):
@@ -106,13 +126,19 @@ def render_stage(
     """Extend every validation clip backward with the trained LoRA. The prompts' embeddings come from `texts` (the
     cache with the validation texts), so the text encoder is not loaded."""
     assert run.lora_path, "render after training finished"
-    return render_validation(
-        validation,
-        Path(run.lora_path),
-        extend,
-        REEL.dir(settings.work_root, run=run, validation=validation, extend=extend),
-        spec=ModelSpec.parse(settings.model),
-        device=settings.torch_device(),
-        texts=cached_validation_texts(texts, validation, extend.negative_prompt),
-        title_note=f"({header_note(run.best)})" if run.best else "",
-    )
+    lora = Path(run.lora_path)
+
+    def render(out: Path) -> ValidationReel:
+        return render_validation(
+            validation,
+            lora,
+            extend,
+            out,
+            spec=ModelSpec.parse(settings.model),
+            device=settings.torch_device(),
+            texts=cached_validation_texts(texts, validation, extend.negative_prompt),
+            title_note=f"({header_note(run.best)})" if run.best else "",
+        )
+
+    out = REEL.dir(settings.work_root, run=run, validation=validation, extend=extend)
+    return compute_once(out, ValidationReel, render, manifest="reel.json")

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from ltxcore.intake import build
 from ltxcore.intake.debug_zip import debug_zip_stage
-from ltxcore.intake.fetch import fetch
 from ltxcore.intake.fit import FitSettings
-from ltxcore.intake.validation import ValidationSpec, check_validation_clips
+from ltxcore.intake.validation import ValidationSpec, validation_stage
 from ltxcore.job.plan import JobPlan
 from ltxcore.job.recipe import run_intake
 from ltxcore.job.settings import JobSettings
@@ -24,20 +23,19 @@ from ltxcore.manifests import (
 )
 from ltxcore.sample.extend import ExtendSettings
 from ltxcore.sample.prefit import prefit_validation
-from ltxcore.store.stages import FETCH
 
 
 class LibraryStages:
     """The intake stages as the library's own functions, one after another in this process."""
 
     def validation_clips(self, spec: ValidationSpec, settings: JobSettings) -> list[ValidationClip]:
-        return check_validation_clips(spec, Path(settings.work_root), **_allowed(settings))
+        return validation_stage(spec, Path(settings.work_root), **_allowed(settings))
 
     def prefit(self, validation: list[ValidationClip], extend: ExtendSettings) -> None:
         prefit_validation(validation, extend)
 
     def fetch_archive(self, url: str, settings: JobSettings) -> ArchiveRef:
-        return fetch(url, Path(settings.work_root) / FETCH.name, loc=build.LOC, **_allowed(settings))
+        return build.fetch_stage(url, Path(settings.work_root), **_allowed(settings))
 
     def extract(self, archive: ArchiveRef, settings: JobSettings) -> ExtractResult:
         return build.extract_stage(archive, Path(settings.work_root))

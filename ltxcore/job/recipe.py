@@ -1,5 +1,5 @@
 """The intake recipe, written once: which stage runs after which. The flow walks it with Prefect tasks
-(`tasks.dataset.TASKS`), `extend-suffix prepare` with the library functions (`ltxcore.job.prepare.LIBRARY`); both
+(`tasks.dataset.TaskStages`), `extend-suffix prepare` with the library functions (`ltxcore.job.prepare.LIBRARY`); both
 call the same stage functions underneath, so they share every directory and every cached result. A new stage is a
 method of `IntakeStages`, its two one-line implementations, and its place here."""
 

@@ -32,7 +32,8 @@ def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
         return fs, url[len("s3://") :]
     if url.startswith("file://"):
         url = url[len("file://") :]
-    return fsspec.filesystem("file"), url
+    # auto_mkdir: a local stage mirror, like S3, takes a file without its folders made first
+    return fsspec.filesystem("file", auto_mkdir=True), url
 
 
 def is_remote(url: str) -> bool:

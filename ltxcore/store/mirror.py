@@ -3,8 +3,9 @@ and every file a stage's inputs name is fetched from there if this worker does n
 
 Stage outputs live under `<work root>/<stage>/<content key>/...`, the same relative path on every worker, so a local
 path maps to exactly one mirrored object. Paths are found by walking the task's arguments and result (pydantic
-manifests, lists, dicts, strings) for absolute paths under the work root. Set EXTEND_SUFFIX_STAGE_MIRROR=s3://...;
-unset, there is no mirror (tasks.common.mirrored applies it around every task).
+manifests, lists, dicts, strings) for absolute paths under the work root. Each stage's manifest is mirrored last,
+after its files, so a stage finished on one worker counts as finished on every worker (ltxcore.store.stage.finished).
+Set EXTEND_SUFFIX_STAGE_MIRROR=s3://...; unset, there is no mirror.
 """
 
 from __future__ import annotations
@@ -47,8 +48,22 @@ class StageMirror:
         return cls(Path(work_root).resolve(), remote) if remote else None
 
     def _key(self, path: Path) -> str:
-        _, key = filesystem(f"{self.remote}/{path.relative_to(self.root).as_posix()}")
+        _, key = filesystem(f"{self.remote}/{path.resolve().relative_to(self.root).as_posix()}")
         return key
+
+    def has(self, path: Path) -> bool:
+        """Whether the mirror holds the file this worker would have at `path`."""
+        return self.fs.isfile(self._key(path))
+
+    def fetch(self, path: Path) -> bool:
+        """Fetch the mirrored copy of `path` if there is one; True when it came."""
+        if not self.has(path):
+            return False
+        self._fetch(self._key(path), path)
+        return True
+
+    def push_file(self, path: Path) -> None:
+        self.fs.put_file(str(path), self._key(path))
 
     def pull(self, value: Any) -> None:
         for path in set(paths_in(value, self.root)):

@@ -11,6 +11,7 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,7 @@ def server() -> Iterator[tuple[str, Counter]]:
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetch_mod, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(fetch_mod, "DOWNLOAD", replace(fetch_mod.DOWNLOAD, delays_s=(0.01,)))
 
 
 def test_http_download_is_streamed_to_a_content_addressed_path(server, tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_unreachable_host_is_a_user_error_after_retries(tmp_path: Path) -> None:
     with pytest.raises(RequestRejected) as err:
         fetch(url, tmp_path, loc=LOC, allow_local=False, allow_private_hosts=True)
     assert err.value.details[0].type == "unreachable"
-    assert url in err.value.details[0].msg and f"{fetch_mod.ATTEMPTS} attempts" in err.value.details[0].msg
+    assert url in err.value.details[0].msg and f"{fetch_mod.DOWNLOAD.attempts} attempts" in err.value.details[0].msg
 
 
 def test_download_over_the_size_cap_is_refused_and_leaves_nothing(server, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetch_mod, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(fetch_mod, "DOWNLOAD", replace(fetch_mod.DOWNLOAD, delays_s=(0.01,)))
 
 
 def _rejected(url: str, dest: Path, loc=LOC, **kw) -> RequestRejected:

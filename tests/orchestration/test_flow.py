@@ -210,3 +210,51 @@ def test_a_worker_without_the_earlier_workers_disk_finishes_from_the_stage_mirro
     states = task_states(retrained.state_details.flow_run_id, ("encode-dataset", "train-lora"))
     assert states["encode-dataset"] == "Cached" and states["train-lora"] == "Completed"
     assert retrained.result().lora_file.file_size > first.result().lora_file.file_size  # rank 16 > rank 8
+
+
+def test_a_work_root_deleted_and_made_again_at_the_same_path_runs_again_and_recreates_its_files(
+    demo: tuple[Path, Path], job_env: JobSettings
+) -> None:
+    import shutil
+
+    from flows.extend_suffix import extend_suffix
+
+    os.environ.update(EXTEND_SUFFIX_SAMPLE_STEPS="2", EXTEND_SUFFIX_PREVIEWS="0")
+    request = parse_request(
+        {
+            "training_data_url": str(demo[0]),
+            "number_of_steps": 100,
+            "number_of_frames": 25,
+            "rank": 8,
+            "trigger_phrase": "again",
+            "validation_number_of_frames": 17,
+            "validation": [{"video_url": str(demo[1]), "prompt": "a white square glides"}],
+        }
+    )
+    first = extend_suffix(request, return_state=True)
+    assert first.is_completed(), first.message
+    work = Path(job_env.work_root)
+
+    def videos(stage: str) -> list[Path]:
+        return sorted(p.relative_to(work) for p in (work / stage).rglob("*.mp4"))
+
+    intake = {stage: videos(stage) for stage in ("validation", "extract", "fit")}
+    assert [len(v) for v in intake.values()] == [1, 4, 4]
+    assert len(videos("validation-reel")) == 2  # the reel and its entry
+
+    # `rm -rf runs/demo` and the same command again: nothing outside the work root may claim its stages are done
+    shutil.rmtree(work)
+    work.mkdir()
+    again = extend_suffix(request, return_state=True)
+    assert again.is_completed(), again.message
+    states = task_states(
+        again.state_details.flow_run_id,
+        ("check-validation-clips", "fetch-archive", "encode-dataset", "train-lora", "render-validation"),
+    )
+    assert [states[s] for s in ("check-validation-clips", "fetch-archive", "encode-dataset", "train-lora")] == [
+        "Completed"
+    ] * 4
+    assert states["render-validation"] == "Completed"
+    assert {stage: videos(stage) for stage in intake} == intake  # every file made again, in place
+    assert len(videos("validation-reel")) == 2  # the reel and its entry
+    assert again.result().lora_file.file_size == first.result().lora_file.file_size

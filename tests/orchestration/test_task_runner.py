@@ -32,21 +32,15 @@ def test_the_setting_names_the_runner() -> None:
         task_runner("ray", 4)
 
 
-def test_mapped_tasks_run_at_most_as_many_at_once_as_the_machine_has_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mapped_tasks_run_at_most_as_many_at_once_as_the_machine_has_cores() -> None:
     import threading
     import time
 
     from prefect import flow, task
 
-    import flows.extend_suffix as module
+    from tasks import dataset
 
     assert JobSettings().max_parallel == len(os.sched_getaffinity(0))
-    monkeypatch.setenv("EXTEND_SUFFIX_MAX_PARALLEL", "2")
-    try:
-        assert importlib.reload(module).extend_suffix.task_runner._max_workers == 2
-    finally:
-        monkeypatch.delenv("EXTEND_SUFFIX_MAX_PARALLEL")
-        importlib.reload(module)
     running, most = [0], [0]
     lock = threading.Lock()
 
@@ -60,23 +54,29 @@ def test_mapped_tasks_run_at_most_as_many_at_once_as_the_machine_has_cores(monke
             running[0] -= 1
         return i
 
-    bounded = flow(name="bounded-map", task_runner=task_runner("threads", 2))(
-        lambda: work.map(list(range(12))).result()
-    )
-    assert bounded() == list(range(12)) and most[0] == 2
+    def mapped() -> list[int]:  # as the flow maps split and fit: over the runner its settings name
+        with task_runner("threads", JobSettings(max_parallel=2).max_parallel) as runner:
+            assert isinstance(dataset.TaskStages(runner).runner, type(runner))
+            return runner.map(work, {"i": list(range(12))}).result()
+
+    assert flow(name="bounded-map")(mapped)() == list(range(12)) and most[0] == 2
 
 
-def test_the_flow_takes_its_runner_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_runner_is_chosen_when_a_run_starts_not_when_the_flow_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect_dask import DaskTaskRunner
 
     import flows.extend_suffix as module
 
     monkeypatch.setenv(ENV, "dask:2")
     try:
-        assert isinstance(importlib.reload(module).extend_suffix.task_runner, DaskTaskRunner)
+        # a served flow imported once runs many jobs: its decorator reads no setting...
+        assert not isinstance(importlib.reload(module).extend_suffix.task_runner, DaskTaskRunner)
+        # ...each run reads the settings at its start (JobSettings() in the flow body), and they name the runner
+        settings = JobSettings()
+        assert isinstance(task_runner(settings.task_runner, settings.max_parallel), DaskTaskRunner)
     finally:
         monkeypatch.delenv(ENV)
-        importlib.reload(module)  # back to the default for the tests that import the flow after this one
+        importlib.reload(module)
 
 
 def test_mapped_fit_runs_on_a_two_worker_dask_cluster(tmp_path: Path) -> None:

@@ -1,12 +1,13 @@
-"""Two identical submissions at once compute every stage once; a lock left behind by a killed process blocks nobody."""
+"""Two identical submissions at once compute every stage once; a stage lock left by a killed process blocks nobody."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import pickle
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ltxcore.media.synth import make_demo_archive
-from tasks.locks import KernelLockManager
+from ltxcore.store.stage import stage_lock
 
 EXE = Path(sys.executable).with_name("extend-suffix")
 
@@ -22,66 +23,34 @@ EXE = Path(sys.executable).with_name("extend-suffix")
 ROOT = Path(__file__).parents[2]
 
 
-def test_a_lock_held_by_a_dead_process_is_free_again(tmp_path: Path) -> None:
+def test_a_stage_lock_held_by_a_dead_process_is_free_again(tmp_path: Path) -> None:
     code = (
-        "import sys, os, signal; from pathlib import Path; from tasks.locks import KernelLockManager as M;"
-        "assert M(Path(sys.argv[1])).acquire_lock('k', 'holder-a'); os.kill(os.getpid(), signal.SIGKILL)"
+        "import sys, os, signal; from pathlib import Path; from ltxcore.store.stage import stage_lock;"
+        "lock = stage_lock(Path(sys.argv[1])); lock.__enter__(); os.kill(os.getpid(), signal.SIGKILL)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], timeout=120, cwd=ROOT)
-    assert out.returncode == -9 and (tmp_path / "k.lock").is_file()
-    manager = KernelLockManager(tmp_path)
-    assert manager.is_locked("k") is False
-    assert manager.acquire_lock("k", "holder-b", acquire_timeout=0) is True
-    assert manager.is_lock_holder("k", "holder-b") and manager.is_locked("k") is True
+    assert out.returncode == -9 and (tmp_path / ".lock").is_file()
+    with open(tmp_path / ".lock") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError if the dead holder kept it
 
 
-def test_a_held_lock_excludes_other_holders_in_this_process_and_others(tmp_path: Path) -> None:
-    manager = KernelLockManager(tmp_path)
-    assert manager.acquire_lock("k", "holder-a")
-    assert manager.acquire_lock("k", "holder-a") is True  # the holder itself may ask again
-    other_here = KernelLockManager(tmp_path)  # another manager (its own open file) in the same process
-    t0 = time.monotonic()
-    assert other_here.acquire_lock("k", "holder-b", acquire_timeout=0.3) is False
-    assert time.monotonic() - t0 >= 0.3
-    code = (
-        "import sys; from pathlib import Path; from tasks.locks import KernelLockManager as M;"
-        "m = M(Path(sys.argv[1])); print(m.is_locked('k'), m.acquire_lock('k', 'holder-c', acquire_timeout=0.3))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
-    assert out.stdout.split() == ["True", "False"]
-    with pytest.raises(ValueError, match="holder-b"):
-        manager.release_lock("k", "holder-b")
-    manager.release_lock("k", "holder-a")
-    assert manager.is_locked("k") is False
-    assert other_here.acquire_lock("k", "holder-b", acquire_timeout=0) is True
-    other_here.release_lock("k", "holder-b")
+def test_a_stage_lock_excludes_other_threads_and_lets_its_holder_in_again(tmp_path: Path) -> None:
+    order: list[str] = []
 
+    def other() -> None:
+        with stage_lock(tmp_path):
+            order.append("other thread")
 
-def test_the_async_lock_calls_wait_and_time_out_like_the_sync_ones(tmp_path: Path) -> None:
-    import anyio
-
-    holder, other = KernelLockManager(tmp_path), KernelLockManager(tmp_path)
-
-    async def scenario() -> list[bool]:
-        got = [
-            await holder.aacquire_lock("k", "a"),
-            await other.aacquire_lock("k", "b", acquire_timeout=0.2),
-            await other.await_for_lock("k", timeout=0.2),
-        ]
-        holder.release_lock("k", "a")
-        return [*got, await other.await_for_lock("k", timeout=0.2), await other.aacquire_lock("k", "b")]
-
-    assert anyio.run(scenario) == [True, False, False, True, True]
-    other.release_lock("k", "b")
-
-
-def test_the_lock_manager_survives_pickling_without_its_open_locks(tmp_path: Path) -> None:
-    manager = KernelLockManager(tmp_path)
-    assert manager.acquire_lock("k", "holder-a")
-    copy = pickle.loads(pickle.dumps(manager))
-    assert copy.lock_files_directory == manager.lock_files_directory
-    assert copy.is_lock_holder("k", "holder-a") is False and copy.is_locked("k") is True
-    manager.release_lock("k", "holder-a")
+    with stage_lock(tmp_path):
+        with stage_lock(tmp_path):  # training takes its stage's lock again inside the store's: no self-deadlock
+            order.append("holder, again")
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # waiting for the holder
+        order.append("holder releases")
+    thread.join(timeout=60)
+    assert order == ["holder, again", "holder releases", "other thread"]
 
 
 _STAGE_CODE = """
