@@ -5,6 +5,13 @@ The output is `num_frames` frames: the generated lead-in (decoded from the sampl
 what the model was conditioned on. With audio, the whole soundtrack is decoded from the jointly sampled audio latents
 (its closing window being the clip's clean audio latents) and muxed in sync; without, the mp4 has no audio stream.
 `repeat` chains extensions backward: each round's first `conditioning_frames` frames become the next round's suffix.
+
+One entry point per use, all over the caller's `Components` (the one owner of the loaded parts, which these functions
+only borrow: they release the text encoder or merge a LoRA only when asked to encode or given a LoRA file):
+- the CLI's `extend` verb: `extend_video` (fit the file, encode the prompt, merge the LoRA, chain, write the mp4);
+  `extend_in_memory` is the same extension before it is written, for callers that look at the frames;
+- the reel and the training previews (`ltxcore.sample.reel.render_validation`): `closing_from_file` once per clip,
+  then `extend_frames` per rendering, so the closing clip's encoding is shared between the base and the LoRA.
 """
 
 from __future__ import annotations
@@ -350,40 +357,3 @@ def write_extension(ext: Extension, settings: ExtendSettings, out_path: Path, re
         seed=settings.seed,
         steps=settings.steps,
     )
-
-
-def extend_clip(
-    components: Components,
-    closing_video: Path,
-    prompt: str,
-    *,
-    out_path: Path,
-    num_frames: int,
-    fps: float,
-    width: int,
-    height: int,
-    conditioning_frames: int,
-    with_audio: bool = False,
-    lora_path: Path | None = None,
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
-    steps: int = 30,
-    cfg: float = 3.0,
-    stg_scale: float = 1.0,
-    seed: int = 42,
-    repeat: int = 1,
-) -> ExtensionResult:
-    """`extend_video` with the settings as keywords (the other `ExtendSettings` fields keep their defaults)."""
-    settings = ExtendSettings(
-        num_frames=num_frames,
-        fps=fps,
-        width=width,
-        height=height,
-        conditioning_frames=conditioning_frames,
-        with_audio=with_audio,
-        negative_prompt=negative_prompt,
-        steps=steps,
-        cfg=cfg,
-        stg_scale=stg_scale,
-        seed=seed,
-    )
-    return extend_video(components, closing_video, prompt, settings, out_path, lora_path=lora_path, repeat=repeat)
