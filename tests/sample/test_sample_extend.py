@@ -12,10 +12,10 @@ import torch
 from ltxcore.errors import RequestRejected
 from ltxcore.media.synth import moving_square_clip
 from ltxcore.model.encode import encode_video
+from ltxcore.model.encoder_inputs import read_video_frames
 from ltxcore.model.forward import TextBatch, VideoGeometry
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.lora import attach_lora, save_lora
-from ltxcore.model.media import read_video_frames
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import fit_closing
 from ltxcore.sample.decode import decode_video
