@@ -25,7 +25,7 @@ from ltxcore.media.world import Square
 from ltxcore.model.cache import cached_text
 from ltxcore.model.encode import encode_video
 from ltxcore.model.forward import TextBatch
-from ltxcore.model.loader import Components, default_dtype, load_components
+from ltxcore.model.loader import Components
 from ltxcore.model.lora import merge_lora
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
@@ -37,8 +37,8 @@ from ltxcore.sample.extend import (
     closing_from_file,
     encode_text,
     extend_frames,
+    load_sampling_parts,
     release_text,
-    sample_parts,
     write_extension,
 )
 from ltxcore.sample.seam import SeamMetric
@@ -130,7 +130,7 @@ def render_validation(
     check_validation(validation_clips, settings)
     if components is None:
         assert spec is not None, "give a model spec or loaded components"
-        components = load_sampling_parts(spec, settings, device, with_text=texts is None)
+        components = load_sampling_parts(spec, settings.with_audio, device, with_text=texts is None)
     if texts is None:
         texts = validation_texts(components, validation_clips, settings.negative_prompt)
     closings = prepare_closings(components, validation_clips, settings, {} if closings is None else closings)
@@ -154,16 +154,6 @@ def check_validation(validation_clips: Sequence[ValidationClip], settings: Exten
     if errors:
         raise RequestRejected(errors)
     assert validation_clips, "no validation clips to render"
-
-
-def load_sampling_parts(
-    spec: ModelSpec, settings: ExtendSettings, device: str | torch.device, *, with_text: bool
-) -> Components:
-    """The parts the reel samples with, loaded from `spec` on `device` (without the text encoder when the prompts'
-    embeddings are already at hand)."""
-    dev = torch.device(device)
-    parts = sample_parts(settings.with_audio, with_text=with_text)
-    return load_components(spec, parts, device=dev, dtype=default_dtype(dev))
 
 
 def prepare_closings(
