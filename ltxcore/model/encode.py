@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from ltxcore import geometry
+from ltxcore.model.encoder_inputs import frames_to_tensor, log_mel, read_video_frames, read_waveform
 from ltxcore.model.forward import normalise_audio, normalise_video
 from ltxcore.model.loader import Components
-from ltxcore.model.media import frames_to_tensor, log_mel, read_video_frames, read_waveform
 from ltxcore.model.vae_tiling import vae_tiling
 
 Frames = np.ndarray | str | Path  # uint8 [F, H, W, 3] or a video file

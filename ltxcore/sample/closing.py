@@ -23,8 +23,8 @@ from ltxcore.intake.fit import FitSettings, fit_clip
 from ltxcore.manifests import ProbeInfo, SkippedClip, SourceClip, ValidationClip
 from ltxcore.media.probe import probe
 from ltxcore.model.encode import cut_audio_suffix, cut_video_suffix, encode_audio, encode_video
+from ltxcore.model.encoder_inputs import read_video_frames
 from ltxcore.model.loader import Components
-from ltxcore.model.media import read_video_frames
 
 Loc = tuple[str | int, ...]
 _EPS = 1e-4  # as ltxcore.intake.fit: probe durations are rounded to 1e-6 s

@@ -14,10 +14,9 @@ from pydantic import ValidationError
 
 from ltxcore.errors import RequestRejected
 from ltxcore.geometry import bucket, snap_frames
-from ltxcore.model.loader import default_dtype, load_components
 from ltxcore.model.lora import inspect_lora
 from ltxcore.model.spec import ModelSpec
-from ltxcore.sample.extend import ExtendSettings, ExtensionResult, extend_video, sample_parts
+from ltxcore.sample.extend import ExtendSettings, ExtensionResult, extend_video, load_sampling_parts
 from ltxcore.sample.options import ExtendOptions
 
 DEFAULT_CONDITIONING_FRAMES = 8
@@ -91,8 +90,7 @@ def extend_command(
     )
     check_output(Path(output))  # before any model work: a bad path must not waste the sampling
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = default_dtype(dev)
-    components = load_components(model_spec(model), sample_parts(settings.with_audio), device=dev, dtype=dtype)
+    components = load_sampling_parts(model_spec(model), settings.with_audio, dev)
     return extend_video(components, Path(video), prompt, settings, Path(output), lora_path=Path(lora), repeat=o.repeat)
 
 

@@ -5,6 +5,13 @@ The output is `num_frames` frames: the generated lead-in (decoded from the sampl
 what the model was conditioned on. With audio, the whole soundtrack is decoded from the jointly sampled audio latents
 (its closing window being the clip's clean audio latents) and muxed in sync; without, the mp4 has no audio stream.
 `repeat` chains extensions backward: each round's first `conditioning_frames` frames become the next round's suffix.
+
+One entry point per use, all over one `Components` that `load_sampling_parts` loads and the caller owns (these
+functions only borrow it: they release the text encoder or merge a LoRA only when asked to encode or given a LoRA):
+- the CLI's `extend` verb: `extend_video` (fit the file, encode the prompt, merge the LoRA, chain, write the mp4);
+  `extend_in_memory` is the same extension before it is written, for callers that look at the frames;
+- the reel and the training previews (`ltxcore.sample.reel.render_validation`): `closing_from_file` once per clip,
+  then `extend_frames` per rendering, so the closing clip's encoding is shared between the base and the LoRA.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from ltxcore.manifests import ProbeInfo
 from ltxcore.media.mux import resample_wav, write_mp4, write_wav
 from ltxcore.media.probe import ProbeError, probe
 from ltxcore.model.forward import TextBatch, VideoGeometry, unpack_video
-from ltxcore.model.loader import Components
+from ltxcore.model.loader import Components, default_dtype, load_components
 from ltxcore.model.lora import merge_lora
+from ltxcore.model.spec import ModelSpec
 from ltxcore.model.text import encode_prompts
 from ltxcore.prompts import DEFAULT_NEGATIVE_PROMPT
 from ltxcore.sample.closing import (
@@ -52,6 +60,21 @@ def sample_parts(with_audio: bool, with_text: bool = True) -> frozenset[str]:
     already at hand (the latent cache's), which spares loading the text encoder (about 24 GB for LTX-2.3's Gemma)."""
     parts = VIDEO_PARTS | (AUDIO_PARTS if with_audio else frozenset())
     return parts if with_text else parts - TEXT_PARTS
+
+
+def load_sampling_parts(
+    spec: ModelSpec,
+    with_audio: bool,
+    device: str | torch.device,
+    *,
+    with_text: bool = True,
+    dtype: torch.dtype | None = None,
+) -> Components:
+    """The (lazy) parts extension samples with, loaded from `spec` on `device`: the one loader the CLI, the reel and
+    the training previews share. `dtype` None: the device's default."""
+    dev = torch.device(device)
+    parts = sample_parts(with_audio, with_text=with_text)
+    return load_components(spec, parts, device=dev, dtype=default_dtype(dev) if dtype is None else dtype)
 
 
 class ExtendSettings(BaseModel):
@@ -350,40 +373,3 @@ def write_extension(ext: Extension, settings: ExtendSettings, out_path: Path, re
         seed=settings.seed,
         steps=settings.steps,
     )
-
-
-def extend_clip(
-    components: Components,
-    closing_video: Path,
-    prompt: str,
-    *,
-    out_path: Path,
-    num_frames: int,
-    fps: float,
-    width: int,
-    height: int,
-    conditioning_frames: int,
-    with_audio: bool = False,
-    lora_path: Path | None = None,
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
-    steps: int = 30,
-    cfg: float = 3.0,
-    stg_scale: float = 1.0,
-    seed: int = 42,
-    repeat: int = 1,
-) -> ExtensionResult:
-    """`extend_video` with the settings as keywords (the other `ExtendSettings` fields keep their defaults)."""
-    settings = ExtendSettings(
-        num_frames=num_frames,
-        fps=fps,
-        width=width,
-        height=height,
-        conditioning_frames=conditioning_frames,
-        with_audio=with_audio,
-        negative_prompt=negative_prompt,
-        steps=steps,
-        cfg=cfg,
-        stg_scale=stg_scale,
-        seed=seed,
-    )
-    return extend_video(components, closing_video, prompt, settings, out_path, lora_path=lora_path, repeat=repeat)

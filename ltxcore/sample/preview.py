@@ -10,9 +10,8 @@ from pathlib import Path
 import torch
 
 from ltxcore.manifests import LatentCache, ValidationClip
-from ltxcore.model.loader import load_components
 from ltxcore.model.spec import ModelSpec
-from ltxcore.sample.extend import ExtendSettings, PreparedClosing, sample_parts
+from ltxcore.sample.extend import ExtendSettings, PreparedClosing, load_sampling_parts
 from ltxcore.sample.reel import ValidationReel, cached_validation_texts, render_validation, validation_texts
 
 
@@ -30,8 +29,8 @@ def live_previewer(
     The prompts are encoded once (from the cache, or with the text encoder, released before training starts), and
     each validation clip is fitted, encoded and its closing frames decoded at the first preview only."""
     texts = cached_validation_texts(cache, validation, extend.negative_prompt)
-    parts = sample_parts(extend.with_audio, with_text=texts is None)  # lazy: the transformer is provided, not loaded
-    components = load_components(spec, parts, device=device, dtype=dtype)
+    # Lazy: the transformer is provided (the live, adapted one), never loaded.
+    components = load_sampling_parts(spec, extend.with_audio, device, with_text=texts is None, dtype=dtype)
     if texts is None:
         texts = validation_texts(components, validation, extend.negative_prompt)
     closings: dict[int, PreparedClosing] = {}

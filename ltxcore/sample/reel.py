@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ltxcore.errors import RequestRejected
 from ltxcore.manifests import LatentCache, ValidationClip
 from ltxcore.media.mux import write_mp4
+from ltxcore.media.world import Square
 from ltxcore.model.cache import cached_text
 from ltxcore.model.encode import encode_video
 from ltxcore.model.forward import TextBatch
-from ltxcore.model.loader import Components, default_dtype, load_components
+from ltxcore.model.loader import Components
 from ltxcore.model.lora import merge_lora
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import validation_errors
@@ -36,8 +37,8 @@ from ltxcore.sample.extend import (
     closing_from_file,
     encode_text,
     extend_frames,
+    load_sampling_parts,
     release_text,
-    sample_parts,
     write_extension,
 )
 from ltxcore.sample.seam import SeamMetric
@@ -126,38 +127,84 @@ def render_validation(
     `title_note` is added to each entry's header (the final reel: which step each best-checkpoint score chose).
     Clips too short for the suffix raise `RequestRejected` first.
     """
-    errors = validation_errors(list(validation_clips), settings.conditioning_frames, settings.fps)
-    if errors:
-        raise RequestRejected(errors)
-    assert validation_clips, "no validation clips to render"
+    check_validation(validation_clips, settings)
     if components is None:
         assert spec is not None, "give a model spec or loaded components"
-        dev = torch.device(device)
-        dtype = default_dtype(dev)
-        parts = sample_parts(settings.with_audio, with_text=texts is None)
-        components = load_components(spec, parts, device=dev, dtype=dtype)
+        components = load_sampling_parts(spec, settings.with_audio, device, with_text=texts is None)
     if texts is None:
         texts = validation_texts(components, validation_clips, settings.negative_prompt)
-    closings = {} if closings is None else closings
-    for clip in validation_clips:
-        if clip.index not in closings:
-            loc = ("body", "validation", clip.index, "video_url")
-            closings[clip.index] = closing_from_file(components, Path(clip.path), settings, loc)
+    closings = prepare_closings(components, validation_clips, settings, {} if closings is None else closings)
     # Closing clips of the toy world have a known past: score the base (before the LoRA is merged) and the VAE's
     # floor beside the LoRA. Previews (a live adapter, no LoRA file) score the adapter alone.
     firsts = {c.index: infer_state(closings[c.index].original) for c in validation_clips}
     baselines: dict[int, list[WorldRow]] = {}
     if lora_path is not None:
-        for clip, text in zip(validation_clips, texts, strict=True):
-            if firsts[clip.index] is not None:
-                base = extend_frames(components, closings[clip.index], text.to(components.device), settings)
-                baselines[clip.index] = [
-                    score("base", base.frames, settings.lead_in_frames, firsts[clip.index]),
-                    _floor(components, closings[clip.index], firsts[clip.index], settings),
-                ]
+        baselines = score_baselines(components, validation_clips, texts, closings, firsts, settings)
         merge_lora(components.transformer, lora_path)
-    out_dir = Path(out_dir)
-    entry_dir = out_dir / step_label
+    entry_dir = Path(out_dir) / step_label
+    extensions, entries = render_entries(
+        components, validation_clips, texts, closings, firsts, baselines, settings, entry_dir
+    )
+    return write_reel(extensions, entries, settings, Path(out_dir), step_label, title_note)
+
+
+def check_validation(validation_clips: Sequence[ValidationClip], settings: ExtendSettings) -> None:
+    """Clips too short for the suffix raise `RequestRejected` (all of them at once) before any model work."""
+    errors = validation_errors(list(validation_clips), settings.conditioning_frames, settings.fps)
+    if errors:
+        raise RequestRejected(errors)
+    assert validation_clips, "no validation clips to render"
+
+
+def prepare_closings(
+    components: Components,
+    validation_clips: Sequence[ValidationClip],
+    settings: ExtendSettings,
+    closings: dict[int, PreparedClosing],
+) -> dict[int, PreparedClosing]:
+    """`closings` (validation index -> prepared closing clip) with every clip missing from it fitted and encoded; the
+    same dict, so a caller that keeps it (previews) prepares each clip once per run."""
+    for clip in validation_clips:
+        if clip.index not in closings:
+            loc = ("body", "validation", clip.index, "video_url")
+            closings[clip.index] = closing_from_file(components, Path(clip.path), settings, loc)
+    return closings
+
+
+def score_baselines(
+    components: Components,
+    validation_clips: Sequence[ValidationClip],
+    texts: Sequence[TextBatch],
+    closings: dict[int, PreparedClosing],
+    firsts: dict[int, Square | None],
+    settings: ExtendSettings,
+) -> dict[int, list[WorldRow]]:
+    """For each toy-world clip (a known first state in `firsts`), the base model's and the VAE floor's rows; run
+    before the LoRA is merged, since the base is the transformer as loaded."""
+    baselines: dict[int, list[WorldRow]] = {}
+    for clip, text in zip(validation_clips, texts, strict=True):
+        first = firsts[clip.index]
+        if first is not None:
+            base = extend_frames(components, closings[clip.index], text.to(components.device), settings)
+            baselines[clip.index] = [
+                score("base", base.frames, settings.lead_in_frames, first),
+                _floor(components, closings[clip.index], first, settings),
+            ]
+    return baselines
+
+
+def render_entries(
+    components: Components,
+    validation_clips: Sequence[ValidationClip],
+    texts: Sequence[TextBatch],
+    closings: dict[int, PreparedClosing],
+    firsts: dict[int, Square | None],
+    baselines: dict[int, list[WorldRow]],
+    settings: ExtendSettings,
+    entry_dir: Path,
+) -> tuple[list[Extension], list[ReelEntry]]:
+    """Each clip extended with the transformer as it now is, written to `entry_dir/entry-<index>.mp4`, and scored
+    against the true past (beside its baselines) when it is a toy-world clip."""
     extensions, entries = [], []
     for clip, text in zip(validation_clips, texts, strict=True):
         ext = extend_frames(components, closings[clip.index], text.to(components.device), settings)
@@ -178,6 +225,18 @@ def render_validation(
                 world=metric,
             )
         )
+    return extensions, entries
+
+
+def write_reel(
+    extensions: list[Extension],
+    entries: list[ReelEntry],
+    settings: ExtendSettings,
+    out_dir: Path,
+    step_label: str,
+    title_note: str,
+) -> ValidationReel:
+    """The entries labelled and composed into `reel-<step_label>.mp4`, and the report beside it (json and md)."""
     reel_path = out_dir / f"reel-{step_label}.mp4"
     frames, audio, rate = _compose(extensions, entries, settings, f"{step_label} {title_note}".strip())
     write_mp4(reel_path, frames, settings.fps, audio, rate)
@@ -196,7 +255,7 @@ def render_validation(
     return reel
 
 
-def _floor(components: Components, closing: PreparedClosing, first, s: ExtendSettings) -> WorldRow:
+def _floor(components: Components, closing: PreparedClosing, first: Square, s: ExtendSettings) -> WorldRow:
     """The true past and the closing frames through the VAE: the error no transformer can get under."""
     truth = np.concatenate([true_lead_in(first, s.lead_in_frames), closing.original])  # [num_frames, 128, 128, 3]
     latents = encode_video(components, truth)  # [128, F', h, w]

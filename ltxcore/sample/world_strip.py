@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ltxcore.media import world
-from ltxcore.model.media import read_video_frames
+from ltxcore.model.encoder_inputs import read_video_frames
 from ltxcore.sample.reel import ReelEntry, ValidationReel
 from ltxcore.sample.world_metric import true_lead_in
 

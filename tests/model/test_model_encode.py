@@ -17,9 +17,9 @@ from ltxcore.media.ffmpeg_bin import ffmpeg
 from ltxcore.model import cache as cache_mod
 from ltxcore.model.cache import encode_dataset
 from ltxcore.model.encode import cut_audio_suffix, cut_video_suffix, encode_audio, encode_video
+from ltxcore.model.encoder_inputs import log_mel, read_video_frames
 from ltxcore.model.forward import normalise_video
 from ltxcore.model.loader import Components, load_components
-from ltxcore.model.media import log_mel, read_video_frames
 from ltxcore.model.spec import ModelSpec
 
 FPS = 24.0

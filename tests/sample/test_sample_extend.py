@@ -12,14 +12,14 @@ import torch
 from ltxcore.errors import RequestRejected
 from ltxcore.media.synth import moving_square_clip
 from ltxcore.model.encode import encode_video
+from ltxcore.model.encoder_inputs import read_video_frames
 from ltxcore.model.forward import TextBatch, VideoGeometry
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.lora import attach_lora, save_lora
-from ltxcore.model.media import read_video_frames
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.closing import fit_closing
 from ltxcore.sample.decode import decode_video
-from ltxcore.sample.extend import ExtendSettings, extend_clip, extend_in_memory, sample_parts, write_extension
+from ltxcore.sample.extend import ExtendSettings, extend_in_memory, extend_video, sample_parts, write_extension
 from ltxcore.sample.guidance import Guidance
 from ltxcore.sample.sampler import place_audio_suffix, place_video_suffix, sample
 from tests.support.clips import frame_count, stream_info
@@ -90,20 +90,8 @@ def blocks(frames: np.ndarray) -> np.ndarray:
 def test_with_audio_the_chained_mp4_carries_audio_as_long_as_the_video(
     components: Components, closing: Path, tmp_path: Path
 ) -> None:
-    result = extend_clip(
-        components,
-        closing,
-        "a white square",
-        out_path=tmp_path / "av.mp4",
-        num_frames=17,
-        fps=FPS,
-        width=64,
-        height=64,
-        conditioning_frames=8,
-        with_audio=True,
-        steps=2,
-        repeat=2,
-    )
+    settings = SETTINGS.model_copy(update={"with_audio": True, "seed": 42})
+    result = extend_video(components, closing, "a white square", settings, tmp_path / "av.mp4", repeat=2)
     assert result.num_frames == 17 + 9 == frame_count(tmp_path / "av.mp4")
     streams = {s["codec_type"]: s for s in stream_info(tmp_path / "av.mp4")["streams"]}
     assert set(streams) == {"video", "audio"} and result.has_audio and len(result.seams) == 2

@@ -15,9 +15,9 @@ from peft.tuners.lora import LoraLayer
 from ltxcore.manifests import ValidationClip
 from ltxcore.media.probe import probe
 from ltxcore.media.synth import moving_square_clip
+from ltxcore.model.encoder_inputs import read_video_frames
 from ltxcore.model.loader import Components, load_components
 from ltxcore.model.lora import attach_lora, load_lora, merge_lora, save_lora
-from ltxcore.model.media import read_video_frames
 from ltxcore.model.spec import ModelSpec
 from ltxcore.sample.extend import ExtendSettings, encode_text, extend_in_memory, sample_parts
 from ltxcore.sample.reel import render_validation

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ltxcore.media import world
-from ltxcore.model.media import read_video_frames
+from ltxcore.model.encoder_inputs import read_video_frames
 from ltxcore.sample.world_metric import MISSING_PX, infer_state, score
 
 

@@ -1,7 +1,7 @@
 """Test media made on the spot with ffmpeg, and archives made with zipfile: tests never need outside files.
 
-Plain functions, importable from any test module (`from tests.media import make_video`). Every video is built from
-ffmpeg `lavfi` sources, so its length, rate, size, audio, scene cuts and rotation are known exactly.
+Plain functions, importable from any test module (`from tests.support.clips import make_video`). Every video is built
+from ffmpeg `lavfi` sources, so its length, rate, size, audio, scene cuts and rotation are known exactly.
 """
 
 from __future__ import annotations

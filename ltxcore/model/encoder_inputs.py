@@ -1,4 +1,5 @@
-"""Decoded media for the encoders: video frames from mp4, and the log-mel spectrogram the audio VAE takes.
+"""Inputs for the encoders: video frames read from mp4 as the VAE takes them, and the log-mel spectrogram the audio VAE
+takes.
 
 Mel settings are LTX-2's (official `audio_vae/ops.py`, diffusers audio VAE config): 16 kHz stereo, n_fft 1024 with a
 1024 Hann window, hop 160, centred with reflect padding, magnitude, 64 Slaney mels over 0-8 kHz with Slaney area
