@@ -211,7 +211,7 @@ class Probe:
         return row
 
     def _batch(self, v: Variant):
-        from ltxcore.train.step import SuffixPlan, prepare_batch
+        from ltxcore.train.step import SuffixSplit, prepare_batch
 
         text = TextBatch(
             video=self.text.video,
@@ -220,7 +220,7 @@ class Probe:
             full_mask=False if v.text_mask_bias else None,
         )
         batch = Batch(clip_ids=["probe"], video=self.video, audio=self.audio if v.audio else None, text=text)
-        self.plan = SuffixPlan(conditioning_frames=8 * max(1, self.latent[0] // 3), frame_rate=self.args.fps)
+        self.plan = SuffixSplit(conditioning_frames=8 * max(1, self.latent[0] // 3), frame_rate=self.args.fps)
         return prepare_batch(batch, self.plan, torch.Generator().manual_seed(1))
 
     def _autocast(self) -> contextlib.AbstractContextManager:

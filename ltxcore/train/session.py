@@ -29,7 +29,7 @@ from ltxcore.train.metrics import MetricsLog, peak_memory_mb, plot_losses
 from ltxcore.train.prefetch import Prefetcher
 from ltxcore.train.rng import capture_rng, generator, restore_rng
 from ltxcore.train.schedule import lr_at, set_lr
-from ltxcore.train.step import Prepared, SuffixPlan, batch_losses, prepare_batch, prepared_losses, tokens_in
+from ltxcore.train.step import Prepared, SuffixSplit, batch_losses, prepare_batch, prepared_losses, tokens_in
 
 if TYPE_CHECKING:
     from ltxcore.train.parallel import DataParallel
@@ -111,8 +111,8 @@ class Session:
         return session
 
     @property
-    def plan(self) -> SuffixPlan:
-        return SuffixPlan(self.config.conditioning_frames, self.config.frame_rate)
+    def split(self) -> SuffixSplit:
+        return SuffixSplit(self.config.conditioning_frames, self.config.frame_rate)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         # bf16 compute over bf16 base weights with fp32 LoRA weights and fp32 AdamW on CUDA; plain fp32 on the CPU.
@@ -198,7 +198,7 @@ class Session:
         for micro, next_micro in zip(mine, ahead, strict=False):
             prepared = self._prefetch().get(micro, next_micro)
             with self._autocast():
-                losses = prepared_losses(self.model, prepared, self.plan, self.device)
+                losses = prepared_losses(self.model, prepared, self.split, self.device)
             (losses.total.mean() / cfg.grad_accum).backward()  # video + audio summed per sample, mean over the batch
             video = losses.video.mean()
             audio = torch.zeros_like(video) if losses.audio is None else losses.audio.mean()
@@ -219,7 +219,7 @@ class Session:
 
     def _prepare(self, micro: int) -> Prepared:
         batch = load_batch(self.cache, self.order.micro_batch(micro), with_audio=self.config.with_audio)
-        prepared = prepare_batch(batch, self.plan, generator(self.config.seed, "noise", micro))
+        prepared = prepare_batch(batch, self.split, generator(self.config.seed, "noise", micro))
         return prepared.pinned() if self.device.type == "cuda" else prepared
 
     def _prefetch(self) -> Prefetcher[Prepared]:
@@ -243,7 +243,12 @@ class Session:
             for j, sigma in enumerate(self.config.validation_sigmas):
                 with self._autocast():
                     losses = batch_losses(
-                        self.model, batch, self.plan, generator(self.config.seed, "val", k, j), self.device, sigma=sigma
+                        self.model,
+                        batch,
+                        self.split,
+                        generator(self.config.seed, "val", k, j),
+                        self.device,
+                        sigma=sigma,
                     )
                 video += losses.video.item()
                 audio += 0.0 if losses.audio is None else losses.audio.item()

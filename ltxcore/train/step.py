@@ -37,7 +37,7 @@ class Losses:
 
 
 @dataclass(frozen=True)
-class SuffixPlan:
+class SuffixSplit:
     """Where the clean suffix sits in each modality, from the request's conditioning_frames and frame rate."""
 
     conditioning_frames: int
@@ -53,17 +53,17 @@ class SuffixPlan:
 
 
 def noise_batch(
-    batch: Batch, plan: SuffixPlan, gen: torch.Generator, sigma: float | None = None
+    batch: Batch, split: SuffixSplit, gen: torch.Generator, sigma: float | None = None
 ) -> tuple[Noised, Noised | None]:
     """Noised video (and audio) tokens for `batch`. `sigma` fixes both modalities' sigma (validation); otherwise each
     modality draws its own from the shifted logit-normal sampler at its own token count."""
     _, _, f, h, w = batch.video.shape
     x0_video = pack_video(batch.video.float())  # [B, Nv, 128]
-    video = _noise(x0_video, plan.video_mask(f, h, w), gen, sigma)
+    video = _noise(x0_video, split.video_mask(f, h, w), gen, sigma)
     if batch.audio is None:
         return video, None
     x0_audio = pack_audio(batch.audio.float())  # [B, Na, 128]
-    return video, _noise(x0_audio, plan.audio_mask(x0_audio.shape[1]), gen, sigma)
+    return video, _noise(x0_audio, split.audio_mask(x0_audio.shape[1]), gen, sigma)
 
 
 def _noise(x0: Tensor, suffix: Tensor, gen: torch.Generator, sigma: float | None) -> Noised:
@@ -88,20 +88,20 @@ class Prepared:
         )
 
 
-def prepare_batch(batch: Batch, plan: SuffixPlan, gen: torch.Generator, sigma: float | None = None) -> Prepared:
+def prepare_batch(batch: Batch, split: SuffixSplit, gen: torch.Generator, sigma: float | None = None) -> Prepared:
     """Everything a micro-batch needs before the model, on the CPU: the prefetch thread runs this for the next one."""
-    video, audio = noise_batch(batch, plan, gen, sigma)
+    video, audio = noise_batch(batch, split, gen, sigma)
     return Prepared(batch=batch, video=video, audio=audio)
 
 
-def prepared_losses(model: torch.nn.Module, prepared: Prepared, plan: SuffixPlan, device: torch.device) -> Losses:
+def prepared_losses(model: torch.nn.Module, prepared: Prepared, split: SuffixSplit, device: torch.device) -> Losses:
     """Run the transformer on `device` over a prepared micro-batch, return the masked losses per sample."""
     batch = prepared.batch
     video = _to(prepared.video, device)
     audio = None if prepared.audio is None else _to(prepared.audio, device)
     text = batch.text.to(device)
     _, _, f, h, w = batch.video.shape
-    geometry = VideoGeometry(frames=f, height=h, width=w, fps=plan.frame_rate)
+    geometry = VideoGeometry(frames=f, height=h, width=w, fps=split.frame_rate)
     dtype = model.dtype  # the base weights' (bf16 on CUDA); LoRA weights stay fp32 under autocast
     pred_video, pred_audio = predict_velocity(
         model,
@@ -122,13 +122,13 @@ def prepared_losses(model: torch.nn.Module, prepared: Prepared, plan: SuffixPlan
 def batch_losses(
     model: torch.nn.Module,
     batch: Batch,
-    plan: SuffixPlan,
+    split: SuffixSplit,
     gen: torch.Generator,
     device: torch.device,
     sigma: float | None = None,
 ) -> Losses:
     """Noise the batch (on the CPU), run the transformer on `device`, return the masked losses per sample."""
-    return prepared_losses(model, prepare_batch(batch, plan, gen, sigma), plan, device)
+    return prepared_losses(model, prepare_batch(batch, split, gen, sigma), split, device)
 
 
 def _to(n: Noised, device: torch.device) -> Noised:

@@ -9,7 +9,7 @@ from ltxcore.model.forward import TextBatch, pack_audio, pack_video
 from ltxcore.train.data import Batch
 from ltxcore.train.objective import noise_with_suffix, video_suffix_mask
 from ltxcore.train.rng import generator
-from ltxcore.train.step import SuffixPlan, batch_losses, prepare_batch
+from ltxcore.train.step import SuffixSplit, batch_losses, prepare_batch
 from tests.support.oracle_standin import ExactVelocity, Targets
 
 
@@ -41,7 +41,7 @@ def test_the_training_target_is_noise_minus_x0_and_consistent_with_the_noised_in
     err = (noised.noisy - x0 - sigma[:, None, None] * noised.target)[:, lead].abs().max()
     assert float(err) < 1e-6
     # Through the step's own noising (seeded draws): the same relation per modality, per sample.
-    prepared = prepare_batch(_batch(), SuffixPlan(8, 24), generator(0, "oracle"))
+    prepared = prepare_batch(_batch(), SuffixSplit(8, 24), generator(0, "oracle"))
     for n, x in ((prepared.video, pack_video(_batch().video)), (prepared.audio, pack_audio(_batch().audio))):
         gap = n.noisy - x - n.timestep[..., None] * n.target  # [B, N, C]; 0 where clean (timestep 0, noisy = x0)
         assert float(gap.abs().max()) < 1e-5
@@ -53,7 +53,7 @@ def test_a_model_predicting_the_exact_velocity_has_zero_loss_and_the_opposite_si
 
     def loss(flip: float) -> tuple[float, float]:
         model = ExactVelocity(Targets(cond=x0_v), Targets(cond=x0_a), flip=flip)
-        losses = batch_losses(model, batch, SuffixPlan(8, 24), generator(0, "oracle"), torch.device("cpu"))  # [B]
+        losses = batch_losses(model, batch, SuffixSplit(8, 24), generator(0, "oracle"), torch.device("cpu"))  # [B]
         return float(losses.video.max()), float(losses.audio.max())
 
     exact_v, exact_a = loss(1.0)

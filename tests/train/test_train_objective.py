@@ -14,7 +14,7 @@ from ltxcore.train.adapters import attach_lora
 from ltxcore.train.data import collate
 from ltxcore.train.objective import masked_mse, noise_with_suffix, sample_sigmas, sampler_shift, video_suffix_mask
 from ltxcore.train.rng import generator
-from ltxcore.train.step import SuffixPlan, noise_batch
+from ltxcore.train.step import SuffixSplit, noise_batch
 from ltxcore.train.synthetic import GlidingBlobs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -74,7 +74,7 @@ def test_suffix_tokens_are_clean_at_timestep_zero():
 
 def test_audio_and_video_draw_their_sigmas_independently(text):
     batch = collate([GlidingBlobs(2, text).load(i, with_audio=True) for i in range(2)])
-    video, audio = noise_batch(batch, SuffixPlan(8, 24), generator(0, "noise", 0))
+    video, audio = noise_batch(batch, SuffixSplit(8, 24), generator(0, "noise", 0))
     assert not torch.equal(video.sigma, audio.sigma)
     assert audio.timestep.shape == (2, 26) and audio.loss_mask[:, -8:].sum() == 0  # round(25 * 8/24) = 8 clean steps
 
@@ -84,7 +84,7 @@ def test_audio_suffix_covers_the_video_suffix_seconds(frames: int, conditioning:
     """Both suffixes, placed by the transformer's own RoPE coordinates, cover the clip's closing seconds."""
     transformer = _transformer()
     lat, steps = (frames - 1) // 8 + 1, round(25 * frames / fps)
-    plan = SuffixPlan(conditioning, fps)
+    plan = SuffixSplit(conditioning, fps)
     video_coords = transformer.rope.prepare_video_coords(1, lat, 1, 1, torch.device("cpu"), fps=fps)  # [1, 3, N, 2]
     audio_coords = transformer.audio_rope.prepare_audio_coords(1, steps, torch.device("cpu"))  # [1, 1, T, 2]
     video_start = video_coords[0, 0, plan.video_mask(lat, 1, 1), 0].min().item()  # seconds
@@ -107,7 +107,7 @@ def test_perturbing_a_suffix_target_changes_nothing(text):
     model = _transformer()
     attach_lora(model, 4, ("to_q", "to_k", "to_v", "to_out.0"), seed=0)
     batch = collate([GlidingBlobs(1, text).load(0, with_audio=True)])
-    video, audio = noise_batch(batch, SuffixPlan(8, 24), generator(0, "grad-check"))
+    video, audio = noise_batch(batch, SuffixSplit(8, 24), generator(0, "grad-check"))
     geometry = VideoGeometry(frames=4, height=4, width=4, fps=24)
 
     def loss_and_grads(video_target: torch.Tensor, audio_target: torch.Tensor):
