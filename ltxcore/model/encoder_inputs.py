@@ -40,6 +40,12 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
+def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
+    """float [3, F, H, W] in [-1, 1] (a video VAE's output) -> uint8 frames [F, H, W, 3]; frames_to_tensor undone."""
+    pixels = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [3, F, H, W]
+    return pixels.permute(1, 2, 3, 0).cpu().numpy()
+
+
 def read_waveform(path: str | Path, seconds: float) -> torch.Tensor:
     """A 16 kHz WAV as float [2, round(seconds * 16000)]: mono duplicated, more channels averaged, cropped or padded."""
     import soundfile

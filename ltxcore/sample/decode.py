@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ltxcore.model.encoder_inputs import tensor_to_frames
 from ltxcore.model.forward import denormalise_audio, denormalise_video, unpack_audio
 from ltxcore.model.loader import Components
 from ltxcore.model.vae_tiling import vae_tiling
@@ -33,8 +34,7 @@ def decode_video(components: Components, latents: torch.Tensor, seed: int = 0) -
     ratio = vae.spatial_compression_ratio
     with vae_tiling(vae, ratio * z.shape[3], ratio * z.shape[4], components.vae_max_side):
         pixels = vae.decode(z, temb, return_dict=False)[0]  # [1, 3, F, H, W] in [-1, 1]
-    pixels = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [3, F, H, W]
-    return pixels.permute(1, 2, 3, 0).cpu().numpy()  # [F, H, W, 3]
+    return tensor_to_frames(pixels[0])  # [F, H, W, 3]
 
 
 @torch.no_grad()

@@ -119,12 +119,12 @@ def train_transformer(
         timestep = sigma[:, None].expand(b, n)  # [B, N]
         generated = torch.ones(b, n, dtype=torch.bool)  # [B, N]
         if rng.random() < FIRST_FRAME_CLEAN:
-            generated[:, :16] = False  # the first latent frame's 4x4 tokens
+            generated[:, : n // frames] = False  # the first latent frame's tokens
             noisy = torch.where(generated[..., None], noisy, x0)
             timestep = timestep * generated
         which = torch.where(torch.rand(b, generator=gen) < DROP_CAPTION, negative, colour_index[pick])  # [B]
         batch_text = type(text)(video=text.video[which], audio=text.audio[which], mask=text.mask[which])
-        geometry = VideoGeometry(frames=frames, height=4, width=4, fps=world.FPS)
+        geometry = VideoGeometry(frames=frames, height=latents.shape[3], width=latents.shape[4], fps=world.FPS)
         pred, _ = predict_velocity(transformer, noisy, timestep, sigma, batch_text, geometry)
         loss = (pred - (noise - x0))[generated].square().mean()
         loss.backward()

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ltxcore.media import world
+from ltxcore.model.encoder_inputs import frames_to_tensor, tensor_to_frames
 
 # Clips of 25 frames (4 latent frames): the decoder is not causal, so a latent frame decodes differently with a
 # latent frame after it; trained only on 9-frame clips (the last latent frame always at the end), it loses the square
@@ -31,7 +32,7 @@ LATENT_NOISE = 0.1
 
 def to_pixels(frames: np.ndarray) -> torch.Tensor:
     """uint8 [B, F, H, W, 3] -> float [B, 3, F, H, W] in [-1, 1]."""
-    return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+    return torch.stack([frames_to_tensor(clip) for clip in frames])
 
 
 def world_clips(rng: random.Random, count: int, frames: int) -> np.ndarray:
@@ -74,16 +75,11 @@ def held_out_scores(vae: torch.nn.Module, clips: torch.Tensor) -> tuple[float, f
         z = vae.encode(clip[None]).latent_dist.mode()  # [1, 128, F', 4, 4]
         y = vae.decode(z, return_dict=False)[0]  # [1, 3, F, H, W]
         values.append(psnr(y, clip[None]))
-        seen = world.track(to_uint8(y[0]))  # [F, 2]
-        truth = world.track(to_uint8(clip))  # [F, 2]
+        seen = world.track(tensor_to_frames(y[0]))  # [F, 2]
+        truth = world.track(tensor_to_frames(clip))  # [F, 2]
         errors.append(np.nan_to_num(np.linalg.norm(seen - truth, axis=1), nan=world.MISSING_PX).mean())
     vae.train()
     return float(np.mean(values)), float(np.mean(errors))
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float [3, F, H, W] in [-1, 1] -> uint8 [F, H, W, 3]."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
 
 
 def train_vae(
